@@ -1,0 +1,63 @@
+"""The `nasnet` command line.
+
+Each subcommand lives in its own module of this package and defines ``COMMAND`` (its name),
+``HELP`` (one line), ``ORDER`` (position in the help), ``add_arguments(parser)`` and
+``run(args) -> int``. Modules are discovered, so adding a command is adding a file. Keep their
+top-level imports light (torch is imported inside ``run``) so ``nasnet --help`` stays fast.
+
+A user mistake raises NasnetError: it is printed as one line, without a traceback, exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from ..errors import NasnetError
+
+
+def _command_modules():
+    mods = []
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("_"):
+            continue
+        mod = importlib.import_module(f"{__name__}.{info.name}")
+        if hasattr(mod, "COMMAND"):
+            mods.append(mod)
+    return sorted(mods, key=lambda m: (getattr(m, "ORDER", 100), m.COMMAND))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="nasnet",
+        description="NASNet: search a convolutional cell on a small dataset, transfer it, use NASNet models.",
+    )
+    parser.add_argument("--version", action="version", version=f"nasnet {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for mod in _command_modules():
+        p = sub.add_parser(mod.COMMAND, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP))
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args._run(args) or 0)
+    except NasnetError as err:
+        print(f"nasnet {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"nasnet {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

@@ -1,0 +1,45 @@
+"""`nasnet show GENOTYPE`: both cells of a genotype as readable tables."""
+
+from __future__ import annotations
+
+import argparse
+
+COMMAND = "show"
+HELP = "print a genotype's cells as tables (nasnet-a, a genotype string, or a file)"
+ORDER = 20
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("genotype", help="'nasnet-a', a genotype text, or a file holding one (text or JSON)")
+    p.add_argument("--json", action="store_true", help="print the genotype's JSON form")
+
+
+def cell_table(name: str, cell) -> str:
+    from ._table import format_table
+
+    k = cell.num_inputs
+    def state(s: int) -> str:
+        return f"{s} (block {s - k})" if s >= k else f"{s} (input)"
+
+    rows = [[b, state(blk.input1), blk.op1, state(blk.input2), blk.op2, blk.combiner]
+            for b, blk in enumerate(cell.blocks)]
+    head = f"{name} cell ({cell.num_blocks} blocks, {k} inputs)"
+    table = format_table(["block", "input 1", "op 1", "input 2", "op 2", "combine"], rows)
+    verb = "concat" if cell.output == "concat" else "outputs (split)"
+    return f"{head}\n{table}\n{verb}: states {', '.join(str(s) for s in cell.concat)}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..genotype import Genotype
+
+    g = Genotype.load(args.genotype)
+    if args.json:
+        print(g.to_json())
+        return 0
+    k = g.normal.num_inputs
+    print(f"states: 0 = previous cell, 1 = two cells back, ..., {k} + b = output of block b\n")
+    for name, cell in g.cells:
+        print(cell_table(name, cell))
+        print()
+    print(f"text form: {g}")
+    return 0

@@ -1,0 +1,158 @@
+"""Building layers shared by the ops and cells: padding-aware convs and pools, BN, factorized reduction.
+
+Two padding conventions are supported (SPEC §2, §4):
+
+* ``"symmetric"`` - PyTorch's usual ``(k - 1) * d // 2`` on both sides;
+* ``"same"`` - TensorFlow's "SAME": output size ceil(n / stride), with the odd pixel of padding on
+  the bottom/right. It differs from "symmetric" only for a stride-2 window on an even input size,
+  and it is what the published NASNet-A checkpoints were trained with.
+
+Average pooling never counts padded pixels (TF "SAME" semantics, also the reference PyTorch ports).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import NasnetError
+
+PADDINGS = ("symmetric", "same")
+
+
+@dataclass(frozen=True)
+class LayerStyle:
+    """Conventions every layer of one model shares: padding and BatchNorm settings.
+
+    ``bn_momentum`` is PyTorch's (1 - TensorFlow's decay): TF decay 0.9997 is momentum 0.0003.
+    """
+
+    padding: str = "symmetric"
+    bn_eps: float = 1e-5
+    bn_momentum: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.padding not in PADDINGS:
+            raise NasnetError(f"padding must be one of {', '.join(PADDINGS)}, got {self.padding!r}")
+
+
+def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else tuple(v)  # type: ignore[return-value]
+
+
+def same_pads(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
+    """TF "SAME" padding (before, after) along one axis."""
+    out = math.ceil(size / stride)
+    total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+class Conv2d(nn.Conv2d):
+    """nn.Conv2d whose padding follows a LayerStyle; the parameters are those of nn.Conv2d."""
+
+    def __init__(self, c_in: int, c_out: int, kernel, stride=1, dilation=1, groups=1,
+                 style: LayerStyle = LayerStyle(), padding: int | tuple[int, int] | None = None):
+        kh, kw = _pair(kernel)
+        dh, dw = _pair(dilation)
+        self.tf_same = style.padding == "same" and padding is None
+        if padding is None:
+            padding = ((kh - 1) * dh // 2, (kw - 1) * dw // 2)
+        super().__init__(c_in, c_out, (kh, kw), stride, 0 if self.tf_same else padding, dilation, groups, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.tf_same:
+            return super().forward(x)
+        (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.stride, self.dilation
+        top, bottom = same_pads(x.shape[-2], kh, sh, dh)
+        left, right = same_pads(x.shape[-1], kw, sw, dw)
+        if top == bottom and left == right:
+            return F.conv2d(x, self.weight, None, self.stride, (top, left), self.dilation, self.groups)
+        x = F.pad(x, (left, right, top, bottom))
+        return F.conv2d(x, self.weight, None, self.stride, 0, self.dilation, self.groups)
+
+
+class Pool2d(nn.Module):
+    """Max or average pooling with "symmetric" or TF "SAME" padding; padding never enters a result."""
+
+    def __init__(self, kind: str, kernel: int, stride: int, style: LayerStyle = LayerStyle()):
+        super().__init__()
+        if kind not in ("max", "avg"):
+            raise ValueError(kind)
+        self.kind, self.kernel, self.stride = kind, kernel, stride
+        self.tf_same = style.padding == "same"
+
+    def extra_repr(self) -> str:
+        return f"{self.kind}, kernel={self.kernel}, stride={self.stride}, same={self.tf_same}"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        k, s = self.kernel, self.stride
+        if self.tf_same:
+            top, bottom = same_pads(x.shape[-2], k, s)
+            left, right = same_pads(x.shape[-1], k, s)
+        else:
+            top = bottom = left = right = k // 2
+        if top == bottom and left == right:
+            if self.kind == "max":
+                return F.max_pool2d(x, k, s, (top, left))
+            return F.avg_pool2d(x, k, s, (top, left), count_include_pad=False)
+        pads = (left, right, top, bottom)
+        if self.kind == "max":
+            return F.max_pool2d(F.pad(x, pads, value=float("-inf")), k, s)
+        total = F.avg_pool2d(F.pad(x, pads), k, s, divisor_override=1)
+        ones = torch.ones((1, 1) + tuple(x.shape[-2:]), dtype=x.dtype, device=x.device)
+        count = F.avg_pool2d(F.pad(ones, pads), k, s, divisor_override=1)
+        return total / count
+
+
+def batch_norm(channels: int, style: LayerStyle) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, eps=style.bn_eps, momentum=style.bn_momentum)
+
+
+class ConvBN(nn.Sequential):
+    """conv -> BN. The ReLU in front (paper A.4: ReLU, conv, BN) is applied by the caller."""
+
+    def __init__(self, c_in: int, c_out: int, kernel=1, stride=1, dilation=1, style: LayerStyle = LayerStyle(),
+                 padding: int | None = None):
+        super().__init__()
+        self.conv = Conv2d(c_in, c_out, kernel, stride, dilation, style=style, padding=padding)
+        self.bn = batch_norm(c_out, style)
+
+
+class FactorizedReduce(nn.Module):
+    """TF's factorized_reduction: shrink by `stride` without losing pixels to striding (SPEC §2).
+
+    stride 1: 1x1 conv -> BN. stride s > 1: two 1x1 convs, one on the pixels at (0, 0) mod s and one
+    on the input shifted by one pixel (zero-padded on the bottom/right), each giving half the
+    channels (the second takes the odd one), concatenated, then BN. No ReLU: callers add it.
+    """
+
+    def __init__(self, c_in: int, c_out: int, stride: int, style: LayerStyle = LayerStyle()):
+        super().__init__()
+        self.stride = stride
+        if stride == 1:
+            self.conv = Conv2d(c_in, c_out, 1, style=style)
+        else:
+            if c_out < 2:
+                raise NasnetError(f"factorized reduction needs at least 2 output channels, got {c_out}")
+            self.conv_1 = Conv2d(c_in, c_out // 2, 1, style=style)
+            self.conv_2 = Conv2d(c_in, c_out - c_out // 2, 1, style=style)
+        self.bn = batch_norm(c_out, style)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.stride
+        if s == 1:
+            return self.bn(self.conv(x))
+        path1 = self.conv_1(x[:, :, ::s, ::s])
+        shifted = F.pad(x[:, :, 1:, 1:], (0, 1, 0, 1))
+        path2 = self.conv_2(shifted[:, :, ::s, ::s])
+        return self.bn(torch.cat([path1, path2], dim=1))
+
+
+def drop_path(x: torch.Tensor, keep_prob: torch.Tensor | float) -> torch.Tensor:
+    """Drop whole examples of a path with probability 1 - keep_prob; rescale the kept ones (App. A.5)."""
+    mask = torch.rand((x.shape[0], 1, 1, 1), device=x.device, dtype=x.dtype) < keep_prob
+    return x * mask / keep_prob

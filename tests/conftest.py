@@ -1,0 +1,27 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict | None = None):
+    """Run `python -m nasnet ARGS` in a subprocess; returns CompletedProcess with text output."""
+    full_env = dict(os.environ)
+    src = str(ROOT / "src")
+    full_env["PYTHONPATH"] = src + os.pathsep + full_env.get("PYTHONPATH", "")
+    if env:
+        full_env.update(env)
+    return subprocess.run([sys.executable, "-m", "nasnet", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=timeout, env=full_env)
+
+
+@pytest.fixture
+def cli():
+    return run_cli

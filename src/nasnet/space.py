@@ -143,15 +143,14 @@ class SearchSpace:
             return False
 
     # -- sampling --------------------------------------------------------------------------
-    def sample_decisions(self, rng: random.Random | int | None = None) -> list[int]:
-        """Uniform decisions (the paper's random-search baseline, §3)."""
-        if not isinstance(rng, random.Random):
-            rng = random.Random(rng)
+    def sample_decisions(self, seed: random.Random | int | None = None) -> list[int]:
+        """Uniform decisions (the paper's random-search baseline, §3); `seed` is an int or a random.Random."""
+        rng = seed if isinstance(seed, random.Random) else random.Random(seed)
         return [rng.randrange(n) for n in self.decision_sizes()]
 
-    def sample(self, rng: random.Random | int | None = None) -> Genotype:
+    def sample(self, seed: random.Random | int | None = None) -> Genotype:
         """A uniformly sampled genotype; an int seed gives the same genotype every time."""
-        return self.decode(self.sample_decisions(rng))
+        return self.decode(self.sample_decisions(seed))
 
 
 # The spaces of the paper: A (§3), B and C (Appendix B).

@@ -1,0 +1,316 @@
+"""Executors: run a named function on a JSON payload, serially or on Ray (paper §3, SPEC §1.7).
+
+An executor knows nothing about architecture search. It receives `(key, payload)` pairs, where the
+payload is a JSON object naming its function in "fn" ("module:function"), runs
+``function(payload) -> dict`` somewhere, and hands back an `Outcome` per key. Only JSON crosses the
+boundary (payloads and results are sent as JSON text), so a trial can be re-run by hand from its
+payload, and the serial executor and a Ray cluster are interchangeable.
+
+Failures are sorted into two kinds:
+- ``error``: the function raised (a bad genotype, a bug, a crash inside the child). Re-running
+  would raise again, so the caller records it and moves on.
+- ``infra``: the work did not get done for reasons outside the function: its worker process or node
+  died (SIGKILL, segfault, Ray's memory monitor), its result was lost, or it ran out of memory
+  (MemoryError, CUDA OOM — with fractional GPUs usually caused by a neighbour). The caller may retry.
+A child that hits its timeout is cancelled and reported as ``error``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import os
+import socket
+import time
+import traceback
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import NasnetError
+
+
+@dataclass
+class Outcome:
+    key: Any
+    kind: str                       # "result" | "error" | "infra"
+    result: dict | None = None      # the function's JSON result when kind == "result"
+    error: str | None = None
+    worker: str | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+
+
+def resolve(fn: str) -> Callable[[dict], dict]:
+    """The function a payload names ("package.module:function")."""
+    module, _, name = str(fn).partition(":")
+    if not module or not name:
+        raise NasnetError(f"child function must read 'module:function', got {fn!r}")
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as err:
+        raise NasnetError(f"cannot import the child module {module!r} ({err})") from None
+    func = mod
+    for part in name.split("."):
+        func = getattr(func, part, None)
+        if func is None:
+            raise NasnetError(f"the child module {module!r} has no function {name!r}")
+    if not callable(func):
+        raise NasnetError(f"the child {fn!r} is not callable")
+    return func
+
+
+def _json_clean(x: Any) -> Any:
+    """Non-finite floats become null: results must be strict JSON."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {str(k): _json_clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_clean(v) for v in x]
+    return x
+
+
+def _is_oom(err: BaseException) -> bool:
+    return isinstance(err, MemoryError) or type(err).__name__ == "OutOfMemoryError" or (
+        isinstance(err, RuntimeError) and "out of memory" in str(err).lower())
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def run_payload(payload_json: str) -> str:
+    """Run one payload where this is called; JSON text in, JSON text out; never raises for the child.
+
+    Returns {"kind": "result"|"error"|"infra", "result", "error", "worker", "started_at",
+    "finished_at"}; a raising child gives kind "error" with the traceback's last lines, an OOM
+    gives "infra".
+    """
+    started = time.time()
+    out: dict[str, Any] = {"worker": worker_name(), "started_at": started}
+    try:
+        payload = json.loads(payload_json)
+        result = resolve(payload["fn"])(payload)
+        if not isinstance(result, dict):
+            raise TypeError(f"the child returned {type(result).__name__}, not a JSON object")
+        out.update(kind="result", result=_json_clean(result), error=None, finished_at=time.time())
+        return json.dumps(out, allow_nan=False)
+    except Exception as err:   # noqa: BLE001 - the child's failure is data, not the driver's
+        tail = "".join(traceback.format_exception(type(err), err, err.__traceback__)[-3:]).strip()
+        kind = "infra" if _is_oom(err) else "error"
+        out.update(kind=kind, result=None, error=f"{type(err).__name__}: {err}\n{tail}", finished_at=time.time())
+        return json.dumps(out)
+
+
+def _outcome(key: Any, text: str) -> Outcome:
+    d = json.loads(text)
+    return Outcome(key, d["kind"], d.get("result"), d.get("error"), d.get("worker"), d.get("started_at"),
+                   d.get("finished_at"))
+
+
+class Executor:
+    """Interface: `submit`, `wait`, `cancel_all`, `close`; `capacity` children can run at once."""
+
+    name = "executor"
+    capacity = 1
+
+    def submit(self, key: Any, payload: dict) -> None:
+        raise NotImplementedError
+
+    def wait(self, timeout: float | None = None) -> list[Outcome]:
+        """Outcomes that are ready, waiting up to `timeout` seconds for at least one."""
+        raise NotImplementedError
+
+    def pending(self) -> int:
+        raise NotImplementedError
+
+    def cancel_all(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class SerialExecutor(Executor):
+    """Runs payloads one after another in this process, in submission order (`wait` runs one).
+
+    Ctrl-C inside a child propagates (KeyboardInterrupt is not caught), so the driver stops cleanly.
+    """
+
+    name = "serial"
+
+    def __init__(self, workers: int = 1):
+        self.capacity = max(1, int(workers))
+        self._queue: deque[tuple[Any, str]] = deque()
+
+    def submit(self, key, payload):
+        self._queue.append((key, json.dumps(payload, allow_nan=False)))
+
+    def wait(self, timeout=None):
+        if not self._queue:
+            return []
+        key, text = self._queue[0]
+        out = _outcome(key, run_payload(text))
+        self._queue.popleft()
+        return [out]
+
+    def pending(self):
+        return len(self._queue)
+
+    def cancel_all(self):
+        self._queue.clear()
+
+
+def _ray_run(payload_json: str) -> str:
+    return run_payload(payload_json)
+
+
+# -- Ray ------------------------------------------------------------------------------------------
+
+OWNER_ENV = "NASNET_RAY_OWNER"
+
+
+def kill_stale_ray(owner: str) -> int:
+    """Kill what is left of a local Ray instance whose driver was SIGKILLed (Linux; 0 elsewhere).
+
+    A local instance's processes (GCS, raylet, agents, workers) inherit the environment variable
+    NASNET_RAY_OWNER=<owner> from the driver that started them. When that driver is killed, the
+    raylet goes with it but some helpers survive as orphans; the next driver of the same run (the
+    run directory is locked, so no live driver owns them) removes them. Returns how many it killed.
+    """
+    import signal
+
+    marker = f"{OWNER_ENV}={owner}".encode()
+    killed = 0
+    for entry in Path("/proc").glob("[0-9]*"):
+        pid = int(entry.name)
+        if pid == os.getpid():
+            continue
+        try:
+            env = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if marker in env:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except OSError:
+                pass
+    return killed
+
+
+class RayExecutor(Executor):
+    """Runs payloads as Ray tasks: a local instance started on demand, or an existing cluster.
+
+    The address is `address`, else RAY_ADDRESS, else a local instance with `workers x
+    cpus_per_child` CPUs (no dashboard). Each task asks for `cpus_per_child` CPUs and
+    `gpus_per_child` GPUs (fractional: Ray packs several children on one GPU). Ray's own task retries
+    are off; the driver decides about retries. With `owner` set (the run directory), a local
+    instance's processes are marked with it, and what a SIGKILLed driver of the same owner left
+    behind is removed first (`kill_stale_ray`).
+    """
+
+    name = "ray"
+
+    def __init__(self, workers: int = 1, address: str | None = None, cpus_per_child: float = 1.0,
+                 gpus_per_child: float = 0.0, child_timeout: float | None = None, owner: str | None = None):
+        try:
+            import ray
+        except ImportError:
+            raise NasnetError("the ray executor needs Ray: pip install 'nasnet[ray]'") from None
+        self._ray = ray
+        self.capacity = max(1, int(workers))
+        self.child_timeout = child_timeout
+        address = address or os.environ.get("RAY_ADDRESS") or None
+        self._owns = False
+        if owner is not None and address is None:
+            kill_stale_ray(owner)
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = dict(logging_level="ERROR", log_to_driver=False)
+            try:
+                if address:
+                    ray.init(address=address, **kwargs)
+                else:
+                    before = os.environ.get(OWNER_ENV)
+                    if owner is not None:
+                        os.environ[OWNER_ENV] = owner     # inherited by the instance's processes
+                    try:
+                        ray.init(num_cpus=max(1, math.ceil(workers * cpus_per_child)),
+                                 num_gpus=None if gpus_per_child > 0 else 0, include_dashboard=False,
+                                 object_store_memory=200 * 1024**2, **kwargs)
+                    finally:
+                        if before is None:
+                            os.environ.pop(OWNER_ENV, None)
+                        else:
+                            os.environ[OWNER_ENV] = before
+                    self._owns = True
+            except ConnectionError as err:
+                raise NasnetError(f"cannot connect to the Ray cluster at {address!r}: {err}") from None
+        self._remote = ray.remote(_ray_run).options(num_cpus=cpus_per_child, num_gpus=gpus_per_child,
+                                                     max_retries=0, retry_exceptions=False)
+        self._refs: dict[Any, tuple[Any, float]] = {}     # ref -> (key, submitted_at)
+
+    def submit(self, key, payload):
+        ref = self._remote.remote(json.dumps(payload, allow_nan=False))
+        self._refs[ref] = (key, time.time())
+
+    def pending(self):
+        return len(self._refs)
+
+    def wait(self, timeout=None):
+        ray = self._ray
+        if not self._refs:
+            return []
+        ready, _ = ray.wait(list(self._refs), num_returns=1, timeout=timeout)
+        if ready:
+            ready, _ = ray.wait(list(self._refs), num_returns=len(self._refs), timeout=0)
+        outcomes = []
+        for ref in ready:
+            key, submitted = self._refs.pop(ref)
+            try:
+                outcomes.append(_outcome(key, ray.get(ref)))
+            except ray.exceptions.TaskCancelledError:
+                outcomes.append(Outcome(key, "error", error=f"cancelled after the {self.child_timeout} s timeout",
+                                        started_at=submitted, finished_at=time.time()))
+            except ray.exceptions.RayError as err:
+                first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+                outcomes.append(Outcome(key, "infra", error=f"{type(err).__name__}: {first}"[:2000],
+                                        started_at=submitted, finished_at=time.time()))
+        if self.child_timeout:
+            now = time.time()
+            for ref, (_key, submitted) in list(self._refs.items()):
+                if now - submitted > self.child_timeout:
+                    ray.cancel(ref, force=True)
+        return outcomes
+
+    def cancel_all(self):
+        for ref in list(self._refs):
+            try:
+                self._ray.cancel(ref, force=True)
+            except Exception:   # noqa: BLE001 - best effort while shutting down
+                pass
+        self._refs.clear()
+
+    def close(self):
+        self.cancel_all()
+        if self._owns:
+            self._ray.shutdown()
+
+
+def make_executor(config, owner: str | None = None) -> Executor:
+    """The executor an `ExecutorConfig` names."""
+    if config.name == "serial":
+        return SerialExecutor(config.workers)
+    if config.name == "ray":
+        return RayExecutor(config.workers, config.ray_address, config.cpus_per_child, config.gpus_per_child,
+                           config.child_timeout, owner)
+    raise NasnetError(f"unknown executor {config.name!r} (known: serial, ray)")

@@ -122,11 +122,13 @@ class Controller(nn.Module):
         dec, lp = decisions.tolist(), logps.tolist()
         return [Sample(dec[k], lp[k], float(entropy[k])) for k in range(n)]
 
-    def score(self, decisions: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    def score(self, decisions: Sequence[Sequence[int]], per_decision: bool = False
+              ) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-probability of each decision sequence and the policy entropy along it (differentiable).
 
         Returns (log_prob, entropy), each of shape (batch,): log_prob sums the per-decision
-        log-probabilities, entropy sums the entropies of the 2 x 5B softmaxes met on the way.
+        log-probabilities, entropy sums the entropies of the 2 x 5B softmaxes met on the way. With
+        `per_decision`, both are (batch, decisions) instead.
         """
         d = torch.as_tensor([list(map(int, s)) for s in decisions], dtype=torch.long)  # (n, T)
         if d.ndim != 2 or d.shape[1] != self.num_decisions:
@@ -142,4 +144,6 @@ class Controller(nn.Module):
         valid = self.valid[:, None, :]
         logp = torch.log_softmax(logits.masked_fill(~valid, float("-inf")), dim=-1)
         chosen = logp.gather(2, flat.t().unsqueeze(-1))[..., 0]             # (T, n)
+        if per_decision:
+            return chosen.t(), self._entropy(logp).t()
         return chosen.sum(0), self._entropy(logp).sum(0)

@@ -43,6 +43,7 @@ CHECKPOINT_FILE = "controller.pt"
 BEST_FILE = "best.json"
 CSV_FILE = "trials.csv"
 LOCK_FILE = ".lock"
+RAY_RECORD = "ray_processes.json"
 
 
 @dataclass
@@ -237,18 +238,23 @@ class Search:
                 self.queue.appendleft(row["id"])
                 return None
             return "failed", None, f"infrastructure failure, gave up after {attempts} attempts:\n{history}"
+        history = row["error"]          # earlier attempts' infrastructure failures, kept for the record
+
+        def with_history(error):
+            return f"{history}\n{error}" if history else error
+
         if outcome.kind == "error":
-            return "failed", None, outcome.error
+            return "failed", None, with_history(outcome.error)
         result = outcome.result or {}
         status = result.get("status", "done")
         if status == "done":
             reward = result.get("reward")
             if isinstance(reward, bool) or not isinstance(reward, (int, float)) or not math.isfinite(reward):
-                return "failed", None, f"the child returned no finite reward ({reward!r})"
-            return "done", float(reward), row["error"]        # keep the history of retried failures
+                return "failed", None, with_history(f"the child returned no finite reward ({reward!r})")
+            return "done", float(reward), history
         if status == "diverged":
-            return "diverged", None, result.get("error") or "the child's loss diverged"
-        return "failed", None, result.get("error") or f"the child reported status {status!r}"
+            return "diverged", None, with_history(result.get("error") or "the child's loss diverged")
+        return "failed", None, with_history(result.get("error") or f"the child reported status {status!r}")
 
     def _handle(self, outcome) -> None:
         tid = outcome.key
@@ -406,7 +412,7 @@ class Search:
         final: list[dict] = []
         self.executor = None
         try:
-            self.executor = make_executor(self.config.executor, owner=str(self.run_dir.resolve()))
+            self.executor = make_executor(self.config.executor, record=self.run_dir / RAY_RECORD)
             self._search()
             if self._bar is not None:
                 self._bar.close()

@@ -27,16 +27,14 @@ number of PPO epochs per minibatch, the optimizer or gradient clipping; they are
 
 from __future__ import annotations
 
+import copy
 import math
 import random
 import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-import torch
-
 from .config import StrategyConfig
-from .controller import single_thread
 
 
 @dataclass(frozen=True)
@@ -86,8 +84,7 @@ class Strategy:
         if self.baseline is None:
             self.baseline = sum(rewards) / len(rewards)
         baseline_before = self.baseline
-        with single_thread():
-            stats = self._update(batch, baseline_before)
+        stats = self._update(batch, baseline_before)
         for r in rewards:
             self.baseline = self.config.baseline_decay * self.baseline + (1 - self.config.baseline_decay) * r
         self.version += 1
@@ -145,6 +142,8 @@ class _PolicyGradient(Strategy):
 
     def __init__(self, sizes, config, seed=0):
         super().__init__(sizes, config, seed)
+        import torch
+
         from .controller import Controller
 
         init_gen = torch.Generator().manual_seed(self.seed)
@@ -154,13 +153,28 @@ class _PolicyGradient(Strategy):
         else:
             self.optimizer = torch.optim.SGD(self.controller.parameters(), lr=config.learning_rate)
     def ask(self) -> Proposal:
+        import torch
+
+        from .controller import single_thread
+
         generator = torch.Generator().manual_seed(_sample_seed(self.seed, self.asked))
         self.asked += 1
         with single_thread():
             s = self.controller.sample(1, generator=generator)[0]
         return Proposal(tuple(s.decisions), s.log_prob, self.version, s.entropy)
 
-    def _step(self, loss: torch.Tensor) -> None:
+    def _update(self, batch, baseline):
+        from .controller import single_thread
+
+        with single_thread():
+            return self._loss_steps(batch, baseline)
+
+    def _loss_steps(self, batch, baseline) -> dict:
+        raise NotImplementedError
+
+    def _step(self, loss) -> None:
+        import torch
+
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.max_grad_norm:
@@ -168,11 +182,12 @@ class _PolicyGradient(Strategy):
         self.optimizer.step()
 
     def state_dict(self):
-        return {
+        # copies: the live tensors keep changing, and Optimizer.load_state_dict does not copy them
+        return copy.deepcopy({
             **super().state_dict(),
             "controller": self.controller.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-        }
+        })
 
     def load_state_dict(self, state):
         super().load_state_dict(state)
@@ -185,7 +200,9 @@ class Reinforce(_PolicyGradient):
 
     name = "reinforce"
 
-    def _update(self, batch, baseline):
+    def _loss_steps(self, batch, baseline):
+        import torch
+
         decisions = [d for d, _, _ in batch]
         adv = torch.tensor([r - baseline for _, _, r in batch])
         log_prob, entropy = self.controller.score(decisions)
@@ -199,7 +216,9 @@ class PPO(_PolicyGradient):
 
     name = "ppo"
 
-    def _update(self, batch, baseline):
+    def _loss_steps(self, batch, baseline):
+        import torch
+
         decisions = [d for d, _, _ in batch]
         old = torch.tensor([lp for _, lp, _ in batch])
         adv = torch.tensor([r - baseline for _, _, r in batch])

@@ -28,6 +28,7 @@ class ZooEntry:
     description: str
     paper_params: int | None = None      # as printed in the paper (rounded)
     paper_mult_adds: int | None = None
+    paper_top1: float | None = None      # ImageNet top-1 (%) the paper reports; quoted, never claimed
 
 
 _ZOO: dict[str, ZooEntry] = {}
@@ -73,16 +74,17 @@ for _entry in (
              "NASNet-A 7 @ 2304 for CIFAR-10 (paper Table 1)", 27_600_000),
     ZooEntry("nasnet_a_mobile", ModelConfig(normal_cells=4, filters=44, image_size=224, stem_multiplier=1.0,
                                             drop_path_keep=1.0, **_IMAGENET),
-             "NASNet-A Mobile 4 @ 1056, 224x224 (paper Table 3)", 5_300_000, 564_000_000),
+             "NASNet-A Mobile 4 @ 1056, 224x224 (paper Table 3)", 5_300_000, 564_000_000, 74.0),
     ZooEntry("nasnet_a_large", ModelConfig(normal_cells=6, filters=168, image_size=331, stem_multiplier=3.0,
                                            drop_path_keep=0.7, skip_reduction_input=True, **_IMAGENET),
-             "NASNet-A Large 6 @ 4032, 331x331 (paper Table 2)", 88_900_000, 23_800_000_000),
+             "NASNet-A Large 6 @ 4032, 331x331 (paper Table 2)", 88_900_000, 23_800_000_000, 82.7),
     ZooEntry("nasnet_a_5_1538", ModelConfig(normal_cells=5, filters=64, image_size=299, stem_multiplier=3.0,
                                             drop_path_keep=0.7, skip_reduction_input=True, **_IMAGENET),
-             "NASNet-A 5 @ 1538, 299x299 (paper Table 2; built as 5 @ 1536, F0 = 64)", 10_900_000, 2_350_000_000),
+             "NASNet-A 5 @ 1538, 299x299 (paper Table 2; built as 5 @ 1536, F0 = 64)", 10_900_000, 2_350_000_000,
+             78.6),
     ZooEntry("nasnet_a_7_1920", ModelConfig(normal_cells=7, filters=80, image_size=299, stem_multiplier=3.0,
                                             drop_path_keep=0.7, skip_reduction_input=True, **_IMAGENET),
-             "NASNet-A 7 @ 1920, 299x299 (paper Table 2)", 22_600_000, 4_930_000_000),
+             "NASNet-A 7 @ 1920, 299x299 (paper Table 2)", 22_600_000, 4_930_000_000, 80.8),
     # Tiny configurations for tests and quick experiments.
     ZooEntry("nasnet_a_tiny_cifar", ModelConfig(normal_cells=1, filters=8, **_CIFAR),
              "NASNet-A 1 @ 192 on the CIFAR skeleton, for tests"),

@@ -12,6 +12,7 @@ ORDER = 20
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("genotype", help="'nasnet-a', a genotype text, or a file holding one (text or JSON)")
     p.add_argument("--json", action="store_true", help="print the genotype's JSON form")
+    p.add_argument("--out", metavar="FILE", help="also draw both cells to FILE (.svg, .png or .pdf), like Figure 4")
 
 
 def cell_table(name: str, cell) -> str:
@@ -42,4 +43,8 @@ def run(args: argparse.Namespace) -> int:
         print(cell_table(name, cell))
         print()
     print(f"text form: {g}")
+    if args.out:
+        from ..drawing import draw_genotype
+
+        print(f"drawn to {draw_genotype(g, args.out, title=g.name)}")
     return 0

@@ -12,6 +12,8 @@ ORDER = 10
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    p.add_argument("--plot", metavar="OUT.png",
+                   help="also plot the zoo on the paper's Figure 5 axes (top-1 vs mult-adds and vs params)")
 
 
 def zoo_rows() -> list[dict]:
@@ -34,9 +36,28 @@ def zoo_rows() -> list[dict]:
             "num_classes": cfg.num_classes,
             "paper_params": entry.paper_params,
             "paper_mult_adds": entry.paper_mult_adds,
+            "paper_top1": entry.paper_top1,
             "description": entry.description,
         })
     return rows
+
+
+def _plot(rows: list[dict], out: str) -> None:
+    from pathlib import Path
+
+    from ..errors import NasnetError
+    from ..plots import zoo_figure
+
+    path = Path(out)
+    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise NasnetError(f"--plot: cannot write {path.name!r}; use a file ending in .png, .svg or .pdf")
+    if not path.parent.exists():
+        raise NasnetError(f"--plot: folder {path.parent} does not exist")
+    fig = zoo_figure(rows)
+    fig.savefig(path, dpi=150)
+    import sys
+
+    print(f"plot written to {path}", file=sys.stderr)
 
 
 def _millions(v: int | None) -> str:
@@ -47,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     from ._table import format_table
 
     rows = zoo_rows()
+    if args.plot:
+        _plot(rows, args.plot)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

@@ -237,10 +237,10 @@ class ProcessRecord:
     def start_polling(self, interval: float = 0.25) -> None:
         import threading
 
-        self._stop = threading.Event()
+        stop = self._stop = threading.Event()
 
         def poll():
-            while not self._stop.wait(interval):
+            while not stop.wait(interval):
                 self.refresh()
 
         threading.Thread(target=poll, name="nasnet-ray-record", daemon=True).start()
@@ -402,16 +402,21 @@ class RayExecutor(Executor):
         return outcomes
 
     def cancel_all(self):
+        # Not force=True: killing workers right before shutdown can abort Ray's core worker in the
+        # driver. A plain cancel interrupts a running child (KeyboardInterrupt in its worker).
         for ref in list(self._refs):
             try:
-                self._ray.cancel(ref, force=True)
+                self._ray.cancel(ref, force=False)
             except Exception:   # noqa: BLE001 - best effort while shutting down
                 pass
         self._refs.clear()
         self._timed_out.clear()
 
     def close(self):
-        self.cancel_all()
+        if self._owns:                 # shutting the local instance down stops its children
+            self._refs.clear()
+        else:
+            self.cancel_all()
         if self._owns:
             self._ray.shutdown()
             if self._record is not None:

@@ -173,6 +173,9 @@ class Search:
         self.strategy.asked = max(self.strategy.asked, n)
         self.resumed = stored is not None
         self.requeued = self.store.requeue_interrupted()
+        self.store.final_requeue_interrupted()
+        if self.config.executor.child_timeout and self.config.executor.name != "ray":
+            self.log("note: --child-timeout applies to the ray executor only; serial children run to the end")
 
     def _lock(self) -> None:
         """One driver per run directory (an flock, released by the kernel if the driver dies)."""
@@ -225,24 +228,19 @@ class Search:
                        json.loads(first["metrics"]) if first["metrics"] else None, first["error"], "cache",
                        time.time(), time.time(), cached_from=first["id"])
 
-    def _classify(self, outcome, row) -> tuple[str, float | None, str | None] | None:
-        """(status, reward, error) of an outcome, or None when it is retried."""
-        e = self.config.executor
-        if outcome.kind == "infra":
-            attempts = row["attempts"]
-            history = (row["error"] + "\n" if row["error"] else "") + f"attempt {attempts}: {outcome.error}"
-            if attempts <= e.max_retries:
-                self.log(f"trial {row['id']}: {outcome.error.splitlines()[0]} (attempt {attempts} of "
-                         f"{e.max_retries + 1}); retrying")
-                self.store.requeue(row["id"], history)
-                self.queue.appendleft(row["id"])
-                return None
-            return "failed", None, f"infrastructure failure, gave up after {attempts} attempts:\n{history}"
-        history = row["error"]          # earlier attempts' infrastructure failures, kept for the record
+    def _classify(self, outcome, attempts: int, history: str | None) -> tuple[str, float | None, str | None]:
+        """(status, reward, error) of an outcome; status "retry" for an infrastructure failure to retry.
 
+        `history` is the error text of earlier attempts; it is kept in front of any new error.
+        """
         def with_history(error):
             return f"{history}\n{error}" if history else error
 
+        if outcome.kind == "infra":
+            history = with_history(f"attempt {attempts}: {outcome.error}")
+            if attempts <= self.config.executor.max_retries:
+                return "retry", None, history
+            return "failed", None, f"infrastructure failure, gave up after {attempts} attempts:\n{history}"
         if outcome.kind == "error":
             return "failed", None, with_history(outcome.error)
         result = outcome.result or {}
@@ -260,10 +258,13 @@ class Search:
         tid = outcome.key
         self.inflight.discard(tid)
         row = self.store.get(tid)
-        verdict = self._classify(outcome, row)
-        if verdict is None:
+        status, reward, error = self._classify(outcome, row["attempts"], row["error"])
+        if status == "retry":
+            self.log(f"trial {tid}: {outcome.error.splitlines()[0]} (attempt {row['attempts']} of "
+                     f"{self.config.executor.max_retries + 1}); retrying")
+            self.store.requeue(tid, error)
+            self.queue.appendleft(tid)
             return
-        status, reward, error = verdict
         if status != "done" and error:
             self.log(f"trial {tid}: {status}: {error.strip().splitlines()[-1][:200]}")
         self._complete(tid, status, reward, outcome.result, error, outcome.worker, outcome.started_at,
@@ -356,17 +357,12 @@ class Search:
             for o in self.executor.wait(timeout=1.0):
                 tid = o.key[1]
                 inflight.discard(tid)
-                row = self.store.db.execute("SELECT * FROM final WHERE trial_id=?", (tid,)).fetchone()
-                verdict = self._classify(o, {**dict(row), "id": tid}) if o.kind != "infra" else None
-                if o.kind == "infra":
-                    history = (row["error"] + "\n" if row["error"] else "") + f"attempt {row['attempts']}: {o.error}"
-                    if row["attempts"] <= cfg.executor.max_retries:
-                        self.store.final_requeue(tid, history)
-                        todo.appendleft(tid)
-                        continue
-                    verdict = ("failed", None, f"infrastructure failure, gave up after {row['attempts']} "
-                                                f"attempts:\n{history}")
-                status, reward, error = verdict
+                row = self.store.final(tid)
+                status, reward, error = self._classify(o, row["attempts"], row["error"])
+                if status == "retry":
+                    self.store.final_requeue(tid, error)
+                    todo.appendleft(tid)
+                    continue
                 self.store.final_finish(tid, status, reward, o.result, error, o.worker, o.started_at, o.finished_at)
                 self.log(f"top-k: trial {tid}: {status}" + (f", reward {reward:.4f}" if reward is not None else ""))
         finals = [dict(r) for r in self.store.finals()]
@@ -427,8 +423,7 @@ class Search:
                 self.executor.close()
             # Trials still in flight (Ctrl-C, an error) go back to the queue for the next run.
             self.store.requeue_interrupted()
-            with self.store.db:
-                self.store.db.execute("UPDATE final SET status='queued' WHERE status='running'")
+            self.store.final_requeue_interrupted()
             self.store.export_csv(self.run_dir / CSV_FILE)
             if self.strategy.told:
                 self._save_checkpoint()

@@ -234,6 +234,13 @@ class TrialStore:
                 "VALUES (?, ?, ?, ?, ?, 'queued', ?)",
                 (trial["id"], trial["genotype"], trial["reward"], epochs, json.dumps(payload), time.time()))
 
+    def final(self, trial_id: int) -> sqlite3.Row:
+        return self.db.execute("SELECT * FROM final WHERE trial_id=?", (trial_id,)).fetchone()
+
+    def final_requeue_interrupted(self) -> int:
+        with self.db:
+            return self.db.execute("UPDATE final SET status='queued' WHERE status='running'").rowcount
+
     def finals(self) -> list[sqlite3.Row]:
         return self.db.execute("SELECT * FROM final ORDER BY trial_id").fetchall()
 

@@ -362,6 +362,18 @@ class RayExecutor(Executor):
                                                      max_retries=0, retry_exceptions=False)
         self._refs: dict[Any, tuple[Any, float]] = {}     # ref -> (key, submitted_at)
         self._timed_out: set = set()
+        self._check_resources(cpus_per_child, gpus_per_child)
+
+    def _check_resources(self, cpus: float, gpus: float) -> None:
+        """A child asking for more than any node has would wait forever: say so now."""
+        nodes = [n.get("Resources", {}) for n in self._ray.nodes() if n.get("Alive")]
+        if nodes and not any(n.get("CPU", 0) >= cpus and n.get("GPU", 0) >= gpus for n in nodes):
+            most_cpu = max(n.get("CPU", 0) for n in nodes)
+            most_gpu = max(n.get("GPU", 0) for n in nodes)
+            self.close()
+            raise NasnetError(f"no Ray node can run a child asking for {cpus:g} CPUs and {gpus:g} GPUs "
+                              f"(the largest node has {most_cpu:g} CPUs, {most_gpu:g} GPUs); lower "
+                              "--cpus-per-child / --gpus-per-child")
 
     def submit(self, key, payload):
         ref = self._remote.remote(json.dumps(payload, allow_nan=False))

@@ -400,15 +400,15 @@ class Search:
         if self.resumed:
             self.log(f"resuming {self.run_dir}: {self.finished} of {self.config.children} children finished, "
                      f"{self.requeued} re-queued, controller at update {self.strategy.version}")
-        if self.progress:
-            from tqdm import tqdm
-
-            self._bar = tqdm(total=self.config.children, initial=self.finished, desc="search", unit="child",
-                             file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
         final: list[dict] = []
         self.executor = None
         try:
             self.executor = make_executor(self.config.executor, record=self.run_dir / RAY_RECORD)
+            if self.progress:
+                from tqdm import tqdm
+
+                self._bar = tqdm(total=self.config.children, initial=self.finished, desc="search", unit="child",
+                                 file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
             self._search()
             if self._bar is not None:
                 self._bar.close()

@@ -55,6 +55,17 @@ def add_search_arguments(p: argparse.ArgumentParser, strategy: bool = True) -> N
     e.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def fresh_config(args: argparse.Namespace):
+    """The base config of a new run: the defaults, with the quick digits child for the digits search."""
+    from ..search.config import CHILD_ALIASES, DEFAULT_CHILD_FN, QUICK_DIGITS_CHILD, ChildConfig, SearchConfig
+
+    fn = CHILD_ALIASES.get(args.child, args.child) if getattr(args, "child", None) else DEFAULT_CHILD_FN
+    if fn == DEFAULT_CHILD_FN and (getattr(args, "data", None) or "digits") == "digits":
+        return SearchConfig(child=ChildConfig(model=dict(QUICK_DIGITS_CHILD["model"]),
+                                              train=dict(QUICK_DIGITS_CHILD["train"])))
+    return SearchConfig()
+
+
 def _parse_value(text: str) -> Any:
     try:
         return json.loads(text)

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from ..errors import NasnetError
-from ._search_args import add_search_arguments, changes_from_args
+from ._search_args import add_search_arguments, changes_from_args, fresh_config
 
 COMMAND = "compare"
 HELP = "RL vs random search with the same budget and seeds: best / top-5 / top-25 reward curves (Figure 6)"
@@ -43,7 +43,6 @@ def _list(text: str, what: str, cast=str) -> list:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..search.config import SearchConfig
     from ..search.curves import store_rewards, top_k_curves
     from ..search.loop import load_run_config, run_search
     from ..search.store import TrialStore
@@ -62,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         for name in strategies:
             run_dir = root / f"{name}-seed{seed}"
             stored = load_run_config(run_dir)
-            base = stored if stored is not None else SearchConfig()
+            base = stored if stored is not None else fresh_config(args)
             changes = changes_from_args(args, base)
             changes.update({"strategy.name": name, "seed": seed})
             config = base.replace(**changes)

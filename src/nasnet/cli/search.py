@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from ._search_args import add_search_arguments, changes_from_args
+from ._search_args import add_search_arguments, changes_from_args, fresh_config
 
 COMMAND = "search"
 HELP = "search for a cell: controller + work queue of child trainings (continue a run with --run-dir)"
@@ -33,11 +33,10 @@ def _sigterm(signum, frame):
 
 
 def resolve_config(args: argparse.Namespace, run_dir: Path):
-    from ..search.config import SearchConfig
     from ..search.loop import load_run_config
 
     stored = load_run_config(run_dir)
-    base = stored if stored is not None else SearchConfig()
+    base = stored if stored is not None else fresh_config(args)
     return base.replace(**changes_from_args(args, base))
 
 

@@ -153,12 +153,12 @@ class Search:
         from .executors import resolve
         from .strategies import make_strategy
 
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._lock()
         stored = load_run_config(self.run_dir)
         if stored is not None:
             check_resumable(stored, self.config, self.run_dir)
         resolve(self.config.child.fn)          # fail now, not in every child, if it cannot be imported
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._lock()
         self.space = get_space(self.config.space)
         self.store = TrialStore(self.run_dir / STORE_FILE)
         n = self.store.count()

@@ -1,0 +1,263 @@
+"""`nasnet train`: train a zoo model, or any genotype at any skeleton and N @ F, on any dataset
+(paper A.6, A.7; SPEC §1.9).
+
+Configuration is resolved in layers and written to RUN_DIR/config.json: the recipe (`--preset`,
+by default the dataset's: digits -> digits, CIFAR -> cifar, large images -> imagenet), then the
+flags (`--epochs`, `--lr`, ..., `--set FIELD=VALUE` for any TrainConfig field and
+`--set model.FIELD=VALUE` for any ModelConfig field). The model is `--model NAME` from the zoo, or
+NASNet-A / `--genotype G` at the dataset's default size, resized by `-N` and `--filters`.
+Classes, channels and image size always come from the data.
+
+A run is a directory (see nasnet.train.run_files). `--resume` continues one where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from ..errors import NasnetError
+
+COMMAND = "train"
+HELP = "train a NASNet model (zoo name or genotype) on digits, CIFAR, an image folder or arrays"
+ORDER = 30
+
+# flags that change the configuration (refused with --resume: a resumed run keeps its own)
+_CONFIG_FLAGS = ("data", "model", "genotype", "normal_cells", "filters", "skeleton", "preset", "epochs",
+                 "batch_size", "lr", "image_size", "seed", "set", "compile")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", default=None, metavar="SPEC",
+                   help="digits (default) | cifar10:PATH | cifar100:PATH | folder:PATH | npz:PATH "
+                        "[,val=..][,test=..][,size=..]")
+    m = p.add_argument_group("model")
+    m.add_argument("--model", default=None, metavar="NAME", help="a zoo model (see `nasnet zoo`)")
+    m.add_argument("--genotype", default=None, metavar="G", help="nasnet-a, a genotype text, or a file holding one")
+    m.add_argument("-N", "--normal-cells", type=int, default=None, metavar="N", help="normal cells per stage")
+    m.add_argument("--filters", type=int, default=None, metavar="F0", help="first-stage filters per branch")
+    m.add_argument("--skeleton", choices=("cifar", "imagenet"), default=None)
+    t = p.add_argument_group("training")
+    t.add_argument("--preset", default=None, help="child | cifar | imagenet | digits (default: the dataset's)")
+    t.add_argument("--epochs", type=int, default=None)
+    t.add_argument("--batch-size", type=int, default=None)
+    t.add_argument("--lr", type=float, default=None)
+    t.add_argument("--image-size", type=int, default=None, help="training resolution (default: the stored size)")
+    t.add_argument("--seed", type=int, default=None)
+    t.add_argument("--set", action="append", default=None, metavar="FIELD=VALUE",
+                   help="override any TrainConfig field, or a ModelConfig field as model.FIELD (repeatable)")
+    t.add_argument("--compile", action="store_true", default=None, help="torch.compile the training forward")
+    r = p.add_argument_group("run")
+    r.add_argument("--run-dir", default=None, metavar="DIR", help="where the run lives (default runs/train-TIME)")
+    r.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
+    r.add_argument("--device", default=None, help="auto (default) | cpu | cuda")
+    r.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's)")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar (epoch lines are still printed)")
+    r.add_argument("--tensorboard", dest="tensorboard", action="store_true", default=True,
+                   help="write TensorBoard events to RUN_DIR/tb when tensorboard is installed (default)")
+    r.add_argument("--no-tensorboard", dest="tensorboard", action="store_false")
+
+
+def _default_preset(kind: str, image_size: int) -> str:
+    if kind == "digits":
+        return "digits"
+    return "cifar" if image_size <= 64 else "imagenet"
+
+
+def _base_model(args, dataset):
+    """The model before the recipe and the data are applied."""
+    from ..genotype import Genotype
+    from ..network import ModelConfig
+    from ..zoo import get_entry
+
+    if args.model:
+        cfg = get_entry(args.model).config
+        name = args.model
+        if args.genotype:
+            cfg = cfg.replace(genotype=Genotype.load(args.genotype))
+            name += " with the given genotype"
+    else:
+        genotype = Genotype.load(args.genotype or "nasnet-a")
+        if dataset.kind in ("cifar10", "cifar100"):
+            cfg = get_entry("nasnet_a_cifar").config.replace(genotype=genotype)
+        elif dataset.image_size <= 64:
+            # a small model: 2 normal cells per stage, F0 = 16 (NASNet-A: 2 @ 384)
+            cfg = ModelConfig(genotype=genotype, skeleton="cifar", normal_cells=2, filters=16)
+        else:
+            cfg = get_entry("nasnet_a_mobile").config.replace(genotype=genotype, padding="symmetric")
+        name = "NASNet-A" if not args.genotype else "genotype"
+    over = {}
+    if args.normal_cells is not None:
+        over["normal_cells"] = args.normal_cells
+    if args.filters is not None:
+        over["filters"] = args.filters
+    if args.skeleton is not None:
+        over["skeleton"] = args.skeleton
+    return (cfg.replace(**over) if over else cfg), name
+
+
+def _split_sets(items: list[str] | None) -> tuple[dict, dict]:
+    train, model = {}, {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise NasnetError(f"--set {item!r}: expected FIELD=VALUE (e.g. --set cutout=16 or --set model.dropout=0.5)")
+        if key.startswith("model."):
+            model[key[6:]] = _parse_value(value)
+        else:
+            train[key.removeprefix("train.")] = _parse_value(value)
+    return train, model
+
+
+def _parse_value(text: str):
+    """A `--set` value: JSON when it parses (numbers, true/false/null), else the string itself."""
+    import json
+
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def resolve(args):
+    """(ModelConfig, TrainConfig, Dataset, meta) from the command line."""
+    from ..data import load_dataset
+    from ..train.config import preset
+    from ..train.loop import model_config_for
+
+    dataset = load_dataset(args.data or "digits")
+    preset_name = args.preset or _default_preset(dataset.kind, dataset.image_size)
+    train_over, model_over = _split_sets(args.set)
+    flags = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "image_size": args.image_size,
+             "seed": args.seed, "device": args.device, "threads": args.threads, "compile": args.compile}
+    train_over.update({k: v for k, v in flags.items() if v is not None})
+    train_cfg = preset(preset_name, **train_over)
+    base, name = _base_model(args, dataset)
+    model_cfg = model_config_for(base, train_cfg, dataset)
+    if model_over:
+        model_cfg = model_cfg.replace(**model_over)
+    if model_cfg.skeleton == "imagenet" and model_cfg.image_size < 32:
+        raise NasnetError(f"the imagenet skeleton needs images of 32 pixels or more; {dataset.spec} has "
+                          f"{model_cfg.image_size} (use --skeleton cifar)")
+    meta = {"preset": preset_name, "model_name": name}
+    return model_cfg, train_cfg, dataset, meta
+
+
+def _load_resume(run_dir: Path, args):
+    from ..data import load_dataset
+    from ..network import ModelConfig
+    from ..train.checkpoint import load_checkpoint
+    from ..train.config import TrainConfig
+
+    given = [f"--{f.replace('_', '-')}" for f in _CONFIG_FLAGS if getattr(args, f, None) not in (None, False)]
+    if given:
+        raise NasnetError(f"--resume continues the run with its saved configuration; drop {', '.join(given)} "
+                          "(start a new --run-dir to change it)")
+    ckpt = run_dir / "checkpoint.pt"
+    if ckpt.is_file():
+        state = load_checkpoint(ckpt)
+        config = state["config"]
+        meta = state.get("meta") or {}
+    elif (run_dir / "config.json").is_file():  # stopped during the first epoch
+        import json
+
+        state = None
+        config = json.loads((run_dir / "config.json").read_text())
+        meta = {k: config.get(k) for k in ("preset", "model_name")}
+    else:
+        raise NasnetError(f"{run_dir}: nothing to resume (no checkpoint.pt or config.json)")
+    train_cfg = TrainConfig.from_dict(config["train"])
+    over = {k: v for k, v in (("device", args.device), ("threads", args.threads)) if v is not None}
+    if over:
+        train_cfg = train_cfg.replace(**over)
+    return ModelConfig.from_dict(config["model"]), train_cfg, load_dataset(config["data"]), meta, state
+
+
+def run(args: argparse.Namespace) -> int:
+    # argument checks that need no torch come first, so mistakes are reported at once
+    if args.resume:
+        if not args.run_dir:
+            raise NasnetError("--resume needs --run-dir DIR (the run to continue)")
+        run_dir = Path(args.run_dir).expanduser()
+    else:
+        _split_sets(args.set)
+        run_dir = Path(args.run_dir or f"runs/train-{time.strftime('%Y%m%d-%H%M%S')}").expanduser()
+        if (run_dir / "checkpoint.pt").exists() or (run_dir / "config.json").exists():
+            raise NasnetError(f"{run_dir} already holds a run; continue it with --resume or choose another --run-dir")
+
+    from ..counting import count
+    from ..train.loop import Diverged, Trainer
+    from ..train.run_files import RunFiles
+
+    if args.resume:
+        model_cfg, train_cfg, dataset, meta, state = _load_resume(run_dir, args)
+    else:
+        model_cfg, train_cfg, dataset, meta = resolve(args)
+        state = None
+
+    files = RunFiles(run_dir, tensorboard=args.tensorboard)
+    counts = count(model_cfg)
+    config = {"model": model_cfg.to_dict(), "train": train_cfg.to_dict(), "data": dataset.spec, **meta,
+              "params": counts.params, "mult_adds": counts.mult_adds}
+    if state is None:
+        files.write_config(config)
+
+    progress = not args.no_progress and sys.stderr.isatty()
+    printer = _printer(progress)
+    trainer = Trainer(model_cfg, train_cfg, dataset, run_files=files, progress=progress, log=printer)
+    trainer.meta = meta
+    if state is not None:
+        trainer.load_state_dict(state)
+    printer(f"{dataset.summary()}")
+    printer(f"model {meta.get('model_name')}: {model_cfg.skeleton} skeleton, {model_cfg.name} "
+            f"(N={model_cfg.normal_cells}, F0={model_cfg.filters}), {counts.params:,} params, "
+            f"{counts.mult_adds / 1e6:,.1f}M mult-adds at {model_cfg.image_size}px")
+    printer(f"recipe {meta.get('preset')}: {train_cfg.epochs} epochs x {trainer.steps_per_epoch} steps of "
+            f"{train_cfg.batch_size}, {train_cfg.optimizer} lr {train_cfg.lr:g} {train_cfg.lr_schedule}, "
+            f"device {trainer.device}{' bf16' if trainer.bf16 else ''}; run dir {run_dir}")
+    if trainer.epoch:
+        printer(f"resuming after epoch {trainer.epoch} (step {trainer.step})")
+    try:
+        trainer.fit()
+    except Diverged as err:
+        raise NasnetError(f"training diverged: {err}; lower --lr or add --set grad_clip=5 "
+                          f"(the last good checkpoint is in {run_dir})") from None
+    except KeyboardInterrupt:
+        print(f"stopped; continue with: nasnet train --run-dir {run_dir} --resume", file=sys.stderr)
+        raise
+
+    results = final_results(trainer, counts, meta)
+    files.write_results(results)
+    test = results.get("test")
+    if test:
+        printer(f"test: top-1 {test['top1']:.2%}  top-5 {test['top5']:.2%}  loss {test['loss']:.4f}  "
+                f"({test['images']:,} images{', EMA weights' if trainer.ema else ''})")
+    printer(f"results in {run_dir}/results.json; weights in {run_dir}/checkpoint.pt")
+    return 0
+
+
+def final_results(trainer, counts, meta) -> dict:
+    history = trainer.history
+    out = {
+        "data": trainer.dataset.spec, **meta,
+        "epochs": trainer.epoch, "steps": trainer.step,
+        "params": counts.params, "mult_adds": counts.mult_adds,
+        "wall_seconds": history[-1]["wall_seconds"] if history else 0.0,
+        "best": trainer.best,
+        "ema": trainer.ema is not None,
+    }
+    for split in ("val", "test"):
+        if len(trainer.data[split][1]):
+            out[split] = trainer.evaluate(split)
+    return out
+
+
+def _printer(progress: bool):
+    if progress:
+        from tqdm import tqdm
+
+        return lambda msg: tqdm.write(msg)
+    return lambda msg: print(msg, flush=True)

@@ -1,0 +1,335 @@
+"""The training loop shared by `nasnet train` and the search's child training (paper A.6, A.7).
+
+One `Trainer` owns a model, its optimizer, the weight EMA and the input pipeline for one run:
+
+* `fit()` trains epoch by epoch from wherever the run stands, evaluates on the validation split,
+  and (with a run directory) writes metrics and an atomic checkpoint after every epoch;
+* `evaluate(split)` reports loss, top-1 and top-5 (with the EMA weights when there are some);
+* `state_dict()` / `load_state_dict()` make `--resume` exact.
+
+Exact resume: the examples an epoch visits and their augmentation come from generators seeded by
+(run seed, epoch); the global RNG that ScheduledDropPath and dropout draw from is saved in every
+checkpoint and restored. A run killed mid-epoch and resumed from the last checkpoint therefore
+redoes that epoch exactly as the uninterrupted run did (bit-for-bit on CPU).
+
+Built to go data-parallel later: `examples_for_epoch` is the one place that decides which examples
+this process sees, `RunFiles` is the one place that writes (rank 0), and `evaluate` scores the
+gathered per-example results (`_gather`).
+
+Devices: on CUDA the dataset lives on the GPU as uint8 and augmentation runs there; the forward
+runs under bf16 autocast with channels_last tensors. On CPU channels_last is kept (it is about 2x
+faster for NASNet's depthwise convolutions with oneDNN) and precision stays fp32.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import weakref
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..augment import Augment
+from ..data import Dataset
+from ..errors import NasnetError
+from ..network import ModelConfig, NASNet
+from .checkpoint import rng_state, set_rng_state
+from .config import TrainConfig
+from .ema import ModelEMA
+from .optim import add_l2_gradient, build_optimizer, decayed_parameters
+from .run_files import RunFiles
+from .schedule import lr_at
+
+
+class Diverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+    def __init__(self, epoch: int, step: int):
+        super().__init__(f"training loss is not finite at epoch {epoch + 1}, step {step}")
+        self.epoch, self.step = epoch, step
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise NasnetError(f"device {name!r} requested but CUDA is not available (use --device cpu)")
+    return torch.device(name)
+
+
+def derive_seed(*parts: int) -> int:
+    """A 63-bit seed from integers (run seed, epoch, rank, purpose), well mixed by SeedSequence."""
+    return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(2, np.uint64)[0] >> 1)
+
+
+_PURPOSE_ORDER, _PURPOSE_AUGMENT = 1, 2
+
+
+def examples_for_epoch(n: int, seed: int, epoch: int, rank: int = 0, world_size: int = 1) -> torch.Tensor:
+    """The training examples this process visits in `epoch`, in order: a permutation seeded by
+    (seed, epoch), this rank's share of it. The only place that decides data order and sharding."""
+    g = torch.Generator().manual_seed(derive_seed(seed, epoch, _PURPOSE_ORDER))
+    order = torch.randperm(n, generator=g)
+    return order[rank::world_size] if world_size > 1 else order
+
+
+def model_config_for(base: ModelConfig, cfg: TrainConfig, dataset: Dataset) -> ModelConfig:
+    """Fit a model config to a dataset and a recipe: classes, channels, image size, aux head,
+    ScheduledDropPath k0 and dropout (the last three from the recipe when it sets them)."""
+    over: dict[str, Any] = dict(num_classes=dataset.num_classes, in_chans=dataset.channels,
+                                image_size=cfg.image_size or dataset.image_size, aux_head=cfg.aux_weight > 0)
+    if cfg.drop_path_keep is not None:
+        over["drop_path_keep"] = cfg.drop_path_keep
+    if cfg.dropout is not None:
+        over["dropout"] = cfg.dropout
+    return base.replace(**over)
+
+
+_DEVICE_DATA: "weakref.WeakKeyDictionary[Dataset, dict]" = weakref.WeakKeyDictionary()
+
+
+def device_splits(dataset: Dataset, device: torch.device) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """The dataset's splits as (uint8 images, int64 labels) tensors on `device`, cached per process."""
+    per_device = _DEVICE_DATA.setdefault(dataset, {})
+    key = str(device)
+    if key not in per_device:
+        per_device[key] = {
+            name: (torch.from_numpy(s.x).to(device), torch.from_numpy(s.y).to(device))
+            for name, s in dataset.splits.items()
+        }
+    return per_device[key]
+
+
+class Trainer:
+    def __init__(self, model_config: ModelConfig, cfg: TrainConfig, dataset: Dataset, *,
+                 run_files: RunFiles | None = None, progress: bool = False,
+                 log: Callable[[str], None] | None = None, rank: int = 0, world_size: int = 1):
+        self.cfg = cfg
+        self.dataset = dataset
+        self.device = resolve_device(cfg.device)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        self.bf16 = self.device.type == "cuda" and cfg.precision in ("auto", "bf16")
+        if cfg.precision == "bf16" and self.device.type != "cuda":
+            raise NasnetError("precision bf16 is for CUDA; on CPU fp32 is faster (use --set precision=fp32)")
+        self.channels_last = cfg.channels_last
+        self.rank, self.world_size = rank, world_size
+        self.files = run_files if rank == 0 else None
+        self.progress = progress and rank == 0
+        self.log = log or (lambda _msg: None)
+
+        torch.manual_seed(cfg.seed)
+        self.model_config = model_config
+        self.model = NASNet(model_config).to(self.device)
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.train_forward = torch.compile(self.model) if cfg.compile else self.model
+        self.optimizer = build_optimizer(self.model, cfg)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.decay_params, _ = decayed_parameters(self.model, cfg.decay_bn)
+        self.ema = ModelEMA(self.model, cfg.ema_decay) if cfg.ema_decay > 0 else None
+
+        size = model_config.image_size
+        self.augment = Augment(kind=cfg.augment, normalize=cfg.normalize, image_size=size, pad=cfg.pad_for(size),
+                               cutout=cfg.cutout, scale_min=cfg.crop_scale_min, eval_crop=cfg.eval_crop)
+        self.data = device_splits(dataset, self.device)
+        n_train = len(dataset.split("train")) // world_size
+        # drop the last partial batch (BatchNorm on a batch of 1 is undefined); keep one step at least
+        self.steps_per_epoch = max(1, n_train // cfg.batch_size)
+        self.total_steps = cfg.epochs * self.steps_per_epoch
+        self.epoch = 0          # completed epochs
+        self.step = 0           # completed optimizer steps
+        self.history: list[dict[str, Any]] = []
+        self.best: dict[str, Any] | None = None
+        self.wall_before = 0.0  # seconds spent before a resume
+        self.meta: dict[str, Any] = {}  # plain facts stored with every checkpoint (preset, model name)
+
+    # -- state -------------------------------------------------------------------------------
+    def state_dict(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "ema": self.ema.state_dict() if self.ema else None,
+            "epoch": self.epoch,
+            "step": self.step,
+            "rng": rng_state(self.device),
+            "config": {"model": self.model_config.to_dict(), "train": self.cfg.to_dict(), "data": self.dataset.spec},
+            "genotype": str(self.model_config.genotype),
+            "history": self.history,
+            "best": self.best,
+            "meta": self.meta,
+            **(extra or {}),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.ema is not None and state.get("ema") is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.history = list(state.get("history") or [])
+        self.best = state.get("best")
+        self.meta = dict(state.get("meta") or self.meta)
+        self.wall_before = float(self.history[-1]["wall_seconds"]) if self.history else 0.0
+        set_rng_state(state["rng"], self.device)
+
+    # -- training ------------------------------------------------------------------------------
+    def _to_input(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def _loss(self, logits, aux, y):
+        main = F.cross_entropy(logits.float(), y, label_smoothing=self.cfg.label_smoothing)
+        if aux is None or self.cfg.aux_weight <= 0:
+            return main, main
+        aux_loss = F.cross_entropy(aux.float(), y, label_smoothing=self.cfg.label_smoothing)
+        return main + self.cfg.aux_weight * aux_loss, main
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        cfg, dev = self.cfg, self.device
+        x_all, y_all = self.data["train"]
+        order = examples_for_epoch(len(y_all), cfg.seed, epoch, self.rank, self.world_size).to(dev)
+        gen = torch.Generator(device=dev)
+        gen.manual_seed(derive_seed(cfg.seed, epoch, self.rank, _PURPOSE_AUGMENT))
+        self.model.train()
+        loss_sum = torch.zeros((), device=dev)
+        correct = torch.zeros((), device=dev, dtype=torch.long)
+        seen = 0
+        check_every = 1 if dev.type == "cpu" else 25
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=self.steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step",
+                       leave=False, dynamic_ncols=True)
+        start = time.perf_counter()
+        bs = cfg.batch_size
+        for i in range(self.steps_per_epoch):
+            idx = order[i * bs:(i + 1) * bs]
+            xb = self._to_input(self.augment.train_batch(x_all[idx], gen))
+            yb = y_all[idx]
+            lr = lr_at(self.step, cfg, self.steps_per_epoch)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self.bf16):
+                logits, aux = self.train_forward(xb, drop_path_progress=self.step / self.total_steps, return_aux=True)
+            loss, main = self._loss(logits, aux, yb)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            add_l2_gradient(self.decay_params, cfg.weight_decay)
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip, foreach=True)
+            self.optimizer.step()
+            if self.ema is not None:
+                self.ema.update(self.model)
+            self.step += 1
+            loss_sum += main.detach() * len(yb)
+            correct += (logits.detach().argmax(1) == yb).sum()
+            seen += len(yb)
+            if (i + 1) % check_every == 0 or i + 1 == self.steps_per_epoch:
+                if not math.isfinite(float(loss_sum)):
+                    if bar is not None:
+                        bar.close()
+                    raise Diverged(epoch, self.step)
+                if bar is not None:
+                    el = time.perf_counter() - start
+                    bar.set_postfix(loss=f"{float(loss_sum) / seen:.4f}", acc=f"{float(correct) / seen:.3f}",
+                                    ips=f"{seen / max(el, 1e-9):.0f}", refresh=False)
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        seconds = time.perf_counter() - start
+        return {"train_loss": float(loss_sum) / seen, "train_top1": float(correct) / seen, "lr": lr,
+                "images": seen, "epoch_seconds": seconds, "images_per_second": seen / max(seconds, 1e-9)}
+
+    # -- evaluation ----------------------------------------------------------------------------
+    def eval_model(self, use_ema: bool = True) -> NASNet:
+        return self.ema.module if (use_ema and self.ema is not None) else self.model
+
+    @torch.no_grad()
+    def evaluate(self, split: str = "val", use_ema: bool = True, model: NASNet | None = None) -> dict[str, float]:
+        model = model or self.eval_model(use_ema)
+        x_all, y_all = self.data[split]
+        return evaluate_model(model, x_all, y_all, self.augment, self.cfg.eval_batch_size, self.device,
+                              self.bf16, self.channels_last)
+
+    # -- the run -------------------------------------------------------------------------------
+    def fit(self) -> list[dict[str, Any]]:
+        cfg = self.cfg
+        if self.files is not None:
+            self.files.write_metrics(self.history)
+            self.files.open_tensorboard(self.epoch)
+        has_val = len(self.data["val"][1]) > 0
+        run_start = time.perf_counter()
+        try:
+            for epoch in range(self.epoch, cfg.epochs):
+                stats = self.train_epoch(epoch)
+                self.epoch = epoch + 1
+                row: dict[str, Any] = {"epoch": self.epoch, "step": self.step, **stats,
+                                       "val_loss": None, "val_top1": None, "val_top5": None}
+                last = self.epoch == cfg.epochs
+                if has_val and (last or (cfg.eval_every and self.epoch % cfg.eval_every == 0)):
+                    val = self.evaluate("val")
+                    row.update(val_loss=val["loss"], val_top1=val["top1"], val_top5=val["top5"])
+                row["wall_seconds"] = self.wall_before + time.perf_counter() - run_start
+                self.history.append(row)
+                improved = row["val_top1"] is not None and (
+                    self.best is None or row["val_top1"] > self.best["val_top1"])
+                if improved:
+                    self.best = {"epoch": self.epoch, "val_top1": row["val_top1"]}
+                if self.files is not None:
+                    self.files.save(self.state_dict(), best=improved)
+                    self.files.write_metrics(self.history)
+                    self.files.log_epoch(row)
+                self.log(format_row(row, cfg.epochs))
+        finally:
+            if self.files is not None:
+                self.files.close()
+        return self.history
+
+
+def format_row(row: dict[str, Any], epochs: int) -> str:
+    text = (f"epoch {row['epoch']}/{epochs}  loss {row['train_loss']:.4f}  train acc {row['train_top1']:.4f}  "
+            f"lr {row['lr']:.4g}  {row['images_per_second']:.0f} img/s")
+    if row.get("val_top1") is not None:
+        text += f"  val loss {row['val_loss']:.4f}  val acc {row['val_top1']:.4f}"
+    return text
+
+
+@torch.no_grad()
+def evaluate_model(model: NASNet, x_all: torch.Tensor, y_all: torch.Tensor, augment: Augment, batch_size: int,
+                   device: torch.device, bf16: bool = False, channels_last: bool = True) -> dict[str, float]:
+    """Loss, top-1 and top-5 of `model` on uint8 images (evaluation preprocessing, no augmentation)."""
+    was_training = model.training
+    model.eval()
+    losses, top1, top5 = [], [], []
+    k = min(5, model.config.num_classes)
+    try:
+        for i in range(0, len(y_all), batch_size):
+            x = augment.eval_batch(x_all[i:i + batch_size])
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            y = y_all[i:i + batch_size]
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                logits = model(x)
+            logits = logits.float()
+            losses.append(F.cross_entropy(logits, y, reduction="none"))
+            topk = logits.topk(k, dim=1).indices
+            top1.append(topk[:, 0] == y)
+            top5.append((topk == y[:, None]).any(1))
+    finally:
+        model.train(was_training)
+    loss, hit1, hit5 = (_gather(torch.cat(t)) for t in (losses, top1, top5))
+    n = len(loss)
+    if n == 0:
+        return {"loss": float("nan"), "top1": float("nan"), "top5": float("nan"), "images": 0}
+    return {"loss": float(loss.double().mean()), "top1": float(hit1.double().mean()),
+            "top5": float(hit5.double().mean()), "images": n}
+
+
+def _gather(t: torch.Tensor) -> torch.Tensor:
+    """Per-example results of every process (one process here; all_gather under data parallelism)."""
+    return t

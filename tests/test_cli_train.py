@@ -1,0 +1,125 @@
+"""`nasnet train` / `nasnet eval` end to end: run directory, resume after SIGKILL, errors (issue 3)."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ROOT, run_cli
+
+TINY = ["--data", "digits", "-N", "1", "--filters", "8", "--set", "model.stem_multiplier=1", "--no-progress"]
+
+
+def _epochs(run_dir):
+    with open(run_dir / "metrics.csv") as f:
+        return [int(r["epoch"]) for r in csv.DictReader(f)]
+
+
+def test_train_then_eval(tmp_path):
+    run_dir = tmp_path / "run"
+    r = run_cli("train", *TINY, "--epochs", "2", "--batch-size", "128", "--run-dir", str(run_dir), "--threads", "2")
+    assert r.returncode == 0, r.stderr
+    assert "test: top-1" in r.stdout
+    for name in ("config.json", "metrics.csv", "checkpoint.pt", "best.pt", "results.json"):
+        assert (run_dir / name).is_file(), name
+    assert list((run_dir / "tb").glob("events.out.tfevents.*"))  # tensorboard is installed in the test env
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["preset"] == "digits" and config["model"]["normal_cells"] == 1
+    assert config["model"]["num_classes"] == 10 and config["model"]["in_chans"] == 1 and config["train"]["epochs"] == 2
+    assert _epochs(run_dir) == [1, 2]
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["test"]["images"] == 360 and 0 <= results["test"]["top1"] <= results["test"]["top5"] <= 1
+
+    state = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    assert state["epoch"] == 2 and state["config"]["data"] == "digits" and state["genotype"].startswith("normal[")
+    assert set(state["rng"]) >= {"torch"} and state["optimizer"]["state"]
+
+    e = run_cli("eval", str(run_dir), "--json")
+    assert e.returncode == 0, e.stderr
+    ev = json.loads(e.stdout)
+    assert ev["top1"] == pytest.approx(results["test"]["top1"]) and ev["images"] == 360
+    e = run_cli("eval", str(run_dir / "best.pt"), "--split", "val")
+    assert e.returncode == 0 and e.stdout.startswith("val: top-1")
+
+
+def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path):
+    args = [*TINY, "--epochs", "3", "--batch-size", "16", "--seed", "3", "--threads", "1", "--no-tensorboard"]
+    ref_dir, run_dir = tmp_path / "ref", tmp_path / "killed"
+    ref = run_cli("train", *args, "--run-dir", str(ref_dir))
+    assert ref.returncode == 0, ref.stderr
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    proc = subprocess.Popen([sys.executable, "-m", "nasnet", "train", *args, "--run-dir", str(run_dir)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and not ((run_dir / "metrics.csv").exists() and _epochs(run_dir) == [1]):
+            assert proc.poll() is None, "the run ended before it could be killed"
+            time.sleep(0.02)
+        with open(run_dir / "metrics.csv") as f:
+            epoch_seconds = float(next(csv.DictReader(f))["epoch_seconds"])
+        time.sleep(0.4 * epoch_seconds)  # well inside epoch 2
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert torch.load(run_dir / "checkpoint.pt", weights_only=True)["epoch"] == 1  # killed mid-epoch 2
+
+    res = run_cli("train", "--run-dir", str(run_dir), "--resume", "--threads", "1", "--no-progress",
+                  "--no-tensorboard")
+    assert res.returncode == 0, res.stderr
+    assert "resuming after epoch 1" in res.stdout
+    assert _epochs(run_dir) == [1, 2, 3]
+    a = torch.load(ref_dir / "checkpoint.pt", weights_only=True)
+    b = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    assert a["step"] == b["step"]
+    for key, value in a["model"].items():
+        assert torch.equal(value, b["model"][key]), key
+    ref_rows = list(csv.DictReader(open(ref_dir / "metrics.csv")))
+    new_rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
+    assert [r["train_loss"] for r in ref_rows] == [r["train_loss"] for r in new_rows]
+
+    # resuming a finished run does no more training and keeps every epoch once
+    again = run_cli("train", "--run-dir", str(run_dir), "--resume", "--no-progress", "--no-tensorboard")
+    assert again.returncode == 0 and _epochs(run_dir) == [1, 2, 3]
+
+
+def _one_error_line(r, pattern):
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert __import__("re").search(pattern, lines[0]), lines[0]
+
+
+def test_cli_errors(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text("{}")
+    _one_error_line(run_cli("train", "--run-dir", str(run_dir)), "already holds a run; continue it with --resume")
+    _one_error_line(run_cli("train", "--run-dir", str(run_dir), "--resume", "--epochs", "5"),
+                    "drop --epochs")
+    _one_error_line(run_cli("train", "--resume"), "--resume needs --run-dir")
+    _one_error_line(run_cli("train", "--run-dir", str(tmp_path / "x"), "--set", "cutout"), "expected FIELD=VALUE")
+    _one_error_line(run_cli("train", "--run-dir", str(tmp_path / "x"), "--set", "speed=11"), "unknown field")
+    _one_error_line(run_cli("eval", str(tmp_path / "missing.pt")), "no such checkpoint")
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    _one_error_line(run_cli("eval", str(tmp_path / "junk.pt")), "not a readable nasnet checkpoint")
+
+
+def test_eval_refuses_data_of_another_shape(tmp_path):
+    run_dir = tmp_path / "run"
+    r = run_cli("train", *TINY, "--epochs", "1", "--batch-size", "256", "--run-dir", str(run_dir),
+                "--no-tensorboard", "--set", "eval_every=0")
+    assert r.returncode == 0, r.stderr
+    np.savez(tmp_path / "three.npz", x=np.zeros((30, 8, 8), np.uint8), y=np.arange(30) % 3)
+    _one_error_line(run_cli("eval", str(run_dir), "--data", f"npz:{tmp_path / 'three.npz'}"),
+                    "3 classes of 1-channel images; the checkpoint's model expects 10 of 1")

@@ -1,0 +1,237 @@
+"""Training: recipes, schedules, optimizers, EMA, checkpoints, the loop and the child protocol (issue 3)."""
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from nasnet.child import train_child
+from nasnet.data import load_dataset
+from nasnet.errors import NasnetError
+from nasnet.network import ModelConfig
+from nasnet.train.checkpoint import load_checkpoint, save_checkpoint
+from nasnet.train.config import PRESETS, TrainConfig, preset
+from nasnet.train.ema import ModelEMA
+from nasnet.train.loop import Trainer, examples_for_epoch, model_config_for
+from nasnet.train.optim import RMSpropTF, decayed_parameters
+from nasnet.train.schedule import lr_at
+
+TINY_CHILD = {"genotype": "nasnet-a", "model": {"normal_cells": 1, "filters": 8}, "train": {"epochs": 2},
+              "data": "digits", "device": "cpu"}
+
+
+# --- recipes ---------------------------------------------------------------------------------
+
+def test_presets_hold_the_papers_recipes():
+    child = PRESETS["child"]
+    assert (child.epochs, child.optimizer, child.momentum, child.lr_schedule) == (20, "momentum", 0.9, "cosine")
+    assert child.weight_decay > 0 and child.aux_weight == 0 and child.cutout == 0 and child.drop_path_keep is None
+    cifar = PRESETS["cifar"]
+    assert (cifar.lr_schedule, cifar.momentum, cifar.weight_decay, cifar.cutout) == ("cosine", 0.9, 5e-4, 16)
+    assert (cifar.drop_path_keep, cifar.aux_weight, cifar.grad_clip) == (0.6, 0.4, 5.0)
+    assert (cifar.epochs, cifar.batch_size, cifar.lr) == (600, 32, 0.025)  # TF reference: 937,500 steps of 32
+    imnet = PRESETS["imagenet"]
+    assert (imnet.optimizer, imnet.rmsprop_decay, imnet.rmsprop_eps) == ("rmsprop", 0.9, 1.0)
+    assert (imnet.lr_schedule, imnet.label_smoothing, imnet.ema_decay) == ("exponential", 0.1, 0.9999)
+    assert (imnet.aux_weight, imnet.dropout, imnet.augment) == (0.4, 0.5, "inception") and imnet.weight_decay > 0
+
+
+def test_every_field_is_overridable_and_validated():
+    cfg = preset("cifar", epochs=3, cutout=8, lr_schedule="exponential")
+    assert (cfg.epochs, cfg.cutout, cfg.lr_schedule, cfg.aux_weight) == (3, 8, "exponential", 0.4)
+    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    with pytest.raises(NasnetError, match="unknown field.*colour"):
+        preset("child", colour=1)
+    with pytest.raises(NasnetError, match="unknown training preset 'fast'.*child"):
+        preset("fast")
+    with pytest.raises(NasnetError, match="lr_schedule must be one of"):
+        preset("child", lr_schedule="linear")
+    with pytest.raises(NasnetError, match="epochs must be"):
+        TrainConfig(epochs=0)
+
+
+# --- schedules -------------------------------------------------------------------------------
+
+def test_cosine_schedule():
+    cfg = TrainConfig(epochs=10, lr=0.1, lr_min=0.001)
+    assert lr_at(0, cfg, 100) == pytest.approx(0.1)
+    assert lr_at(500, cfg, 100) == pytest.approx(0.001 + 0.5 * 0.099)
+    assert lr_at(1000, cfg, 100) == pytest.approx(0.001)
+    values = [lr_at(s, cfg, 100) for s in range(1000)]
+    assert all(a >= b for a, b in zip(values, values[1:]))
+
+
+def test_exponential_staircase_and_warmup():
+    cfg = TrainConfig(epochs=100, lr=0.04, lr_schedule="exponential", lr_decay_rate=0.97, lr_decay_epochs=2.4)
+    assert lr_at(239, cfg, 100) == pytest.approx(0.04)
+    assert lr_at(240, cfg, 100) == pytest.approx(0.04 * 0.97)
+    assert lr_at(2400, cfg, 100) == pytest.approx(0.04 * 0.97**10)
+    warm = cfg.replace(warmup_epochs=1.0, lr_schedule="constant")
+    assert lr_at(0, warm, 100) == pytest.approx(0.0004) and lr_at(99, warm, 100) == pytest.approx(0.04)
+    assert lr_at(5000, warm, 100) == pytest.approx(0.04)
+
+
+# --- optimizers, L2, EMA ----------------------------------------------------------------------------
+
+def test_rmsprop_has_tensorflow_semantics():
+    torch.manual_seed(0)
+    w = torch.nn.Parameter(torch.randn(5))
+    opt = RMSpropTF([w], lr=0.1, decay=0.9, momentum=0.9, eps=1.0)
+    ref_w, ms, mom = w.detach().numpy().astype(np.float64).copy(), np.ones(5), np.zeros(5)
+    for _ in range(4):
+        g = torch.randn(5)
+        w.grad = g.clone()
+        opt.step()
+        g = g.numpy().astype(np.float64)
+        ms = 0.9 * ms + 0.1 * g * g            # mean square starts at 1
+        mom = 0.9 * mom + 0.1 * g / np.sqrt(ms + 1.0)   # epsilon inside the root, lr inside momentum
+        ref_w = ref_w - mom
+        assert np.allclose(w.detach().numpy(), ref_w, atol=1e-6)
+
+
+def test_l2_applies_to_conv_and_linear_weights_only():
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, bias=False), torch.nn.BatchNorm2d(4), torch.nn.Flatten(),
+                                torch.nn.Linear(4, 2))
+    decay, rest = decayed_parameters(model)
+    assert {id(p) for p in decay} == {id(model[0].weight), id(model[3].weight)}
+    assert {id(p) for p in rest} == {id(model[1].weight), id(model[1].bias), id(model[3].bias)}
+    decay, rest = decayed_parameters(model, decay_bn=True)
+    assert not rest
+
+
+def test_ema_follows_tensorflow_num_updates():
+    model = torch.nn.Linear(2, 1)
+    ema = ModelEMA(model, decay=0.9999)
+    start = model.weight.detach().clone()
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    ema.update(model)                      # n = 1: decay min(0.9999, 2/11)
+    d = 2 / 11
+    assert torch.allclose(ema.module.weight, d * start + (1 - d) * model.weight)
+    state = ema.state_dict()
+    other = ModelEMA(torch.nn.Linear(2, 1), 0.5)
+    other.load_state_dict(state)
+    assert other.num_updates == 1 and torch.equal(other.module.weight, ema.module.weight)
+
+
+# --- checkpoints ------------------------------------------------------------------------------------
+
+def test_checkpoint_is_plain_and_atomic(tmp_path):
+    path = tmp_path / "c.pt"
+    save_checkpoint(path, {"model": {"w": torch.ones(2)}, "config": {"a": [1, 2.5, "x", None]}})
+    assert torch.load(path, weights_only=True)["config"] == {"a": [1, 2.5, "x", None]}
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]  # no temporary files left behind
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (print, ("a checkpoint must never run this",))
+
+
+def test_checkpoint_refuses_code_and_strangers(tmp_path, capsys):
+    torch.save({"format": "nasnet-train/1", "x": _RunsCode()}, tmp_path / "evil.pt")
+    with pytest.raises(NasnetError, match=r"evil\.pt: not a readable nasnet checkpoint"):
+        load_checkpoint(tmp_path / "evil.pt")
+    assert "never run" not in capsys.readouterr().out
+    torch.save({"weights": torch.ones(1)}, tmp_path / "other.pt")
+    with pytest.raises(NasnetError, match="not a nasnet training checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+    with pytest.raises(NasnetError, match="no checkpoint.pt"):
+        load_checkpoint(tmp_path)
+
+
+# --- the loop ----------------------------------------------------------------------------------------
+
+def test_epoch_order_is_a_seeded_permutation_and_shards():
+    a, b = examples_for_epoch(100, 7, 3), examples_for_epoch(100, 7, 3)
+    assert torch.equal(a, b) and sorted(a.tolist()) == list(range(100))
+    assert not torch.equal(a, examples_for_epoch(100, 7, 4))
+    shards = [examples_for_epoch(100, 7, 3, rank=r, world_size=2) for r in range(2)]
+    assert sorted(torch.cat(shards).tolist()) == list(range(100))
+
+
+def _tiny_trainer(recipe="digits", **over):
+    ds = load_dataset("digits")
+    cfg = preset(recipe, **{"epochs": 2, "batch_size": 64, "device": "cpu", **over})
+    model_cfg = model_config_for(ModelConfig(normal_cells=1, filters=8, stem_multiplier=1.0), cfg, ds)
+    return Trainer(model_cfg, cfg, ds)
+
+
+def test_drop_path_progress_runs_from_zero_to_one_during_training(monkeypatch):
+    trainer = _tiny_trainer(drop_path_keep=0.5)
+    seen = []
+    forward = trainer.model.forward
+
+    def spy(x, drop_path_progress=None, return_aux=False):
+        seen.append(drop_path_progress)
+        return forward(x, drop_path_progress=drop_path_progress, return_aux=return_aux)
+
+    monkeypatch.setattr(trainer.model, "forward", spy)
+    trainer.train_forward = trainer.model
+    trainer.fit()
+    train_calls = [p for p in seen if p is not None]
+    assert train_calls[0] == 0.0  # keep probability 1 at step 0
+    assert train_calls == [s / trainer.total_steps for s in range(trainer.total_steps)]
+    assert trainer.model_config.drop_path_keep == 0.5 and trainer.model.aux_head is not None
+
+
+def test_imagenet_recipe_runs_with_ema_and_inception_crops():
+    trainer = _tiny_trainer("imagenet", epochs=1, image_size=8, crop_scale_min=0.3)
+    assert isinstance(trainer.optimizer, RMSpropTF) and trainer.ema is not None
+    before = {k: v.clone() for k, v in trainer.ema.module.state_dict().items()}
+    history = trainer.fit()
+    assert len(history) == 1 and math.isfinite(history[0]["train_loss"])
+    assert trainer.ema.num_updates == trainer.total_steps
+    assert any(not torch.equal(before[k], v) for k, v in trainer.ema.module.state_dict().items())
+    ema_eval = trainer.evaluate("val")
+    raw_eval = trainer.evaluate("val", use_ema=False)
+    assert 0 <= ema_eval["top1"] <= ema_eval["top5"] <= 1 and ema_eval["images"] == 180
+    assert raw_eval != ema_eval
+
+
+# --- the child protocol -------------------------------------------------------------------------------
+
+def test_train_child_contract_and_determinism():
+    r1 = train_child(dict(TINY_CHILD, seed=5))
+    assert json.loads(json.dumps(r1)) == r1
+    assert set(r1) == {"status", "reward", "val_accuracy", "val_loss", "loss_curve", "params", "mult_adds",
+                       "wall_seconds", "images_per_second", "epochs_completed", "error"}
+    assert r1["status"] == "done" and r1["error"] is None and r1["epochs_completed"] == 2
+    assert 0.0 <= r1["reward"] <= 1.0 and r1["reward"] == r1["val_accuracy"]
+    assert len(r1["loss_curve"]) == 2 and r1["loss_curve"][1] < r1["loss_curve"][0]
+    assert r1["params"] > 0 and r1["mult_adds"] > 0 and r1["images_per_second"] > 0
+    r2 = train_child(dict(TINY_CHILD, seed=5, fn="nasnet.child:train_child", trial_id=3))
+    assert (r2["reward"], r2["loss_curve"]) == (r1["reward"], r1["loss_curve"])
+    r3 = train_child(dict(TINY_CHILD, seed=6))
+    assert r3["loss_curve"] != r1["loss_curve"]
+
+
+def test_child_that_diverges_reports_instead_of_raising():
+    r = train_child(dict(TINY_CHILD, train={"epochs": 3, "lr": 1e30}))
+    assert r["status"] == "diverged" and r["reward"] is None and r["val_accuracy"] is None
+    assert "not finite" in r["error"] and r["epochs_completed"] < 3
+    assert json.loads(json.dumps(r)) == r
+
+
+@pytest.mark.parametrize("payload, message", [
+    ({"data": "digits"}, "'genotype' is required"),
+    ({"genotype": "normal[oops]"}, "genotype"),
+    ({"genotype": "nasnet-a", "train": {"epochz": 3}}, "unknown field.*epochz"),
+    ({"genotype": "nasnet-a", "model": {"filters": 0}}, "F0"),
+    ({"genotype": "nasnet-a", "seed": "1"}, "'seed' must be an integer"),
+    ({"genotype": "nasnet-a", "data": "mnist"}, "unknown kind"),
+])
+def test_child_rejects_bad_payloads(payload, message):
+    with pytest.raises(NasnetError, match=message):
+        train_child(payload)
+
+
+def test_child_module_imports_without_torch():
+    code = "import sys, nasnet.child; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(__import__("pathlib").Path(__file__).parents[1] / "src")})
+    assert out.stdout.strip() == "False"

@@ -5,8 +5,8 @@ Measures, in one run:
    and REINFORCE, on one thread (how the strategies run it) against torch's default thread count;
 2. the driver: a whole serial search with an analytic (free) child, per child, minus the
    controller: the trial store's commits, payloads, bookkeeping;
-3. Ray: per-child scheduling overhead of the Ray executor against the serial one on a no-op child,
-   Ray's start-up time, and the speed-up of 2 Ray workers over serial on a child that sleeps.
+3. executors: per-child overhead of local processes and of Ray against the serial executor on a
+   no-op child, their start-up times, and the speed-up of 2 workers over serial on a child that sleeps.
 
 Usage: PYTHONPATH=src python bench/search_overhead.py [--children 200] [--sleep 0.2] [--no-ray]
 CPU, float32, controller minibatch 20. Timings on a shared machine are indicative.
@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import torch  # noqa: E402
 
 from nasnet.search import ChildConfig, SearchConfig, StrategyConfig, run_search  # noqa: E402
-from nasnet.search.executors import RayExecutor, SerialExecutor  # noqa: E402
+from nasnet.search.executors import SerialExecutor  # noqa: E402
+from nasnet.search.process_executor import ProcessExecutor  # noqa: E402
 from nasnet.search.strategies import make_strategy  # noqa: E402
 from nasnet.space import get_space  # noqa: E402
 
@@ -125,9 +126,20 @@ def main() -> int:
     out["serial_noop_s"], out["serial_sleep_s"] = s_noop, s_sleep
     print(f"\n3. executors, {args.tasks} no-op children:")
     print(f"   serial: {s_noop * 1e3:8.2f} ms per no-op child; {s_sleep:.3f} s per {args.sleep} s child")
+    t = time.perf_counter()
+    proc_ex = ProcessExecutor(workers=2)
+    executor_per_child(proc_ex, 4, 0.0)                 # start the workers
+    p_start = time.perf_counter() - t
+    p_noop = executor_per_child(proc_ex, args.tasks, 0.0)
+    p_sleep = executor_per_child(proc_ex, max(10, args.tasks // 10), args.sleep)
+    proc_ex.close()
+    out.update(process_startup_s=p_start, process_noop_s=p_noop, process_sleep_s=p_sleep)
+    print(f"   process (2 workers): start-up {p_start:.1f} s; {p_noop * 1e3:8.2f} ms per no-op child "
+          f"(overhead vs serial {(p_noop - s_noop) * 1e3:.2f} ms, ratio {p_noop / s_noop:.0f}x); "
+          f"{p_sleep:.3f} s per {args.sleep} s child -> speed-up over serial {s_sleep / p_sleep:.2f}x")
     if not args.no_ray:
         try:
-            import ray  # noqa: F401
+            from nasnet.search.ray_executor import RayExecutor
         except ImportError:
             print("   ray: not installed")
         else:

@@ -13,7 +13,7 @@ def test_rl_beats_random_search_on_an_analytic_reward(tmp_path, cli):
     paper's rate 200 samples (10 updates) barely move the policy; the paper spent 20,000.
     """
     res = cli("compare", "--run-dir", str(tmp_path), "--child", ANALYTIC, "--children", "200", "--lr", "0.005",
-              "--strategies", "ppo,reinforce,random", "--seeds", "0", "--quiet")
+              "--strategies", "ppo,reinforce,random", "--seeds", "0", "--executor", "serial", "--quiet")
     assert res.returncode == 0, res.stderr
     with open(tmp_path / "compare.csv") as f:
         rows = list(csv.DictReader(f))
@@ -47,7 +47,7 @@ def test_search_cli_prints_the_best_continues_runs_and_reports_errors_in_one_lin
         (["--child", "nasnet.search.analytic:nothing"], "has no function 'nothing'"),
         (["--child-set", "noequals"], "KEY=VALUE"),
         (["--space", "nasnet-z"], "unknown search space"),
-        (["--executor", "ray", "--workers", "0"], "--workers must be at least 1"),
+        (["--executor", "ray", "--workers", "-1"], "--workers must be at least 1"),
     ]
     for i, (args, message) in enumerate(fresh):
         res = cli("search", "--run-dir", str(tmp_path / f"fresh{i}"), "--child", ANALYTIC, *args)

@@ -27,6 +27,7 @@ FAULTY = "nasnet.search.analytic:faulty_child"
 
 def analytic_config(children=40, **kw):
     child = kw.pop("child", ChildConfig(fn=ANALYTIC))
+    kw.setdefault("executor", ExecutorConfig(name="serial"))
     return SearchConfig(children=children, child=child, **kw)
 
 
@@ -126,7 +127,7 @@ def test_ctrl_c_leaves_a_resumable_run_identical_to_an_uninterrupted_one(tmp_pat
 def test_sigkill_of_the_driver_resumes_exactly(tmp_path, cli):
     """SIGKILL the serial driver at two moments; the resumed run equals an uninterrupted one."""
     common = ["--child", FAULTY, "--children", "24", "--batch-size", "6", "--lr", "0.01", "--quiet",
-              "--child-set", "sleep=0.04"]
+              "--executor", "serial", "--child-set", "sleep=0.04"]
     ref = analytic_config(children=24, child=ChildConfig(fn=FAULTY, options={"sleep": 0.04}),
                           strategy=StrategyConfig(batch_size=6, learning_rate=0.01))
     run_search(ref, tmp_path / "ref")
@@ -163,7 +164,7 @@ def test_sigkill_of_the_driver_resumes_exactly(tmp_path, cli):
 def test_faults_do_not_stop_the_search(tmp_path):
     child = ChildConfig(fn=FAULTY, options={"fault_raise": 0.15, "fault_nan": 0.15, "fault_oom": 0.1})
     cfg = analytic_config(children=40, child=child, failure_reward=-0.5,
-                          executor=ExecutorConfig(max_retries=1), strategy=StrategyConfig(batch_size=10))
+                          executor=ExecutorConfig(name="serial", max_retries=1), strategy=StrategyConfig(batch_size=10))
     summary = run_search(cfg, tmp_path)
     trials = rows(tmp_path)
     assert len(trials) == 40 and summary.counts["queued"] == summary.counts["running"] == 0
@@ -197,7 +198,7 @@ def test_an_architecture_sampled_again_is_not_retrained(tmp_path, monkeypatch):
     log = tmp_path / "exec.log"
     child = ChildConfig(fn=FAULTY, options={"executions_log": str(log)})
     cfg = analytic_config(children=10, child=child, strategy=StrategyConfig(name="fixed-cycle", batch_size=5),
-                          executor=ExecutorConfig(workers=2))
+                          executor=ExecutorConfig(name="serial", workers=2))
     run_search(cfg, tmp_path / "run")
     trials = rows(tmp_path / "run")
     assert [t["status"] for t in trials] == ["done"] * 10

@@ -45,13 +45,15 @@ def add_search_arguments(p: argparse.ArgumentParser, strategy: bool = True) -> N
                         "option of the child function; VALUE is read as JSON when it parses. Repeatable.")
 
     e = p.add_argument_group("execution")
-    e.add_argument("--executor", choices=("serial", "ray"), help="where children run (default serial)")
-    e.add_argument("--workers", type=int, help="children kept in flight (default 1)")
+    e.add_argument("--executor", choices=("serial", "process", "ray"),
+                   help="where children run: serial (this process), process (local worker processes, the "
+                        "default) or ray")
+    e.add_argument("--workers", type=int, help="children kept in flight (default: as many as the CPUs allow)")
     e.add_argument("--ray-address", help="an existing Ray cluster (default: RAY_ADDRESS, else a local instance)")
-    e.add_argument("--cpus-per-child", type=float, help="CPUs each child asks Ray for (default 1)")
+    e.add_argument("--cpus-per-child", type=float, help="CPUs (threads) per child (default 1)")
     e.add_argument("--gpus-per-child", type=float, help="GPUs each child asks Ray for; fractional to share (default 0)")
     e.add_argument("--max-retries", type=int, help="retries after an infrastructure failure (default 2)")
-    e.add_argument("--child-timeout", type=float, help="seconds before a child is cancelled (ray)")
+    e.add_argument("--child-timeout", type=float, help="seconds before a child is stopped (process, ray)")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

@@ -17,8 +17,9 @@ genotype, so one trial always gets the same value), "sleep" (seconds, to emulate
 `faulty_child` is the same child with injected faults, for exercising fault handling in tests and on
 a new cluster: per architecture (decided by a hash of the genotype, so deterministic) it raises with
 probability "fault_raise", raises MemoryError with "fault_oom", reports a NaN loss (status
-"diverged") with "fault_nan", and SIGKILLs its own worker process the first time it meets an
-architecture with probability "fault_kill" (a marker file in "fault_dir" remembers it). With
+"diverged") with "fault_nan", hangs for "hang_seconds" (default an hour) with "fault_hang", and
+SIGKILLs its own worker process the first time it meets an architecture with probability
+"fault_kill" (a marker file in "fault_dir" remembers it). With
 "executions_log" set it appends one JSON line per execution (genotype, pid, time).
 """
 
@@ -101,6 +102,8 @@ def faulty_child(payload: dict[str, Any]) -> dict[str, Any]:
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.write_text(text)
             os.kill(os.getpid(), signal.SIGKILL)
+    if _unit(text, "hang") < float(payload.get("fault_hang", 0.0)):
+        time.sleep(float(payload.get("hang_seconds", 3600.0)))
     if _unit(text, "raise") < float(payload.get("fault_raise", 0.0)):
         raise RuntimeError("injected fault: the child raised")
     if _unit(text, "oom") < float(payload.get("fault_oom", 0.0)):

@@ -47,13 +47,13 @@ class StrategyConfig:
 class ExecutorConfig:
     """Where children run. `workers` is W, the number of children kept in flight (SPEC §1.7)."""
 
-    name: str = "serial"              # serial | ray
-    workers: int = 1
+    name: str = "process"             # serial (in this process) | process (local processes) | ray
+    workers: int = 0                  # 0: as many as the CPUs (and GPUs) allow; serial: 1
     ray_address: str | None = None    # None: RAY_ADDRESS if set, else a local instance started on demand
     cpus_per_child: float = 1.0
     gpus_per_child: float = 0.0       # fractional: several children share one GPU
     max_retries: int = 2              # infrastructure failures (dead worker, OOM) retried this often
-    child_timeout: float | None = None  # seconds; a child past it is cancelled and recorded failed (ray)
+    child_timeout: float | None = None  # seconds; a child past it is stopped and recorded failed
 
 
 @dataclass(frozen=True)
@@ -101,8 +101,8 @@ class SearchConfig:
             (s.ppo_epochs >= 1, f"PPO epochs must be at least 1, got {s.ppo_epochs}"),
             (s.hidden_size >= 1, f"the controller's hidden size must be at least 1, got {s.hidden_size}"),
             (s.optimizer in ("adam", "sgd"), f"unknown optimizer {s.optimizer!r} (known: adam, sgd)"),
-            (e.name in ("serial", "ray"), f"unknown executor {e.name!r} (known: serial, ray)"),
-            (e.workers >= 1, f"--workers must be at least 1, got {e.workers}"),
+            (e.name in ("serial", "process", "ray"), f"unknown executor {e.name!r} (known: serial, process, ray)"),
+            (e.workers >= 0, f"--workers must be at least 1 (or 0: as many as the CPUs allow), got {e.workers}"),
             (e.cpus_per_child > 0, f"--cpus-per-child must be positive, got {e.cpus_per_child}"),
             (e.gpus_per_child >= 0, f"--gpus-per-child must be non-negative, got {e.gpus_per_child}"),
             (e.max_retries >= 0, f"--max-retries must be non-negative, got {e.max_retries}"),

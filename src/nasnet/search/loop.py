@@ -174,8 +174,8 @@ class Search:
         self.resumed = stored is not None
         self.requeued = self.store.requeue_interrupted()
         self.store.final_requeue_interrupted()
-        if self.config.executor.child_timeout and self.config.executor.name != "ray":
-            self.log("note: --child-timeout applies to the ray executor only; serial children run to the end")
+        if self.config.executor.child_timeout and self.config.executor.name == "serial":
+            self.log("note: --child-timeout does not apply to the serial executor; its children run to the end")
 
     def _lock(self) -> None:
         """One driver per run directory (an flock, released by the kernel if the driver dies)."""

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import sqlite3
 
 ANALYTIC = "analytic"
 
@@ -74,3 +75,25 @@ def test_search_cli_prints_the_best_continues_runs_and_reports_errors_in_one_lin
     assert out["counts"]["done"] == 12 and out["updates"] == 3
     stored = json.loads((run_dir / "config.json").read_text())
     assert stored["children"] == 12 and stored["strategy"]["batch_size"] == 4
+
+
+def test_search_trains_real_children_on_digits(tmp_path, cli):
+    """The default child (nasnet.child.train_child) on the built-in digits, end to end, tiny."""
+    run_dir = tmp_path / "run"
+    res = cli("search", "--run-dir", str(run_dir), "--children", "1", "--workers", "1", "--epochs", "2",
+              "--filters", "4", "--json")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["counts"]["done"] == 1
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["child"]["fn"] == "nasnet.child:train_child" and config["child"]["data"] == "digits"
+    assert config["child"]["model"] == {"normal_cells": 1, "filters": 4}       # the quick digits child
+    assert config["child"]["train"] == {"epochs": 2}
+    db = sqlite3.connect(run_dir / "trials.db")
+    for (text,) in db.execute("SELECT metrics FROM trials"):
+        m = json.loads(text)
+        assert m["status"] == "done" and m["epochs_completed"] == 2 and m["params"] > 1000
+        assert 0.0 <= m["val_accuracy"] <= 1.0
+        assert m["loss_curve"][1] < m["loss_curve"][0]                          # it trained
+    best = json.loads((run_dir / "best.json").read_text())
+    assert best["reward"] == best["metrics"]["val_accuracy"]

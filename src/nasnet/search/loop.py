@@ -114,6 +114,7 @@ class Search:
         self.progress = progress
         self._log = log
         self._bar = None
+        self._refreshed = 0.0
 
     # -- small helpers ---------------------------------------------------------------------
     def log(self, message: str) -> None:
@@ -330,7 +331,8 @@ class Search:
                 break
             for outcome in self.executor.wait(timeout=1.0):
                 self._handle(outcome)
-            if self._bar is not None:
+            if self._bar is not None and time.monotonic() - self._refreshed > 5:
+                self._refreshed = time.monotonic()     # keep children/h current while children run
                 self._set_postfix()
                 self._bar.refresh()
 

@@ -44,16 +44,28 @@ def test_worker_deaths_are_retried_and_hangs_time_out(tmp_path):
     assert len({t["worker"] for t in trials if t["status"] == "done"}) >= 2     # separate processes
 
 
+def report_env(payload):
+    """A child that reports its worker's environment."""
+    return {"threads": os.environ.get("OMP_NUM_THREADS"), "pid": os.getpid()}
+
+
 def test_workers_use_one_thread_each_and_auto_width():
     ex = make_executor(ExecutorConfig(name="process", workers=0))
     try:
         assert ex.capacity == os.cpu_count()
-        ex.submit("k", {"fn": "os:getenv", "genotype": "nasnet-a"})   # a payload is any JSON; fn(payload)
-        out = []
-        while not out:
-            out = ex.wait(5)
-        assert out[0].kind == "error"            # os.getenv(dict) raises: recorded, the worker lives on
-        assert "TypeError" in out[0].error
+        ex.submit("env", {"fn": "test_search_process:report_env"})
+        ex.submit("bad", {"fn": "os:getenv"})                   # os.getenv(dict) raises TypeError
+        out = {}
+        while len(out) < 2:
+            out.update({o.key: o for o in ex.wait(5)})
+        assert out["env"].kind == "result" and out["env"].result["threads"] == "1"
+        assert out["env"].result["pid"] != os.getpid()
+        assert out["bad"].kind == "error" and "TypeError" in out["bad"].error   # recorded; the worker lives on
+        ex.submit("again", {"fn": "test_search_process:report_env"})
+        again = []
+        while not again:
+            again = ex.wait(5)
+        assert again[0].result["pid"] in {out["env"].result["pid"], int(out["bad"].worker.split(":")[1])}
     finally:
         ex.close()
 

@@ -1,0 +1,77 @@
+"""`nasnet search`: architecture search with PPO / REINFORCE / random search (paper §3, SPEC §1.6-1.7).
+
+A run is a directory (RUN_DIR/config.json, trials.db, controller.pt, best.json, trials.csv);
+`nasnet search --run-dir DIR` on an existing run continues it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from pathlib import Path
+
+from ._search_args import add_search_arguments, changes_from_args, fresh_config
+
+COMMAND = "search"
+HELP = "search for a cell: controller + work queue of child trainings (continue a run with --run-dir)"
+ORDER = 40
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--run-dir", help="run directory; an existing run is continued (default: runs/search-TIMESTAMP)")
+    add_search_arguments(p)
+    t = p.add_argument_group("top-k stage")
+    t.add_argument("--top-k", type=int, help="after the search, retrain the K best architectures (default 0)")
+    t.add_argument("--final-epochs", type=int, help="epochs of that retraining")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def _sigterm(signum, frame):
+    raise KeyboardInterrupt
+
+
+def resolve_config(args: argparse.Namespace, run_dir: Path):
+    from ..search.loop import load_run_config
+
+    stored = load_run_config(run_dir)
+    base = stored if stored is not None else fresh_config(args)
+    return base.replace(**changes_from_args(args, base))
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from ..search.loop import Search
+
+    run_dir = Path(args.run_dir or f"runs/search-{time.strftime('%Y%m%d-%H%M%S')}")
+    config = resolve_config(args, run_dir)
+    previous = signal.signal(signal.SIGTERM, _sigterm)
+    search = Search(config, run_dir, progress=not args.quiet and not args.json)
+    try:
+        summary = search.run()
+    except KeyboardInterrupt:
+        print(f"nasnet search: interrupted; the run is saved. Continue it with: nasnet search --run-dir {run_dir}",
+              file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if args.json:
+        print(json.dumps({
+            "run_dir": str(summary.run_dir), "best_genotype": summary.best_genotype, "best_reward": summary.best_reward,
+            "best_trial": summary.best_trial, "stage": summary.stage, "counts": summary.counts,
+            "updates": summary.updates, "wall_seconds": summary.wall_seconds,
+        }, indent=2))
+        return 0
+    c = summary.counts
+    print(f"run directory: {run_dir}")
+    print(f"children: {c['done']} done, {c['failed']} failed, {c['diverged']} diverged; "
+          f"{summary.updates} controller updates; {summary.wall_seconds:.1f} s")
+    if summary.best_genotype is None:
+        print("no child finished successfully; see trials.csv for the errors")
+        return 1
+    what = "reward after the top-k retraining" if summary.stage == "final" else "reward (validation accuracy)"
+    print(f"best: trial {summary.best_trial}, {what} {summary.best_reward:.4f}")
+    print(f"genotype: {summary.best_genotype}")
+    return 0

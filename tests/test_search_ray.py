@@ -1,0 +1,103 @@
+"""The Ray executor: two workers on this machine, worker deaths, and a SIGKILLed driver (SPEC §1.7)."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+pytest.importorskip("ray")
+
+FAULTY = "nasnet.search.analytic:faulty_child"
+
+
+def rows(run_dir, sql="SELECT * FROM trials ORDER BY id"):
+    db = sqlite3.connect(Path(run_dir) / "trials.db")
+    db.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in db.execute(sql)]
+    finally:
+        db.close()
+
+
+def recorded_alive(run_dir):
+    """Processes of a local Ray instance recorded for this run that are still alive."""
+    from nasnet.search.ray_executor import _proc_start
+
+    path = Path(run_dir) / "ray_processes.json"
+    if not path.exists():
+        return []
+    return [pid for pid, start in json.loads(path.read_text()) if _proc_start(pid) == start]
+
+
+@pytest.fixture
+def no_leftovers():
+    """Whatever happens in the test, remove the Ray processes its drivers recorded."""
+    run_dirs = []
+    yield run_dirs
+    from nasnet.search.ray_executor import kill_stale_ray
+
+    for d in run_dirs:
+        kill_stale_ray(Path(d) / "ray_processes.json")
+
+
+def test_ray_two_workers_worker_deaths_and_a_sigkilled_driver(tmp_path, cli, no_leftovers):
+    """--executor ray --workers 2 on this machine; workers SIGKILLed (retried); the driver SIGKILLed
+    mid-run and the run continued: exactly --children done trials, each architecture trained once
+    unless it was retried."""
+    run_dir = tmp_path / "run"
+    no_leftovers.append(run_dir)
+    log = tmp_path / "exec.log"
+    args = ["search", "--run-dir", str(run_dir), "--executor", "ray", "--workers", "2", "--children", "18",
+            "--batch-size", "6", "--child", FAULTY, "--quiet", "--child-set", "sleep=0.25",
+            "--child-set", f'executions_log="{log}"', "--child-set", "fault_kill=0.2",
+            "--child-set", f'fault_dir="{tmp_path / "kills"}"']
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    proc = subprocess.Popen([sys.executable, "-m", "nasnet", *args], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 180
+    done = 0
+    while time.time() < deadline and done < 6:
+        time.sleep(0.1)
+        try:
+            done = len(rows(run_dir, "SELECT id FROM trials WHERE status='done'"))
+        except sqlite3.Error:
+            pass
+    assert done >= 6, "the search did not get going"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    time.sleep(0.5)
+    orphans = recorded_alive(run_dir)   # Ray's agents outlive a SIGKILLed driver for a minute or more
+    before = rows(run_dir)
+    assert len(before) < 18 and any(t["status"] == "running" for t in before)
+    res = cli(*args, timeout=300)
+    assert res.returncode == 0, res.stderr
+    trials = rows(run_dir)
+    assert [t["id"] for t in trials] == list(range(1, 19))
+    assert all(t["status"] == "done" for t in trials)
+    assert len({t["genotype"] for t in trials}) == 18
+    runs = [json.loads(line)["genotype"] for line in log.read_text().splitlines()]
+    for t in trials:               # each architecture trained once, unless it was retried
+        assert 1 <= runs.count(t["genotype"]) <= t["attempts"]
+    crashed = {t["id"] for t in trials if t["error"] and "WorkerCrashedError" in t["error"]}
+    assert crashed, "workers were SIGKILLed: their trials show the infrastructure failure"
+    assert len(list((tmp_path / "kills").iterdir())) >= len(crashed)
+    interrupted = {t["id"] for t in before if t["status"] == "running"}
+    assert {t["id"] for t in trials if t["attempts"] > 1} <= interrupted | crashed
+    workers = {t["worker"] for t in trials}
+    assert len(workers) >= 2                     # children really ran in separate worker processes
+    def gone(pid):
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in "ZX"
+        except OSError:
+            return True
+
+    assert all(gone(pid) for pid in orphans)    # the resumed driver removed them
+    assert not (run_dir / "ray_processes.json").exists()

@@ -26,6 +26,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     t.add_argument("--top-k", type=int, help="after the search, retrain the K best architectures (default 0)")
     t.add_argument("--final-epochs", type=int, help="epochs of that retraining")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--report", action="store_true",
+                   help="write RUN_DIR/report/report.html (nasnet report) after every controller update and at "
+                        "the end")
 
 
 def _sigterm(signum, frame):
@@ -40,6 +43,26 @@ def resolve_config(args: argparse.Namespace, run_dir: Path):
     return base.replace(**changes_from_args(args, base))
 
 
+class _Reporter:
+    """`--report`: regenerate the run's report; a failure is logged once and never stops the search."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = run_dir
+        self.search = None
+        self.warned = False
+
+    def __call__(self, update=None) -> None:
+        from ..report import make_report
+
+        try:
+            make_report([self.run_dir], self.run_dir / "report")
+        except Exception as err:   # noqa: BLE001 - the report is a view; the search goes on without it
+            if not self.warned:
+                message = f"warning: could not write the report ({type(err).__name__}: {err})"
+                self.search.log(message) if self.search is not None else print(message, file=sys.stderr)
+                self.warned = True
+
+
 def run(args: argparse.Namespace) -> int:
     import json
 
@@ -48,15 +71,23 @@ def run(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir or f"runs/search-{time.strftime('%Y%m%d-%H%M%S')}")
     config = resolve_config(args, run_dir)
     previous = signal.signal(signal.SIGTERM, _sigterm)
-    search = Search(config, run_dir, progress=not args.quiet and not args.json)
+    reporter = _Reporter(run_dir) if args.report else None
+    search = Search(config, run_dir, progress=not args.quiet and not args.json, on_update=reporter)
+    if reporter is not None:
+        reporter.search = search
     try:
         summary = search.run()
     except KeyboardInterrupt:
+        if reporter is not None and (run_dir / "trials.db").is_file():
+            reporter()
         print(f"nasnet search: interrupted; the run is saved. Continue it with: nasnet search --run-dir {run_dir}",
               file=sys.stderr)
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if reporter is not None:
+        reporter()
+        print(f"report: {run_dir / 'report' / 'report.html'}", file=sys.stderr)
     if args.json:
         print(json.dumps({
             "run_dir": str(summary.run_dir), "best_genotype": summary.best_genotype, "best_reward": summary.best_reward,

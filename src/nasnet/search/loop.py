@@ -108,11 +108,13 @@ class Search:
     """One search run in a run directory; `run()` starts it or continues it."""
 
     def __init__(self, config: SearchConfig, run_dir: str | Path, progress: bool = True,
-                 log: Callable[[str], None] | None = None):
+                 log: Callable[[str], None] | None = None,
+                 on_update: Callable[[dict[str, Any]], None] | None = None):
         self.config = config
         self.run_dir = Path(run_dir)
         self.progress = progress
         self._log = log
+        self.on_update = on_update     # called after each controller update is stored and checkpointed
         self._bar = None
         self._refreshed = 0.0
 
@@ -202,6 +204,8 @@ class Search:
         if update is not None:
             self.store.add_update(update)
             self._save_checkpoint()
+            if self.on_update is not None:
+                self.on_update(update)
 
     # -- the work queue --------------------------------------------------------------------
     def _propose(self) -> int:

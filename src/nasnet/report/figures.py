@@ -1,0 +1,263 @@
+"""The report's plots, one or several runs on the same axes (paper §4.4, Figure 6).
+
+Each function takes a list of `RunData` and returns a matplotlib Figure (Agg). Run i is drawn in
+colour C{i} everywhere, so the legend's run names carry across figures; line styles say what a
+line is (best / top-5 / top-25, failed / diverged, ...). Every function copes with runs that have
+no trials, no finished trials, only failures, or no controller updates: it draws what exists and
+says in the panel what does not.
+"""
+
+from __future__ import annotations
+
+import math
+from statistics import mean, median
+
+from ..plots import _pyplot
+
+CURVES = (("top1", "-", "best so far"), ("top5", "--", "top-5 mean"), ("top25", ":", "top-25 mean"))
+FAILURE_STYLES = (("failed", "-", "x"), ("diverged", "--", "v"))
+
+
+def _note(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=10, color="#6b7280")
+
+
+def _key(label: str, ls: str = "-", marker: str | None = None, color: str = "#111827", **kw):
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], color=color, ls=ls, marker=marker, label=label, **kw)
+
+
+def _run_keys(runs) -> list:
+    return [_key(r.label, color=f"C{i}", lw=3) for i, r in enumerate(runs)] if len(runs) > 1 else []
+
+
+def time_unit(seconds: float) -> tuple[float, str]:
+    """(divisor, name) that keeps an elapsed-time axis readable."""
+    if seconds < 120:
+        return 1.0, "seconds"
+    if seconds < 3 * 3600:
+        return 60.0, "minutes"
+    return 3600.0, "hours"
+
+
+def _elapsed_unit(runs) -> tuple[float, str]:
+    spans = [max((t["finished_at"] or 0) - r.started_at for t in r.trials) for r in runs
+             if r.started_at is not None and r.trials]
+    return time_unit(max(spans, default=0.0))
+
+
+def rewards_figure(runs):
+    """Reward of every child against children sampled, with best / top-5 / top-25 so far (Figure 6).
+
+    Failed and diverged children are marked along the bottom edge; they count as sampled.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(11, 5))
+    one = len(runs) == 1
+    any_reward = False
+    for i, r in enumerate(runs):
+        c = f"C{i}"
+        done = [t for t in r.trials if t["status"] == "done" and t["reward"] is not None]
+        if done:
+            any_reward = True
+            ax.scatter([t["id"] for t in done], [t["reward"] for t in done], s=9, color=c, alpha=0.35, lw=0,
+                       zorder=2)
+        for key, ls, _ in CURVES:
+            pts = [(p["children"], p[key]) for p in r.curves if p[key] is not None]
+            if pts:
+                ax.plot(*zip(*pts), color=c, ls=ls, lw=1.8, zorder=3, drawstyle="steps-post")
+        for status, _, marker in FAILURE_STYLES:
+            xs = [t["id"] for t in r.trials if t["status"] == status]
+            if xs:
+                ax.plot(xs, [0.03 + 0.04 * i] * len(xs), ls="", marker=marker, ms=5, color=c,
+                        transform=ax.get_xaxis_transform(), zorder=4, clip_on=False)
+    if not any(r.trials for r in runs):
+        _note(ax, "no trials yet")
+    elif not any_reward:
+        _note(ax, "no child has finished successfully yet")
+    ax.set_xlabel("children sampled")
+    ax.set_ylabel("reward (validation accuracy)")
+    ax.set_title("reward against children sampled (Figure 6 view)")
+    ax.grid(True, alpha=0.3)
+    keys = _run_keys(runs)
+    keys += [_key(label, ls, color="C0" if one else "#111827") for _, ls, label in CURVES]
+    keys += [_key("one child", "", "o", color="C0" if one else "#111827", alpha=0.5, ms=4)]
+    keys += [_key(s, "", m, color="C0" if one else "#111827") for s, _, m in FAILURE_STYLES]
+    ax.legend(handles=keys, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def _uniform_entropy(space_name: str) -> float | None:
+    from ..space import get_space
+
+    try:
+        return sum(math.log(n) for n in get_space(space_name).decision_sizes())
+    except Exception:   # noqa: BLE001 - an unknown space in a foreign config: no reference line
+        return None
+
+
+def entropy_figure(runs):
+    """Policy entropy over controller updates (left); minibatch reward and baseline per update (right).
+
+    The entropy is that of the policy each architecture was sampled from (summed over its 2 x 5B
+    softmaxes, in nats), averaged over the architectures sampled between two updates. Random search
+    stays at the uniform policy's entropy, drawn as a grey reference line.
+    """
+    plt = _pyplot()
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.4))
+    spaces = {}
+    for i, r in enumerate(runs):
+        by_version: dict[int, list[float]] = {}
+        for t in r.trials:
+            if t["entropy"] is not None and t["policy_version"] is not None:
+                by_version.setdefault(t["policy_version"], []).append(t["entropy"])
+        if by_version:
+            xs = sorted(by_version)
+            ax.plot(xs, [mean(by_version[v]) for v in xs], color=f"C{i}", marker="o", ms=3, lw=1.5)
+        space = (r.config or {}).get("space")
+        if space:
+            spaces.setdefault(space, _uniform_entropy(space))
+        ups = [u for u in r.updates if u["mean_reward"] is not None]
+        if ups:
+            xs = [u["version"] for u in ups]
+            ax2.plot(xs, [u["mean_reward"] for u in ups], color=f"C{i}", marker="o", ms=3, lw=1.5)
+            ax2.plot(xs, [u["baseline"] for u in ups], color=f"C{i}", ls="--", lw=1.2)
+    for space, h in spaces.items():
+        if h is not None:
+            ax.axhline(h, color="#9ca3af", ls=":", lw=1.2,
+                       label=f"uniform policy{f' ({space})' if len(spaces) > 1 else ''}: {h:.1f} nats")
+    if not any(r.trials for r in runs):
+        _note(ax, "no trials yet")
+    if not any(r.updates for r in runs):
+        _note(ax2, "no controller update yet")
+    ax.set_xlabel("controller updates before sampling (policy version)")
+    ax.set_ylabel("policy entropy (nats, summed over decisions)")
+    ax.set_title("policy entropy over controller updates")
+    ax2.set_xlabel("controller update")
+    ax2.set_ylabel("reward")
+    ax2.set_title("minibatch mean reward and baseline")
+    for a in (ax, ax2):
+        a.grid(True, alpha=0.3)
+    keys = _run_keys(runs)
+    ax.legend(handles=keys + [h for h in ax.get_legend_handles_labels()[0]], fontsize=8, loc="best")
+    ax2.legend(handles=[_key("mean reward", "-", "o", ms=3), _key("baseline (moving average)", "--")],
+               fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def failures_figure(runs):
+    """Failed and diverged children: cumulative over time (left), share per controller minibatch (right)."""
+    plt = _pyplot()
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.4))
+    scale, unit = _elapsed_unit(runs)
+    total = 0
+    for i, r in enumerate(runs):
+        done = r.finished()
+        if not done:
+            continue
+        t0 = r.started_at
+        for status, ls, _ in FAILURE_STYLES:
+            times = [(t["finished_at"] - t0) / scale for t in done if t["status"] == status and t["finished_at"]]
+            total += len(times)
+            xs = [0.0] + times + [((r.last_activity or t0) - t0) / scale]
+            ys = [0] + list(range(1, len(times) + 1)) + [len(times)]
+            ax.plot(xs, ys, color=f"C{i}", ls=ls, lw=1.6, drawstyle="steps-post")
+        retries = sorted((t["finished_at"] - t0) / scale for t in done if t["finished_at"]
+                         for _ in range(max(0, (t["attempts"] or 0) - 1)))
+        if retries:
+            ax.plot([0.0] + retries, range(len(retries) + 1), color=f"C{i}", ls=":", lw=1.2,
+                    drawstyle="steps-post")
+        width = int((r.config or {}).get("strategy", {}).get("batch_size") or 20)
+        xs, ys = [], []
+        for start in range(0, len(done), width):
+            chunk = done[start:start + width]
+            xs.append(start + len(chunk))
+            ys.append(sum(t["status"] != "done" for t in chunk) / len(chunk))
+        ax2.plot(xs, ys, color=f"C{i}", marker="o", ms=3, lw=1.5)
+    if not any(r.finished() for r in runs):
+        _note(ax, "no child has finished yet")
+        _note(ax2, "no child has finished yet")
+    elif total == 0:
+        _note(ax, "no failed or diverged children")
+    ax.set_xlabel(f"time since the run started ({unit})")
+    ax.set_ylabel("children (cumulative)")
+    ax.set_title("failed and diverged children over time")
+    ax2.set_xlabel("children finished (in the order results arrived)")
+    ax2.set_ylabel("share failed or diverged")
+    ax2.set_ylim(-0.03, 1.03)
+    ax2.set_title("failures per controller minibatch")
+    for a in (ax, ax2):
+        a.grid(True, alpha=0.3)
+    keys = _run_keys(runs) + [_key(s, ls) for s, ls, _ in FAILURE_STYLES] + [_key("retried attempts", ":")]
+    ax.legend(handles=keys, fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def _rolling_median(values: list[float], window: int) -> list[float]:
+    return [median(values[max(0, k - window + 1):k + 1]) for k in range(len(values))]
+
+
+def throughput_figure(runs):
+    """Time per child (left) and children per hour (right), from the trials' start and finish times.
+
+    Results reused for an architecture sampled again (cached) take no time and are left out of the
+    time per child; they count as finished children in the rate.
+    """
+    plt = _pyplot()
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.4))
+    scale, unit = _elapsed_unit(runs)
+    markers = {"done": "o", "failed": "x", "diverged": "v"}
+    for i, r in enumerate(runs):
+        c = f"C{i}"
+        done = r.finished()
+        timed = [(k, t) for k, t in enumerate(done, start=1) if t["seconds"] is not None]
+        for status, m in markers.items():
+            pts = [(k, t["seconds"]) for k, t in timed if t["status"] == status]
+            if pts:
+                ax.scatter(*zip(*pts), s=10, marker=m, color=c, alpha=0.45, lw=1 if m == "x" else 0)
+        if timed:
+            window = max(5, len(timed) // 20)
+            ax.plot([k for k, _ in timed], _rolling_median([t["seconds"] for _, t in timed], window), color=c,
+                    lw=1.8)
+        stamps = sorted(t["finished_at"] for t in done if t["finished_at"])
+        if len(stamps) >= 2:
+            t0 = r.started_at
+            window = int((r.config or {}).get("strategy", {}).get("batch_size") or 20)
+            first = min(5, len(stamps))        # the rate over the first child or two says little
+            cum = [((s - t0) / scale, 3600 * k / (s - t0)) for k, s in enumerate(stamps, start=1)
+                   if k >= first and s > t0]
+            win = [((stamps[k] - t0) / scale, 3600 * window / (stamps[k] - stamps[k - window]))
+                   for k in range(window, len(stamps)) if stamps[k] > stamps[k - window]]
+            if cum:
+                ax2.plot(*zip(*cum), color=c, ls="--", lw=1.3)
+            if win:
+                ax2.plot(*zip(*win), color=c, lw=1.6)
+    if not any(r.finished() for r in runs):
+        _note(ax, "no child has finished yet")
+        _note(ax2, "no child has finished yet")
+    ax.set_xlabel("children finished (in the order results arrived)")
+    ax.set_ylabel("seconds per child (start to result)")
+    ax.set_title("time per child")
+    ax2.set_xlabel(f"time since the run started ({unit})")
+    ax2.set_ylabel("children per hour")
+    ax2.set_title("children per hour")
+    for a in (ax, ax2):
+        a.grid(True, alpha=0.3)
+    ax.legend(handles=_run_keys(runs) + [_key(s, "", m, alpha=0.6) for s, m in markers.items()]
+              + [_key("rolling median", "-")], fontsize=8, loc="best")
+    ax2.legend(handles=[_key("over the last minibatch", "-"), _key("since the start", "--")], fontsize=8,
+               loc="best")
+    fig.tight_layout()
+    return fig
+
+
+FIGURES = (
+    ("rewards", "Reward against children sampled", rewards_figure),
+    ("entropy", "Policy entropy over controller updates", entropy_figure),
+    ("failures", "Failures and divergences", failures_figure),
+    ("throughput", "Time per child and children per hour", throughput_figure),
+)

@@ -1,0 +1,27 @@
+"""Real run directories for the report tests, made by the search itself with cheap analytic children."""
+
+from nasnet.search import ChildConfig, ExecutorConfig, SearchConfig, StrategyConfig, run_search
+
+ANALYTIC = "nasnet.search.analytic:analytic_child"
+FAULTY = "nasnet.search.analytic:faulty_child"
+FAULTS = {"fault_raise": 0.15, "fault_nan": 0.15, "fault_oom": 0.1}
+
+
+def faulty_run(run_dir, children=40, **options):
+    """A PPO run whose children raise, run out of memory (retried once) and diverge (NaN loss)."""
+    cfg = SearchConfig(children=children, child=ChildConfig(fn=FAULTY, options={**FAULTS, **options}),
+                       executor=ExecutorConfig(name="serial", max_retries=1),
+                       strategy=StrategyConfig(batch_size=10, learning_rate=0.005))
+    run_search(cfg, run_dir)
+    return run_dir
+
+
+def compare_runs(root, children=40):
+    """The layout of `nasnet compare --run-dir ROOT`: ROOT/ppo-seed0 and ROOT/random-seed0."""
+    dirs = []
+    for name in ("ppo", "random"):
+        cfg = SearchConfig(children=children, child=ChildConfig(fn=ANALYTIC), executor=ExecutorConfig(name="serial"),
+                           strategy=StrategyConfig(name=name, batch_size=10, learning_rate=0.005))
+        run_search(cfg, root / f"{name}-seed0")
+        dirs.append(root / f"{name}-seed0")
+    return dirs

@@ -1,0 +1,115 @@
+"""report.html in headless Chromium (issue 6 acceptance): plots decode, the table renders and sorts, no errors.
+
+Uses Debian's `chromium` package (`.ci/run` installs it; NASNET_CHROMIUM may name another binary),
+driven by the `playwright` Python package without its own browser download. A missing browser is a
+failure, not a skip: CI must run this test. Screenshots land in test-artifacts/.
+"""
+
+import os
+import shutil
+import sqlite3
+
+import pytest
+
+from nasnet.report import make_report
+
+from conftest import ROOT
+from report_runs import compare_runs, faulty_run
+
+ARTIFACTS = ROOT / "test-artifacts"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-default-apps",
+         "--disable-extensions", "--mute-audio"]
+
+
+def chromium_path() -> str:
+    for candidate in (os.environ.get("NASNET_CHROMIUM"), "chromium", "chromium-browser"):
+        path = candidate and shutil.which(candidate)
+        if path:
+            return path
+    pytest.fail("Chromium not found: install Debian's chromium package (apt-get install chromium; .ci/run does), "
+                "or set NASNET_CHROMIUM to a Chromium binary")
+
+
+def statuses(run_dir) -> list[str]:
+    db = sqlite3.connect(run_dir / "trials.db")
+    try:
+        return [r[0] for r in db.execute("SELECT status FROM trials ORDER BY id")]
+    finally:
+        db.close()
+
+
+COLUMN = """(name) => {
+  const heads = Array.from(document.querySelectorAll('#trials thead th')).map(h => h.textContent);
+  const i = heads.indexOf(name);
+  return Array.from(document.querySelectorAll('#trials tbody tr')).map(r => r.cells[i].textContent);
+}"""
+
+
+def test_report_renders_in_headless_chromium(tmp_path):
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("the playwright package is missing: pip install -e '.[test]'")
+    faulty = faulty_run(tmp_path / "faulty")
+    compare = compare_runs(tmp_path / "cmp")
+    reports = {   # name: (report, trial statuses in table order, images: 4 plots + the cells drawn)
+        "faulty": (make_report([faulty], tmp_path / "faulty-report", cells=2), statuses(faulty), 4 + 2),
+        "overlay": (make_report(compare, tmp_path / "overlay-report", cells=1),
+                    statuses(compare[0]) + statuses(compare[1]), 4 + 2 * 1),
+    }
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), args=FLAGS, headless=True)
+        try:
+            for name, (result, expected, n_images) in reports.items():
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                errors, requests, failed = [], [], []
+                page.on("console", lambda m, errors=errors: errors.append(m.text) if m.type == "error" else None)
+                page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
+                page.on("request", lambda r, requests=requests: requests.append(r.url))
+                page.on("requestfailed", lambda r, failed=failed: failed.append(r.url))
+                page.goto(result.path.resolve().as_uri(), wait_until="load")
+
+                images = page.eval_on_selector_all(
+                    "img", "els => els.map(e => [e.alt, e.complete, e.naturalWidth, e.naturalHeight])")
+                assert len(images) == n_images, images
+                for alt, complete, width, height in images:
+                    assert complete and width > 0 and height > 0, alt
+                assert page.locator("#trials tbody tr").count() == len(expected)
+                assert page.eval_on_selector_all(
+                    "#trials tbody tr", "rs => rs.map(r => r.className)") == expected
+
+                def column(header, page=page):
+                    return page.evaluate(COLUMN, header)
+
+                # sorting: reward ascending, then descending; trials without a reward stay last
+                page.click("#trials th:text-is('reward')")
+                rewards = column("reward")
+                filled = [float(x) for x in rewards if x]
+                assert filled == sorted(filled) and rewards[len(filled):] == [""] * (len(rewards) - len(filled))
+                assert len(filled) == expected.count("done")
+                page.click("#trials th:text-is('reward')")
+                rewards = column("reward")
+                assert [float(x) for x in rewards if x] == sorted(filled, reverse=True)
+                assert rewards[len(filled):] == [""] * (len(rewards) - len(filled))
+                page.click("#trials th:text-is('trial')")
+                page.click("#trials th:text-is('trial')")
+                ids = [int(x) for x in column("trial")]
+                assert ids == sorted(ids, reverse=True)
+                assert page.get_attribute("#trials th:text-is('trial')", "aria-sort") == "descending"
+                # the filter box
+                page.fill("#filter", "diverged")
+                shown = page.eval_on_selector_all("#trials tbody tr", "rs => rs.filter(r => !r.hidden).length")
+                assert shown == expected.count("diverged")
+                assert page.text_content("#shown") == f"{shown} of {len(expected)} trials shown"
+                page.fill("#filter", "")
+                page.evaluate("window.scrollTo(0, 0)")
+
+                page.screenshot(path=str(ARTIFACTS / f"report-{name}.png"), full_page=True)
+                assert errors == [] and failed == [], (errors, failed)
+                assert all(u.startswith(("file:", "data:")) for u in requests), requests
+                page.close()
+        finally:
+            browser.close()
+    assert (ARTIFACTS / "report-faulty.png").stat().st_size > 10_000

@@ -1,5 +1,6 @@
 """The run report (`nasnet report`, issue 6 items 2 and 3): plots, page, overlays, --watch, --report."""
 
+import json
 import os
 import re
 import signal
@@ -285,8 +286,8 @@ def test_search_report_flag_writes_the_report(tmp_path, capsys):
     from nasnet.cli import main
 
     run_dir = tmp_path / "run"
-    rc = main(["search", "--run-dir", str(run_dir), "--child", "analytic", "--children", "20", "--batch-size", "10",
-               "--executor", "serial", "--quiet", "--report"])
+    rc = main(["search", "--run-dir", str(run_dir), "--child", "analytic", "--children", "20", "--batch-size", "20",
+               "--executor", "serial", "--quiet", "--report", "--top-k", "2", "--final-epochs", "3"])
     assert rc == 0
     page = run_dir / "report" / "report.html"
     assert f"report: {page}" in capsys.readouterr().err
@@ -294,3 +295,10 @@ def test_search_report_flag_writes_the_report(tmp_path, capsys):
     parsed = Page(text)
     assert len(parsed.rows) == 20 and not parsed.refreshing and "complete" in text
     assert all((run_dir / "report" / p).is_file() for p in PLOTS)
+    # the top-k stage: its table, and its winner drawn first
+    final = re.search(r"<section id=final>.*?</section>", text, re.S).group(0)
+    assert final.count("<tr class=done>") == 2
+    best = json.loads((run_dir / "best.json").read_text())
+    assert best["stage"] == "final"
+    assert f"trial {best['trial']}: reward {best['reward']:.4f} after retraining" in text
+    assert f"{best['reward']:.4f} (top-k stage)" in text

@@ -54,7 +54,8 @@ def test_report_renders_in_headless_chromium(tmp_path):
     faulty = faulty_run(tmp_path / "faulty")
     compare = compare_runs(tmp_path / "cmp")
     reports = {   # name: (report, trial statuses in table order, images: 4 plots + the cells drawn)
-        "faulty": (make_report([faulty], tmp_path / "faulty-report", cells=2), statuses(faulty), 4 + 2),
+        "faulty": (make_report([faulty], tmp_path / "faulty-report", cells=2, page_size=25), statuses(faulty),
+                   4 + 2),
         "overlay": (make_report(compare, tmp_path / "overlay-report", cells=1),
                     statuses(compare[0]) + statuses(compare[1]), 4 + 2 * 1),
     }
@@ -83,6 +84,20 @@ def test_report_renders_in_headless_chromium(tmp_path):
                 def column(header, page=page):
                     return page.evaluate(COLUMN, header)
 
+                def visible(page=page):
+                    return page.eval_on_selector_all("#trials tbody tr",
+                                                     "rs => rs.filter(r => !r.hidden).map(r => r.cells[0].textContent)")
+
+                if name == "faulty":       # 40 trials, 25 per page
+                    assert visible() == [str(i) for i in range(1, 26)]
+                    assert page.text_content("#shown") == "trials 1-25 of 40 shown"
+                    page.click("#next")
+                    assert visible() == [str(i) for i in range(26, 41)] and page.is_disabled("#next")
+                    page.click("#prev")
+                    assert visible() == [str(i) for i in range(1, 26)] and page.is_disabled("#prev")
+                else:
+                    assert len(visible()) == len(expected) and page.is_hidden("#next")
+
                 # sorting: reward ascending, then descending; trials without a reward stay last
                 page.click("#trials th:text-is('reward')")
                 rewards = column("reward")
@@ -98,9 +113,12 @@ def test_report_renders_in_headless_chromium(tmp_path):
                 ids = [int(x) for x in column("trial")]
                 assert ids == sorted(ids, reverse=True)
                 assert page.get_attribute("#trials th:text-is('trial')", "aria-sort") == "descending"
+                page.reload()              # as --watch's refresh does: the sort survives
+                assert [int(x) for x in column("trial")] == ids
+                assert page.get_attribute("#trials th:text-is('trial')", "aria-sort") == "descending"
                 # the filter box
                 page.fill("#filter", "diverged")
-                shown = page.eval_on_selector_all("#trials tbody tr", "rs => rs.filter(r => !r.hidden).length")
+                shown = len(visible())
                 assert shown == expected.count("diverged")
                 assert page.text_content("#shown") == f"{shown} of {len(expected)} trials shown"
                 page.fill("#filter", "")

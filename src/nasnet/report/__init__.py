@@ -119,11 +119,13 @@ def _draw_cells(runs: list[RunData], out_dir: Path, k: int):
     return images
 
 
-def make_report(paths, out_dir=None, refresh: float | None = None, cells: int = 3) -> ReportResult:
+def make_report(paths, out_dir=None, refresh: float | None = None, cells: int = 3,
+                page_size: int = 500) -> ReportResult:
     """Read the run directories in `paths` and write the report into `out_dir` (see the module doc).
 
     `refresh` (seconds) adds a meta tag that makes a browser reload the page (used while watching);
-    `cells` is how many of each run's best distinct architectures are drawn.
+    `cells` is how many of each run's best distinct architectures are drawn; the trials table shows
+    `page_size` rows at a time.
     """
     from .figures import FIGURES
     from .html import Image, render
@@ -152,7 +154,7 @@ def make_report(paths, out_dir=None, refresh: float | None = None, cells: int = 
     drawn = _draw_cells(runs, out_dir, cells) if cells > 0 else []
     written += [out_dir / c.file for c in drawn]
     page = out_dir / REPORT_FILE
-    atomic_write_bytes(page, render(runs, plots, drawn, refresh=refresh).encode("utf-8"))
+    atomic_write_bytes(page, render(runs, plots, drawn, refresh=refresh, page_size=page_size).encode("utf-8"))
     written.append(page)
     keep = {c.file for c in drawn}
     for old in out_dir.glob("cell-*.svg"):        # drawings of cells no longer among the best

@@ -17,6 +17,7 @@ import math
 import sqlite3
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import quote
@@ -63,12 +64,12 @@ class RunData:
             out[t["status"]] = out.get(t["status"], 0) + 1
         return out
 
-    @property
+    @cached_property
     def started_at(self) -> float | None:
         times = [t["created_at"] for t in self.trials if t["created_at"] is not None]
         return min(times) if times else None
 
-    @property
+    @cached_property
     def last_activity(self) -> float | None:
         times = [x for t in self.trials for x in (t["created_at"], t["started_at"], t["finished_at"]) if x]
         times += [x for f in self.finals for x in (f["started_at"], f["finished_at"]) if x]

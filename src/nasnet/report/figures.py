@@ -42,8 +42,7 @@ def time_unit(seconds: float) -> tuple[float, str]:
 
 
 def _elapsed_unit(runs) -> tuple[float, str]:
-    spans = [max((t["finished_at"] or 0) - r.started_at for t in r.trials) for r in runs
-             if r.started_at is not None and r.trials]
+    spans = [(r.last_activity or 0.0) - r.started_at for r in runs if r.started_at is not None]
     return time_unit(max(spans, default=0.0))
 
 
@@ -197,8 +196,13 @@ def failures_figure(runs):
     return fig
 
 
-def _rolling_median(values: list[float], window: int) -> list[float]:
-    return [median(values[max(0, k - window + 1):k + 1]) for k in range(len(values))]
+def binned_medians(xs: list[float], ys: list[float], size: int) -> tuple[list[float], list[float]]:
+    """The median of ys over consecutive bins of `size` points, placed at the bins' mean x."""
+    out_x, out_y = [], []
+    for start in range(0, len(xs), size):
+        out_x.append(mean(xs[start:start + size]))
+        out_y.append(median(ys[start:start + size]))
+    return out_x, out_y
 
 
 def throughput_figure(runs):
@@ -220,9 +224,8 @@ def throughput_figure(runs):
             if pts:
                 ax.scatter(*zip(*pts), s=10, marker=m, color=c, alpha=0.45, lw=1 if m == "x" else 0)
         if timed:
-            window = max(5, len(timed) // 20)
-            ax.plot([k for k, _ in timed], _rolling_median([t["seconds"] for _, t in timed], window), color=c,
-                    lw=1.8)
+            size = max(5, len(timed) // 40)
+            ax.plot(*binned_medians([k for k, _ in timed], [t["seconds"] for _, t in timed], size), color=c, lw=1.8)
         stamps = sorted(t["finished_at"] for t in done if t["finished_at"])
         if len(stamps) >= 2:
             t0 = r.started_at
@@ -248,7 +251,7 @@ def throughput_figure(runs):
     for a in (ax, ax2):
         a.grid(True, alpha=0.3)
     ax.legend(handles=_run_keys(runs) + [_key(s, "", m, alpha=0.6) for s, m in markers.items()]
-              + [_key("rolling median", "-")], fontsize=8, loc="best")
+              + [_key("median per bin of children", "-")], fontsize=8, loc="best")
     ax2.legend(handles=[_key("over the last minibatch", "-"), _key("since the start", "--")], fontsize=8,
                loc="best")
     fig.tight_layout()

@@ -89,6 +89,8 @@ code.geno { display: block; font-size: 11px; word-break: break-all; background: 
 #trials th[aria-sort="descending"]::after { content: " \\25BC"; }
 #trials td.g { max-width: 22rem; overflow: hidden; text-overflow: ellipsis; white-space: nowrap;
                font-family: ui-monospace, monospace; font-size: 11px; }
+#trials td.g:hover { white-space: normal; word-break: break-all; }
+.controls button { margin-right: .3rem; }
 #trials td.r { white-space: nowrap; }
 #trials td.e { max-width: 18rem; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .tablewrap { max-height: 70vh; overflow: auto; border: 1px solid var(--line); }
@@ -102,14 +104,19 @@ pre { background: var(--head); padding: .6rem; overflow: auto; font-size: 12px; 
 """
 
 # Sorting keeps rows with no value last in either direction and breaks ties by the original order.
+# The table holds every trial; the script shows one page of them (data-page rows) at a time, so a
+# paper-sized search (20,000 trials) stays responsive: hidden rows cost the browser no layout.
 JS = """
 (function () {
   var table = document.getElementById('trials');
   if (!table) return;
   var tbody = table.tBodies[0], heads = Array.prototype.slice.call(table.tHead.rows[0].cells);
   var filter = document.getElementById('filter'), shown = document.getElementById('shown');
+  var prev = document.getElementById('prev'), next = document.getElementById('next');
+  var pageSize = parseInt(table.dataset.page, 10) || 500, first = 0;
   var storeKey = 'nasnet-report:' + document.body.dataset.runs;
-  Array.prototype.forEach.call(tbody.rows, function (r, i) { r.dataset.i = i; });
+  var rows = Array.prototype.slice.call(tbody.rows), match = rows.map(function () { return true; });
+  rows.forEach(function (r, i) { r.dataset.i = i; });
   function value(row, i, numeric) {
     var cell = row.cells[i], v = cell.hasAttribute('data-v') ? cell.getAttribute('data-v') : cell.textContent;
     if (v === '') return null;
@@ -119,34 +126,52 @@ JS = """
   function save(state) { try { sessionStorage.setItem(storeKey, JSON.stringify(state)); } catch (e) {} }
   function load() { try { return JSON.parse(sessionStorage.getItem(storeKey) || '{}'); } catch (e) { return {}; } }
   var state = load();
+  function show() {
+    var total = 0;
+    for (var k = 0; k < rows.length; k++) if (match[rows[k].dataset.i]) total++;
+    if (first >= total) first = Math.max(0, total - pageSize);
+    first -= first % pageSize;
+    var seen = 0;
+    rows.forEach(function (r) {
+      var visible = false;
+      if (match[r.dataset.i]) { visible = seen >= first && seen < first + pageSize; seen++; }
+      if (r.hidden === visible) r.hidden = !visible;
+    });
+    var paged = total > pageSize;
+    prev.hidden = next.hidden = !paged;
+    prev.disabled = first === 0; next.disabled = first + pageSize >= total;
+    shown.textContent = paged
+      ? 'trials ' + (first + 1) + '-' + Math.min(total, first + pageSize) + ' of ' + total + ' shown'
+        + (total < rows.length ? ' (' + rows.length + ' in all)' : '')
+      : total + ' of ' + rows.length + ' trials shown';
+  }
   function sortBy(i, dir) {
     var numeric = heads[i].dataset.type === 'num';
-    var rows = Array.prototype.slice.call(tbody.rows);
-    rows.sort(function (a, b) {
-      var x = value(a, i, numeric), y = value(b, i, numeric);
+    var keyed = rows.map(function (r) { return [value(r, i, numeric), +r.dataset.i, r]; });
+    keyed.sort(function (a, b) {
+      var x = a[0], y = b[0];
       if (x === null || y === null) {
-        if (x === y) return a.dataset.i - b.dataset.i;
+        if (x === y) return a[1] - b[1];
         return x === null ? 1 : -1;
       }
       if (x < y) return -dir;
       if (x > y) return dir;
-      return a.dataset.i - b.dataset.i;
+      return a[1] - b[1];
     });
+    rows = keyed.map(function (k) { return k[2]; });
     var frag = document.createDocumentFragment();
     rows.forEach(function (r) { frag.appendChild(r); });
     tbody.appendChild(frag);
     heads.forEach(function (h) { h.removeAttribute('aria-sort'); });
     heads[i].setAttribute('aria-sort', dir > 0 ? 'ascending' : 'descending');
     state.sort = [i, dir]; save(state);
+    first = 0; show();
   }
   function applyFilter() {
-    var q = filter.value.trim().toLowerCase(), n = 0;
-    Array.prototype.forEach.call(tbody.rows, function (r) {
-      var hide = q !== '' && r.textContent.toLowerCase().indexOf(q) < 0;
-      r.hidden = hide; if (!hide) n++;
-    });
-    shown.textContent = n + ' of ' + tbody.rows.length + ' trials shown';
+    var q = filter.value.trim().toLowerCase();
+    rows.forEach(function (r) { match[r.dataset.i] = q === '' || r.textContent.toLowerCase().indexOf(q) >= 0; });
     state.filter = filter.value; save(state);
+    first = 0; show();
   }
   heads.forEach(function (h, i) {
     h.tabIndex = 0;
@@ -157,9 +182,11 @@ JS = """
     });
   });
   filter.addEventListener('input', applyFilter);
-  if (state.sort && heads[state.sort[0]]) sortBy(state.sort[0], state.sort[1]);
+  prev.addEventListener('click', function () { first = Math.max(0, first - pageSize); show(); });
+  next.addEventListener('click', function () { first += pageSize; show(); });
   if (state.filter) filter.value = state.filter;
   applyFilter();
+  if (state.sort && heads[state.sort[0]]) sortBy(state.sort[0], state.sort[1]);
 })();
 """
 
@@ -226,13 +253,14 @@ def _td(text, value=None, cls: str = "", title: str | None = None) -> str:
     return f"<td{attrs}>{_esc(text)}</td>"
 
 
-def trials_table(runs: list[RunData]) -> str:
+def trials_table(runs: list[RunData], page_size: int = 500) -> str:
     several = len(runs) > 1
     cols = ([("run", False)] if several else []) + list(TRIAL_COLUMNS)
     ths = "".join(f"<th data-type='{'num' if num else 'text'}' scope=col>{_esc(h)}</th>" for h, num in cols)
     out = []
     for r in runs:
         for t in r.trials:
+            hidden = " hidden" if len(out) >= page_size else ""     # the script pages through them
             m = t["metrics"] if isinstance(t["metrics"], dict) else {}
             error = (t["error"] or "").strip()
             first = error.splitlines()[-1] if error else ""
@@ -245,14 +273,17 @@ def trials_table(runs: list[RunData]) -> str:
                 _td(fmt_count(m.get("params")), m.get("params"), "n"), _td(t["worker"] or ""),
                 _td(t["cached_from"] or "", t["cached_from"], "n"),
                 _td(first[:300], cls="e", title=error[:2000] or None),
-                _td(t["genotype"], cls="g", title=t["genotype"]),
+                _td(t["genotype"], cls="g"),
             ]
-            out.append(f"<tr class={_esc(t['status'])}>{''.join(cells)}</tr>")
+            out.append(f"<tr class={_esc(t['status'])}{hidden}>{''.join(cells)}</tr>")
     n = sum(len(r.trials) for r in runs)
-    return (f"<input id=filter type=search placeholder='filter: a status, a worker, an op, an error...' "
-            f"aria-label='filter trials'><span id=shown class=muted>{n} trials</span>"
-            f"<div class=tablewrap><table id=trials><thead><tr>{ths}</tr></thead>"
-            f"<tbody>{''.join(out)}</tbody></table></div>")
+    return (f"<div class=controls><input id=filter type=search placeholder='filter: a status, a worker, an op, "
+            f"an error...' aria-label='filter trials'><button id=prev type=button hidden>&lsaquo; previous</button>"
+            f"<button id=next type=button hidden>next &rsaquo;</button> <span id=shown class=muted>{n} trials</span>"
+            f"</div><div class=tablewrap><table id=trials data-page={int(page_size)}><thead><tr>{ths}</tr></thead>"
+            f"<tbody>{''.join(out)}</tbody></table></div>"
+            + (f"<noscript><p>Without JavaScript the table shows the first {page_size} of {n} trials; trials.csv in "
+               f"each run directory holds them all.</p></noscript>" if n > page_size else ""))
 
 
 def finals_table(runs: list[RunData]) -> str:
@@ -276,7 +307,7 @@ def finals_table(runs: list[RunData]) -> str:
 
 
 def render(runs: list[RunData], plots: list[Image], cells: list[Image], refresh: float | None = None,
-           generated: float | None = None) -> str:
+           generated: float | None = None, page_size: int = 500) -> str:
     """The whole page as one string."""
     generated = time.time() if generated is None else generated
     names = ", ".join(r.label for r in runs)
@@ -316,7 +347,7 @@ def render(runs: list[RunData], plots: list[Image], cells: list[Image], refresh:
 <section id=plots><h2>Plots</h2>{figs}</section>
 <section id=cells><h2>Best cells</h2>{cell_html}</section>
 {finals_table(runs)}
-<section id=trials-section><h2>Trials</h2>{trials_table(runs)}</section>
+<section id=trials-section><h2>Trials</h2>{trials_table(runs, page_size)}</section>
 <section id=config><h2>Resolved config</h2>{configs}</section>
 <script>{JS}</script>
 </body></html>

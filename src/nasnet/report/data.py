@@ -87,9 +87,11 @@ class RunData:
 
     @property
     def complete(self) -> bool:
-        """Every trial of the budget has finished (a continued run may still raise the budget)."""
+        """Every trial of the budget and of the top-k stage has finished (a continued run may still add more)."""
         c = self.counts()
+        top_k = int((self.config or {}).get("top_k") or 0)
         return bool(self.budget) and len(self.trials) >= self.budget and not c["queued"] and not c["running"] \
+            and len(self.finals) >= len(self.top(top_k)) \
             and all(f["status"] in ("done", "failed", "diverged") for f in self.finals)
 
 

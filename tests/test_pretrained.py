@@ -7,6 +7,7 @@ regenerated from the stored layout and loaded through our importer; nothing of t
 needed.
 """
 
+import os
 import pickle
 from pathlib import Path
 
@@ -206,6 +207,9 @@ def test_import_weights_cli_and_create_model_with_checkpoint(tmp_path, cli, fixt
     res = cli("import-weights", str(src), "--model", "nasnet_a_mobile", "-o", str(out))
     assert res.returncode == 0, res.stderr
     assert "1318 checkpoint keys mapped" in res.stdout and "1001 -> 1000" in res.stdout
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # written atomically, with ordinary permissions
     # never overwrites silently
     res = cli("import-weights", str(src), "-o", str(out))
     assert res.returncode == 2 and "--force" in res.stderr
@@ -247,9 +251,17 @@ def test_training_checkpoint_layout_loads(tmp_path):
     """Any dict with 'model_config' and 'model' (e.g. a training checkpoint with optimizer state) loads."""
     model = create_model("nasnet_a_tiny_cifar").eval()
     path = tmp_path / "step_100.pt"
+    ema = torch.optim.swa_utils.AveragedModel(model)
+    with torch.no_grad():
+        for p in ema.parameters():
+            p.mul_(0.5)
     torch.save({"model_config": model.config.to_dict(), "model": model.state_dict(), "step": 100,
-                "optimizer": {"state": {}, "param_groups": [{"lr": 0.1}]}}, path)
+                "optimizer": {"state": {}, "param_groups": [{"lr": 0.1}]}, "ema": ema.state_dict()}, path)
     loaded = load_model_file(path)
+    averaged = load_model_file(path, weights_key="ema")
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         assert torch.equal(loaded(x), model(x))
+        assert torch.equal(averaged(x), ema.module.eval()(x))
+    with pytest.raises(NasnetError, match="no 'swa' entry"):
+        load_model_file(path, weights_key="swa")

@@ -14,7 +14,7 @@ References (read from their installed files; nothing is copied into this reposit
   imports its data pipeline); if torchvision is not importable a stub supplies the one name
   timm's layers import from it (FrozenBatchNorm2d, unused by NASNet).
 
-How to rerun (about two minutes on 2 CPU cores)::
+How to rerun (under a minute on 2 quiet CPU cores)::
 
     python3 -m venv /work/refenv
     /work/refenv/bin/pip install torch==2.13.0 numpy

@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 import torch
 
 from .errors import NasnetError
+from .model_file import temporary_sibling
 from .network import NASNet
 
 DEFAULT_OPSET = 17
@@ -47,13 +47,6 @@ def _quiet_tracing():
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         warnings.filterwarnings("ignore", message=".*[Cc]onstant folding.*")
         yield
-
-
-def _atomic_target(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    return Path(tmp)
 
 
 def metadata(model: NASNet, image_size: int | None = None) -> dict[str, str]:
@@ -83,7 +76,7 @@ def export_onnx(model: NASNet, path: str | Path, image_size: int | None = None, 
     model = model.eval()
     size = image_size or model.config.image_size
     x = example_input(model, 1, size)
-    tmp = _atomic_target(path)
+    tmp = temporary_sibling(path)
     try:
         with _quiet_tracing(), torch.no_grad():
             torch.onnx.export(model, (x,), str(tmp), opset_version=opset, dynamo=False,
@@ -112,7 +105,7 @@ def export_torchscript(model: NASNet, path: str | Path, image_size: int | None =
     model = model.eval()
     size = image_size or model.config.image_size
     x = example_input(model, 2, size)
-    tmp = _atomic_target(path)
+    tmp = temporary_sibling(path)
     try:
         with _quiet_tracing(), torch.no_grad():
             traced = torch.jit.trace(model, (x,), check_trace=False)

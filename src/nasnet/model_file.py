@@ -37,7 +37,6 @@ FIXED_BY_WEIGHTS = ("genotype", "skeleton", "normal_cells", "filters", "num_redu
 def save_model_file(model: NASNet, path: str | Path, source: Mapping[str, Any] | None = None) -> Path:
     """Write `model` (config, weights, preprocessing) atomically: a crash never leaves half a file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     prep = getattr(model, "preprocessing", None)
     payload = {
         "format": FORMAT,
@@ -47,15 +46,25 @@ def save_model_file(model: NASNet, path: str | Path, source: Mapping[str, Any] |
         "preprocessing": prep.to_dict() if prep is not None else None,
         "source": dict(source or {}),
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
+    tmp = temporary_sibling(path)
     try:
         torch.save(payload, tmp)
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
+
+
+def temporary_sibling(path: Path) -> Path:
+    """A new empty file beside `path` (same file system, so os.replace is atomic), with the
+    permissions a plain open() would give (mkstemp's are owner-only)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    return Path(tmp)
 
 
 def is_model_file(obj: Any) -> bool:
@@ -83,13 +92,17 @@ def _apply_overrides(config: ModelConfig, overrides: dict[str, Any]) -> tuple[Mo
     return (config.replace(**overrides) if overrides else config), num_classes
 
 
-def load_model_file(source: str | Path | Mapping[str, Any], expect: str | None = None, **overrides: Any) -> NASNet:
+def load_model_file(source: str | Path | Mapping[str, Any], expect: str | None = None, weights_key: str = "model",
+                    **overrides: Any) -> NASNet:
     """A NASNet with its weights, in eval mode, from a model file, a training checkpoint or published weights.
 
     expect: a zoo name the checkpoint must be (`create_model(name, checkpoint=...)`); for published
-    weights it picks the layout. overrides: ModelConfig fields that do not change the weights
-    (image_size, dropout, drop_path_keep, bn_momentum, aux_head - a new aux head starts untrained -
-    and num_classes, which replaces the classifier with a new one, for transfer).
+    weights it picks the layout.
+    weights_key: the entry holding the state dict in a model file or training checkpoint ("model";
+    e.g. "ema" for averaged weights kept beside it).
+    overrides: ModelConfig fields that do not change the weights (image_size, dropout,
+    drop_path_keep, bn_momentum, aux_head - a new aux head starts untrained - and num_classes,
+    which replaces the classifier with a new one, for transfer).
     """
     from .zoo import Preprocessing, get_entry
 
@@ -100,7 +113,10 @@ def load_model_file(source: str | Path | Mapping[str, Any], expect: str | None =
         if not isinstance(obj["model_config"], Mapping):
             raise NasnetError(f"{str(path)!r}: 'model_config' is not a dict of config fields")
         config = ModelConfig.from_dict(dict(obj["model_config"]))
-        state = as_state_dict(obj["model"], where=f"{str(path)!r} ('model')")
+        if weights_key not in obj:
+            keys = ", ".join(sorted(str(k) for k in obj))
+            raise NasnetError(f"{str(path)!r} has no {weights_key!r} entry (it has: {keys})")
+        state = as_state_dict(obj[weights_key], where=f"{str(path)!r} ({weights_key!r})")
         if isinstance(obj.get("preprocessing"), Mapping):
             preprocessing = Preprocessing.from_dict(dict(obj["preprocessing"]))
         _check_expected(config, expect, path)
@@ -179,7 +195,7 @@ def build_with_weights(config: ModelConfig, state: Mapping[str, torch.Tensor], p
     return model
 
 
-def load_model(spec: str | Path, **overrides: Any) -> tuple[NASNet, str]:
+def load_model(spec: str | Path, weights_key: str = "model", **overrides: Any) -> tuple[NASNet, str]:
     """A zoo name (fresh weights) or a checkpoint path -> (model in eval mode, a description)."""
     from .zoo import create_model, list_models
 
@@ -188,4 +204,5 @@ def load_model(spec: str | Path, **overrides: Any) -> tuple[NASNet, str]:
     path = Path(spec)
     if not path.exists():
         raise NasnetError(f"{str(spec)!r} is neither a file nor a zoo model (known: {', '.join(list_models())})")
-    return load_model_file(path, **overrides), f"checkpoint {path}"
+    described = f"checkpoint {path}" + (f" ({weights_key!r} weights)" if weights_key != "model" else "")
+    return load_model_file(path, weights_key=weights_key, **overrides), described

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Collection, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -236,14 +236,15 @@ class NASNet(nn.Module):
         self.preprocessing = None
 
     # -- forward ---------------------------------------------------------------------------
-    def _run_cells(self, x: torch.Tensor, drop_path_progress, want_aux: bool, collect: bool = False,
+    def _run_cells(self, x: torch.Tensor, drop_path_progress, want_aux: bool, taps: Collection[int] = (),
                    stop: int | None = None):
-        """Stem and cells; `stop` = index of the last cell to run (None: all), for feature taps."""
+        """Stem and cells. Returns (last output, aux-head input, {cell index: output} for the cells in
+        `taps`, -1 being the stem); `stop` = index of the last cell to run (None: all), for feature taps."""
         cfg = self.config
         use_drop = self.training and drop_path_progress is not None and cfg.drop_path_keep < 1.0
         history: list[list[torch.Tensor]] = [[self.stem(x)]]
         aux_in = None
-        per_cell = [history[0][0]] if collect else []
+        kept = {-1: history[0][0]} if -1 in taps else {}
         total = self.total_cells
         last = len(self.cells) - 1 if stop is None else stop
         for i, cell in enumerate(self.cells):
@@ -258,9 +259,9 @@ class NASNet(nn.Module):
                 del history[0]
             if want_aux and i == self.aux_index:
                 aux_in = _joined(outs)
-            if collect:
-                per_cell.append(_joined(outs))
-        return _joined(history[-1]), aux_in, per_cell
+            if i in taps:
+                kept[i] = _joined(outs)
+        return _joined(history[-1]), aux_in, kept
 
     def forward_features(self, x: torch.Tensor, drop_path_progress=None) -> torch.Tensor:
         """The last cell's output after its ReLU: (batch, num_features, h, w)."""
@@ -282,7 +283,8 @@ class NASNet(nn.Module):
 
     def cell_outputs(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Every cell's output in order (for inspection and shape tests)."""
-        return self._run_cells(x, None, False, collect=True)[2][1:]
+        kept = self._run_cells(x, None, False, taps=range(len(self.cells)))[2]
+        return [kept[i] for i in range(len(self.cells))]
 
     def forward_stages(self, x: torch.Tensor, indices: Sequence[int] | None = None,
                        drop_path_progress=None) -> list[torch.Tensor]:
@@ -293,10 +295,9 @@ class NASNet(nn.Module):
         skeleton, 1 / 2 / 4 on the CIFAR one. Each tap is ReLU'd - what the next cell reads - and the
         cells after the deepest requested tap are not run. See ``feature_info`` for channels/strides.
         """
-        taps = self._select_taps(indices)
-        stop = max(self.feature_info[t].cell for t in taps)
-        _, _, outs = self._run_cells(x, drop_path_progress, False, collect=True, stop=stop)
-        return [torch.relu(outs[self.feature_info[t].cell + 1]) for t in taps]
+        cells = [self.feature_info[t].cell for t in self._select_taps(indices)]
+        _, _, kept = self._run_cells(x, drop_path_progress, False, taps=set(cells), stop=max(cells))
+        return [torch.relu(kept[c]) for c in cells]
 
     def default_feature_indices(self) -> list[int]:
         return [i for i, f in enumerate(self.feature_info) if f.kind == "stage"]

@@ -154,7 +154,7 @@ def _module_prefix_map(model: NASNet) -> dict[str, str]:
             if isinstance(op, SepConv):
                 for part, sub in _SEP_PARTS.items():
                     table[f"{ours}.{part}"] = f"{target}.{sub}"
-            elif isinstance(op, PoolOp) and op.project is None or isinstance(op, Identity):
+            elif (isinstance(op, PoolOp) and op.project is None) or isinstance(op, Identity):
                 continue
             else:
                 raise NasnetError(f"cell {i} op {k}: a {type(op).__name__} has no counterpart in the layout")
@@ -238,7 +238,9 @@ def as_state_dict(obj: Any, where: str = "checkpoint") -> dict[str, torch.Tensor
         raise NasnetError(f"{where} is not a state dict: {len(bad)} entries are not tensors "
                           f"({', '.join(bad[:5])}{', ...' if len(bad) > 5 else ''})")
     state = dict(obj)
-    if all(k.startswith("module.") for k in state):  # saved from DataParallel / DDP
+    if "n_averaged" in state and len(state) > 1:  # torch.optim.swa_utils.AveragedModel (weight EMA)
+        state.pop("n_averaged")
+    if all(k.startswith("module.") for k in state):  # DataParallel / DDP / AveragedModel wrappers
         state = {k[len("module."):]: v for k, v in state.items()}
     return state
 

@@ -22,6 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="model file, training checkpoint, published weights, or zoo name")
     p.add_argument("--onnx", metavar="OUT.onnx", help="write an ONNX file")
     p.add_argument("--torchscript", metavar="OUT.pt", help="write a traced TorchScript file")
+    p.add_argument("--weights-key", default="model",
+                   help="the checkpoint entry holding the weights (default 'model'; e.g. 'ema' for averaged weights)")
     p.add_argument("--image-size", type=int, help="input size (default: the model's)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset, 17 or later (default 17)")
     p.add_argument("--no-check", action="store_true", help="skip running the exported files")
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from ..model_file import load_model
 
     torch.set_grad_enabled(False)
-    model, described = load_model(args.checkpoint)
+    model, described = load_model(args.checkpoint, weights_key=args.weights_key)
     size = args.image_size or model.config.image_size
     summary = {"source": described, "model": f"{model.config.skeleton} {model.config.name}",
                "image_size": size, "num_classes": model.config.num_classes, "outputs": []}

@@ -184,7 +184,7 @@ def test_loading_never_executes_code_from_the_file(tmp_path, cli):
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.pth"
     with evil.open("wb") as f:  # a plain pickle and a torch.save zip, both carrying the payload
-        pickle.dump({"conv0.conv.weight": _Payload(str(marker))}, f)
+        pickle.dump({"conv0.conv.weight": _Payload(str(marker))}, f, protocol=2)
     evil_zip = tmp_path / "evil_zip.pth"
     torch.save({"conv0.conv.weight": _Payload(str(marker))}, evil_zip)
     for path in (evil, evil_zip):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Collection, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -225,21 +225,31 @@ class NASNet(nn.Module):
                 self.aux_index = i
                 aux_channels, aux_size = cell.out_channels, sizes[i + 1]
         self.num_features = self.cells[-1].out_channels
+        self.total_cells = len(self.cells)  # the drop-path schedule's T, kept if cells are cut (features.Backbone)
         self.aux_head = None
         if cfg.aux_head and cfg.num_classes and self.aux_index is not None:
             self.aux_head = AuxHead(aux_channels, aux_size, cfg.num_classes, style)
         self.dropout = nn.Dropout(cfg.dropout)
         self.classifier = nn.Linear(self.num_features, cfg.num_classes) if cfg.num_classes else nn.Identity()
+        self.feature_info = _feature_taps(cfg, self.cells, self.cell_kinds)
+        # Input preprocessing (a zoo.Preprocessing), attached by the zoo and by model files; None when unknown.
+        self.preprocessing = None
 
     # -- forward ---------------------------------------------------------------------------
-    def _run_cells(self, x: torch.Tensor, drop_path_progress, want_aux: bool, collect: bool = False):
+    def _run_cells(self, x: torch.Tensor, drop_path_progress, want_aux: bool, taps: Collection[int] = (),
+                   stop: int | None = None):
+        """Stem and cells. Returns (last output, aux-head input, {cell index: output} for the cells in
+        `taps`, -1 being the stem); `stop` = index of the last cell to run (None: all), for feature taps."""
         cfg = self.config
         use_drop = self.training and drop_path_progress is not None and cfg.drop_path_keep < 1.0
         history: list[list[torch.Tensor]] = [[self.stem(x)]]
         aux_in = None
-        per_cell = []
-        total = len(self.cells)
+        kept = {-1: history[0][0]} if -1 in taps else {}
+        total = self.total_cells
+        last = len(self.cells) - 1 if stop is None else stop
         for i, cell in enumerate(self.cells):
+            if i > last:
+                break
             inputs = [None if w is None else history[-w[0]][w[1]] for w in self._wiring[i]]
             keep = drop_path_keep(i, total, drop_path_progress, cfg.drop_path_keep) if use_drop else None
             out = cell(inputs, keep)
@@ -249,9 +259,9 @@ class NASNet(nn.Module):
                 del history[0]
             if want_aux and i == self.aux_index:
                 aux_in = _joined(outs)
-            if collect:
-                per_cell.append(_joined(outs))
-        return _joined(history[-1]), aux_in, per_cell
+            if i in taps:
+                kept[i] = _joined(outs)
+        return _joined(history[-1]), aux_in, kept
 
     def forward_features(self, x: torch.Tensor, drop_path_progress=None) -> torch.Tensor:
         """The last cell's output after its ReLU: (batch, num_features, h, w)."""
@@ -273,7 +283,38 @@ class NASNet(nn.Module):
 
     def cell_outputs(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Every cell's output in order (for inspection and shape tests)."""
-        return self._run_cells(x, None, False, collect=True)[2]
+        kept = self._run_cells(x, None, False, taps=range(len(self.cells)))[2]
+        return [kept[i] for i in range(len(self.cells))]
+
+    def forward_stages(self, x: torch.Tensor, indices: Sequence[int] | None = None,
+                       drop_path_progress=None) -> list[torch.Tensor]:
+        """Multi-scale features for a backbone: the outputs of the taps in ``self.feature_info``.
+
+        ``indices`` selects taps (negative counts from the end); by default the stage outputs
+        (``feature_info`` entries with ``kind == "stage"``): strides 8 / 16 / 32 on the ImageNet
+        skeleton, 1 / 2 / 4 on the CIFAR one. Each tap is ReLU'd - what the next cell reads - and the
+        cells after the deepest requested tap are not run. See ``feature_info`` for channels/strides.
+        """
+        cells = [self.feature_info[t].cell for t in self._select_taps(indices)]
+        _, _, kept = self._run_cells(x, drop_path_progress, False, taps=set(cells), stop=max(cells))
+        return [torch.relu(kept[c]) for c in cells]
+
+    def default_feature_indices(self) -> list[int]:
+        return [i for i, f in enumerate(self.feature_info) if f.kind == "stage"]
+
+    def _select_taps(self, indices: Sequence[int] | None) -> list[int]:
+        if indices is None:
+            return self.default_feature_indices()
+        n = len(self.feature_info)
+        out = []
+        for i in indices:
+            if not _is_int(i) or not -n <= i < n:
+                raise NasnetError(f"feature index {i!r} out of range: this model has {n} taps "
+                                  f"({', '.join(f.name for f in self.feature_info)})")
+            out.append(i % n)
+        if not out:
+            raise NasnetError("no feature taps requested")
+        return out
 
     # -- classifier helpers ----------------------------------------------------------------
     def get_classifier(self) -> nn.Module:
@@ -285,6 +326,41 @@ class NASNet(nn.Module):
         self.classifier = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
         if self.aux_head is not None:
             self.aux_head.classifier = nn.Linear(768, num_classes) if num_classes else nn.Identity()
+
+
+@dataclass(frozen=True)
+class FeatureInfo:
+    """One multi-scale feature tap: where it is, how wide, how far down-sampled.
+
+    ``cell`` is the index into ``model.cells`` whose output is tapped (-1: the stem); ``stride`` is
+    the input size over the feature size (exact for sizes divisible by it; TF "SAME" rounds up).
+    ``kind`` is "stem" for the stem and the ImageNet stem cells, "stage" for the last cell of each stage.
+    """
+
+    name: str
+    cell: int
+    channels: int
+    stride: int
+    kind: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _feature_taps(cfg: ModelConfig, cells: nn.ModuleList, kinds: list[str]) -> list[FeatureInfo]:
+    """The stem, the ImageNet stem cell at stride 4, and the last cell of every stage (paper Figure 2)."""
+    base = 2 if cfg.skeleton == "imagenet" else 1
+    taps = [FeatureInfo("stem", -1, cfg.stem_filters, base, "stem")]
+    stage = 0
+    for i, (cell, kind) in enumerate(zip(cells, kinds)):
+        stride = base * 2**cell.out_level
+        nxt = kinds[i + 1] if i + 1 < len(kinds) else None
+        if kind == "stem" and nxt == "stem":
+            taps.append(FeatureInfo(f"stem_cell_{i}", i, cell.out_channels, stride, "stem"))
+        elif kind == "normal" and nxt != "normal":
+            taps.append(FeatureInfo(f"stage_{stage}", i, cell.out_channels, stride, "stage"))
+            stage += 1
+    return taps
 
 
 def _joined(outs: list[torch.Tensor]) -> torch.Tensor:

@@ -1,7 +1,10 @@
 """The model zoo: named configurations of NASNet-A, with the paper's sizes beside them (SPEC §2, §3).
 
 The zoo is a table of configs, not classes. `create_model(name, **overrides)` builds one, with any
-ModelConfig field overridden; `list_models()` names them. Reference settings per SPEC §2:
+ModelConfig field overridden; `create_model(name, checkpoint=PATH)` loads weights into it (a
+`nasnet import-weights` file, a training checkpoint, or published weights in the reference layout -
+see model_file.py and pretrained.py); `list_models()` names them. The ImageNet entries carry their
+input preprocessing (`Preprocessing`: size, mean/std, interpolation, crop). Reference settings per SPEC §2:
 
     name                   N @ F     F0   stem  image  classes  notes
     nasnet_a_cifar         6 @ 768   32   3     32     10       drop-path k0 0.6, BN 0.1/1e-5
@@ -14,11 +17,73 @@ ModelConfig field overridden; `list_models()` names them. Reference settings per
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Sequence
 
 from .errors import NasnetError
 from .network import NASNet, ModelConfig
+
+INTERPOLATIONS = ("bilinear", "bicubic")
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How images are prepared for a model: resize the shorter side to ``input_size / crop_pct``
+    (``interpolation``), center-crop ``input_size``, scale to [0, 1], then ``(x - mean) / std``.
+
+    The published NASNet-A weights expect TensorFlow's Inception preprocessing: RGB in [-1, 1]
+    (mean = std = 0.5) and, at evaluation, a central crop of 87.5% resized bilinearly to the input
+    size (TF-slim's eval pipeline, used for the paper's numbers; timm's own metadata for the same Large
+    weights uses crop 0.911 with bicubic resizing).
+    """
+
+    input_size: int
+    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    interpolation: str = "bilinear"
+    crop_pct: float = 0.875
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
+        object.__setattr__(self, "std", tuple(float(v) for v in self.std))
+        if self.interpolation not in INTERPOLATIONS:
+            raise NasnetError(f"preprocessing: interpolation must be one of {', '.join(INTERPOLATIONS)}")
+        if not 0 < self.crop_pct <= 1 or self.input_size < 1 or min(self.std) <= 0:
+            raise NasnetError("preprocessing: need 0 < crop_pct <= 1, input_size >= 1 and std > 0")
+
+    @property
+    def resize_size(self) -> int:
+        """The shorter side before the center crop."""
+        return math.floor(self.input_size / self.crop_pct)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"input_size": self.input_size, "mean": list(self.mean), "std": list(self.std),
+                "interpolation": self.interpolation, "crop_pct": self.crop_pct}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Preprocessing":
+        return cls(**{k: data[k] for k in ("input_size", "mean", "std", "interpolation", "crop_pct") if k in data})
+
+    def __call__(self, image) -> "Any":
+        """A PIL image -> a (3, input_size, input_size) float tensor, ready for the model."""
+        import numpy as np
+        import torch
+        from PIL import Image
+
+        image = image.convert("RGB")
+        w, h = image.size
+        scale = self.resize_size / min(w, h)
+        size = (max(self.input_size, round(w * scale)), max(self.input_size, round(h * scale)))
+        resample = Image.Resampling.BICUBIC if self.interpolation == "bicubic" else Image.Resampling.BILINEAR
+        image = image.resize(size, resample)
+        left, top = (size[0] - self.input_size) // 2, (size[1] - self.input_size) // 2
+        image = image.crop((left, top, left + self.input_size, top + self.input_size))
+        x = torch.from_numpy(np.asarray(image, dtype=np.float32).copy()).permute(2, 0, 1) / 255.0
+        mean = torch.tensor(self.mean).view(3, 1, 1)
+        std = torch.tensor(self.std).view(3, 1, 1)
+        return (x - mean) / std
 
 
 @dataclass(frozen=True)
@@ -29,6 +94,7 @@ class ZooEntry:
     paper_params: int | None = None      # as printed in the paper (rounded)
     paper_mult_adds: int | None = None
     paper_top1: float | None = None      # ImageNet top-1 (%) the paper reports; quoted, never claimed
+    preprocessing: Preprocessing | None = None  # None: no published weights / per-dataset (CIFAR)
 
 
 _ZOO: dict[str, ZooEntry] = {}
@@ -56,9 +122,32 @@ def model_config(name: str, **overrides: Any) -> ModelConfig:
     return cfg.replace(**overrides) if overrides else cfg
 
 
-def create_model(name: str, **overrides: Any) -> NASNet:
-    """Build the zoo model `name`; keyword arguments override ModelConfig fields (e.g. num_classes=10)."""
-    return NASNet(model_config(name, **overrides))
+def create_model(name: str, checkpoint: str | Path | None = None, *, features_only: bool = False,
+                 out_indices: Sequence[int] | None = None, **overrides: Any):
+    """Build the zoo model `name`; keyword arguments override ModelConfig fields (e.g. num_classes=10).
+
+    checkpoint: a file to load weights from - a `nasnet import-weights` output or a training
+    checkpoint (any dict with "model_config" and "model"), or, for nasnet_a_large / nasnet_a_mobile,
+    published weights in the reference key layout (1001-class files lose their background class).
+    With a checkpoint, a `num_classes` override replaces the loaded classifier (for transfer).
+    features_only: return a `nasnet.features.Backbone` (multi-scale features, no classifier) over the
+    taps `out_indices` (default: the stage outputs).
+    """
+    entry = get_entry(name)
+    if checkpoint is not None:
+        from .model_file import load_model_file
+
+        model = load_model_file(checkpoint, expect=name, **overrides)
+    else:
+        model = NASNet(model_config(name, **overrides))
+        if entry.preprocessing is not None:
+            size = model.config.image_size
+            model.preprocessing = replace(entry.preprocessing, input_size=size)
+    if features_only:
+        from .features import Backbone
+
+        return Backbone(model, out_indices)
+    return model
 
 
 _CIFAR = dict(skeleton="cifar", num_classes=10, image_size=32, stem_multiplier=3.0, aux_head=True,
@@ -66,6 +155,8 @@ _CIFAR = dict(skeleton="cifar", num_classes=10, image_size=32, stem_multiplier=3
 # The published ImageNet checkpoints: TF "SAME" padding, BN decay 0.9997 (momentum 3e-4), eps 1e-3.
 _IMAGENET = dict(skeleton="imagenet", num_classes=1000, aux_head=True, dropout=0.5, padding="same",
                  bn_eps=1e-3, bn_momentum=0.0003)
+
+_INCEPTION = Preprocessing(input_size=224)  # input_size is set from each entry's image_size below
 
 for _entry in (
     ZooEntry("nasnet_a_cifar", ModelConfig(normal_cells=6, filters=32, **_CIFAR),
@@ -92,4 +183,6 @@ for _entry in (
                                                    **{**_IMAGENET, "num_classes": 10}),
              "NASNet-A 1 @ 192 on the ImageNet skeleton at 64x64, for tests"),
 ):
+    if _entry.config.skeleton == "imagenet":
+        _entry = replace(_entry, preprocessing=replace(_INCEPTION, input_size=_entry.config.image_size))
     register_model(_entry)

@@ -123,3 +123,36 @@ def test_eval_refuses_data_of_another_shape(tmp_path):
     np.savez(tmp_path / "three.npz", x=np.zeros((30, 8, 8), np.uint8), y=np.arange(30) % 3)
     _one_error_line(run_cli("eval", str(run_dir), "--data", f"npz:{tmp_path / 'three.npz'}"),
                     "3 classes of 1-channel images; the checkpoint's model expects 10 of 1")
+
+
+def _args(**kw):
+    from nasnet.cli import build_parser
+
+    argv = ["train"]
+    for k, v in kw.items():
+        argv += [f"--{k.replace('_', '-')}", str(v)] if not isinstance(v, list) else sum(
+            ([f"--{k}", item] for item in v), [])
+    return build_parser().parse_args(argv)
+
+
+def test_configuration_is_resolved_per_dataset(tmp_path):
+    from test_data import build_cifar
+
+    from nasnet.cli.train import resolve
+
+    m, t, ds, meta = resolve(_args())
+    assert meta["preset"] == "digits" and (m.normal_cells, m.filters, m.in_chans, m.image_size) == (2, 16, 1, 8)
+    assert m.aux_head and m.drop_path_keep == t.drop_path_keep
+
+    path = build_cifar(tmp_path / "c100.tar.gz", kind="cifar100")
+    m, t, ds, meta = resolve(_args(data=f"cifar100:{path},val=20", epochs=7, set=["cutout=8", "model.dropout=0.2"]))
+    assert meta["preset"] == "cifar" and m.name == "6 @ 768" and m.num_classes == 100
+    assert (t.epochs, t.cutout, t.batch_size, m.drop_path_keep, m.dropout) == (7, 8, 32, 0.6, 0.2)
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "big.npz", x=rng.integers(0, 256, (20, 3, 96, 96), dtype=np.uint8), y=np.arange(20) % 2)
+    m, t, ds, meta = resolve(_args(data=f"npz:{tmp_path / 'big.npz'}", image_size=80, model="nasnet_a_mobile",
+                                   normal_cells=1))
+    assert meta["preset"] == "imagenet" and t.optimizer == "rmsprop" and t.ema_decay == 0.9999
+    assert (m.skeleton, m.normal_cells, m.filters, m.image_size, m.num_classes, m.dropout) == \
+        ("imagenet", 1, 44, 80, 2, 0.5)

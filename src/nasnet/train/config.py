@@ -40,7 +40,7 @@ class TrainConfig:
     # length and batches
     epochs: int = 20
     batch_size: int = 128
-    eval_batch_size: int = 500
+    eval_batch_size: int = 256
     # optimizer; L2 is a loss term wd/2 |w|^2 on conv and linear weights (its gradient joins
     # before clipping, as in the TF reference); BN parameters are not decayed unless decay_bn
     optimizer: str = "momentum"

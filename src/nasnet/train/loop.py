@@ -178,7 +178,8 @@ class Trainer:
 
     # -- training ------------------------------------------------------------------------------
     def _to_input(self, x: torch.Tensor) -> torch.Tensor:
-        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+        # explicit either way: convolutions follow the input's layout, and pad_crop returns NHWC strides
+        return x.contiguous(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
 
     def _loss(self, logits, aux, y):
         main = F.cross_entropy(logits.float(), y, label_smoothing=self.cfg.label_smoothing)
@@ -310,8 +311,7 @@ def evaluate_model(model: NASNet, x_all: torch.Tensor, y_all: torch.Tensor, augm
     try:
         for i in range(0, len(y_all), batch_size):
             x = augment.eval_batch(x_all[i:i + batch_size])
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
+            x = x.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
             y = y_all[i:i + batch_size]
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 logits = model(x)

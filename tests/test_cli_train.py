@@ -59,7 +59,7 @@ def test_train_then_eval(tmp_path, small):
 def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path):
     from digits_subset import write_digits_npz
 
-    data = write_digits_npz(tmp_path / "digits.npz", n_train=640)
+    data = write_digits_npz(tmp_path / "digits.npz", n_train=320)
     args = ["--data", data, *TINY, "--epochs", "2", "--batch-size", "8", "--seed", "3", "--threads", "1",
             "--no-tensorboard", "--set", "cutout=2", "--set", "aux_weight=0.4"]
     ref_dir, run_dir = tmp_path / "ref", tmp_path / "killed"

@@ -40,7 +40,7 @@ def tiny_child(small):
 def test_presets_hold_the_papers_recipes():
     child = PRESETS["child"]
     assert (child.epochs, child.optimizer, child.momentum, child.lr_schedule) == (20, "momentum", 0.9, "cosine")
-    assert child.weight_decay > 0 and child.aux_weight == 0 and child.cutout == 0 and child.drop_path_keep is None
+    assert child.weight_decay > 0 and child.aux_weight == 0 and child.cutout == 0 and child.drop_path_keep == 1.0
     cifar = PRESETS["cifar"]
     assert (cifar.lr_schedule, cifar.momentum, cifar.weight_decay, cifar.cutout) == ("cosine", 0.9, 5e-4, 16)
     assert (cifar.drop_path_keep, cifar.aux_weight, cifar.grad_clip) == (0.6, 0.4, 5.0)

@@ -3,8 +3,8 @@
 A frozen dataclass holds every training choice; presets are named TrainConfigs and every field of
 one can be overridden (`preset("cifar", epochs=10)`, `nasnet train --set lr=0.1`).
 
-    child     the search reward (A.6): 20 epochs, single-period cosine, momentum 0.9, L2, no extras;
-              scored on the validation split at the end
+    child     the search reward (A.6): 20 epochs, single-period cosine, momentum 0.9, L2, no extras
+              (no drop path, dropout, aux head or cutout); scored on the validation split at the end
     cifar     final CIFAR training (A.6, TF reference notes): 600 epochs, batch 32, lr 0.025, cosine,
               momentum 0.9, L2 5e-4, cutout 16, ScheduledDropPath k0 0.6, auxiliary loss 0.4,
               gradient clipping at global norm 5
@@ -147,7 +147,7 @@ class TrainConfig:
 
 PRESETS: dict[str, TrainConfig] = {
     "child": TrainConfig(epochs=20, batch_size=128, lr=0.1, momentum=0.9, weight_decay=5e-4, lr_schedule="cosine",
-                         eval_every=0),
+                         drop_path_keep=1.0, dropout=0.0, eval_every=0),
     "cifar": TrainConfig(epochs=600, batch_size=32, lr=0.025, momentum=0.9, weight_decay=5e-4, lr_schedule="cosine",
                          cutout=16, drop_path_keep=0.6, aux_weight=0.4, grad_clip=5.0),
     "imagenet": TrainConfig(epochs=312, batch_size=32, lr=0.04, optimizer="rmsprop", momentum=0.9, rmsprop_decay=0.9,

@@ -78,9 +78,15 @@ def examples_for_epoch(n: int, seed: int, epoch: int, rank: int = 0, world_size:
 
 def model_config_for(base: ModelConfig, cfg: TrainConfig, dataset: Dataset) -> ModelConfig:
     """Fit a model config to a dataset and a recipe: classes, channels, image size, aux head,
-    ScheduledDropPath k0 and dropout (the last three from the recipe when it sets them)."""
+    ScheduledDropPath k0 and dropout (the last three from the recipe when it sets them).
+
+    The image size is the recipe's, else the stored size; with Inception crops it defaults to the
+    evaluation crop of the stored size (256 -> 224), so evaluation needs no resizing."""
+    size = cfg.image_size or dataset.image_size
+    if cfg.image_size is None and cfg.augment == "inception":
+        size = max(1, round(dataset.image_size * cfg.eval_crop))
     over: dict[str, Any] = dict(num_classes=dataset.num_classes, in_chans=dataset.channels,
-                                image_size=cfg.image_size or dataset.image_size, aux_head=cfg.aux_weight > 0)
+                                image_size=size, aux_head=cfg.aux_weight > 0)
     if cfg.drop_path_keep is not None:
         over["drop_path_keep"] = cfg.drop_path_keep
     if cfg.dropout is not None:
@@ -214,8 +220,11 @@ class Trainer:
             lr = lr_at(self.step, cfg, self.steps_per_epoch)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
+            progress = self.step / self.total_steps
+            if cfg.compile:  # a tensor, so that a compiled graph is not specialised to every new float
+                progress = torch.tensor(progress, device=dev)
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self.bf16):
-                logits, aux = self.train_forward(xb, drop_path_progress=self.step / self.total_steps, return_aux=True)
+                logits, aux = self.train_forward(xb, drop_path_progress=progress, return_aux=True)
             loss, main = self._loss(logits, aux, yb)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -127,6 +127,39 @@ def concurrent(shape: str, k: int, args, threads: int, steps: int) -> float:
     return sum(json.loads(o.strip().splitlines()[-1])["ips"] for o in outs)
 
 
+CATEGORIES = (("convolution", ("convolution", "conv2d", "mkldnn_conv", "slow_conv")),
+              ("batch norm", ("batch_norm",)), ("relu", ("relu", "threshold", "clamp_min")),
+              ("pooling", ("pool",)), ("optimizer / L2 / clipping", ("foreach", "optimizer", "sgd")),
+              ("concat / add / copy / fill", ("cat", "add", "copy", "fill", "mul", "div", "where", "index")))
+
+
+def profile_digits(args) -> None:
+    """Where one epoch of the optimised digits child spends its time (torch.profiler, CPU self time)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    trainer = make_trainer("digits", True, args.device, args.batch, args.steps or 10)
+    trainer.train_epoch(0)
+    t = time.perf_counter()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        trainer.train_epoch(1)
+    wall = time.perf_counter() - t
+    events = [e for e in prof.key_averages() if e.key.startswith("aten::") or "Optimizer" in e.key]
+    total_ms = sum(e.self_cpu_time_total for e in events) / 1e3
+    share: dict[str, float] = {}
+    for e in events:
+        name = e.key.lower()
+        cat = next((c for c, keys in CATEGORIES if any(k in name for k in keys)), "other")
+        share[cat] = share.get(cat, 0.0) + e.self_cpu_time_total / 1e3
+    print(f"profile of one digits-child epoch ({trainer.steps_per_epoch} steps, {wall:.2f} s wall with the profiler; "
+          f"{torch.get_num_threads()} threads):")
+    for cat, ms in sorted(share.items(), key=lambda kv: -kv[1]):
+        print(f"  {cat:28s} {ms:8.0f} ms  {ms / total_ms:5.1%}")
+    calls = sum(e.count for e in events)
+    print(f"  {calls / trainer.steps_per_epoch:.0f} aten calls per step; op self time {total_ms:.0f} ms of "
+          f"{wall * 1e3 * torch.get_num_threads():.0f} thread-ms\n")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12, max_name_column_width=40))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="auto")
@@ -137,6 +170,7 @@ def main() -> None:
     p.add_argument("--compile", action="store_true", help="also measure torch.compile on the optimised path")
     p.add_argument("--concurrent", type=int, default=0, help="also run K children at once (1 thread each on CPU)")
     p.add_argument("--skip-child", action="store_true", help="skip the whole 10-epoch digits child")
+    p.add_argument("--profile", action="store_true", help="profile one epoch of the optimised digits child")
     p.add_argument("--json", default=None, help="write the numbers to this JSON file")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -194,6 +228,8 @@ def main() -> None:
             results["cifar_child_seconds"] = per_child
         print()
 
+    if args.profile:
+        profile_digits(args)
     if not args.skip_child:
         from nasnet.child import train_child
 

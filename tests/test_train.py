@@ -42,7 +42,8 @@ def test_presets_hold_the_papers_recipes():
     assert (child.epochs, child.optimizer, child.momentum, child.lr_schedule) == (20, "momentum", 0.9, "cosine")
     assert child.weight_decay > 0 and child.aux_weight == 0 and child.cutout == 0 and child.drop_path_keep == 1.0
     cifar = PRESETS["cifar"]
-    assert (cifar.lr_schedule, cifar.momentum, cifar.weight_decay, cifar.cutout) == ("cosine", 0.9, 5e-4, 16)
+    assert (cifar.lr_schedule, cifar.momentum, cifar.weight_decay) == ("cosine", 0.9, 5e-4)
+    assert (cifar.cutout_for(32), cifar.pad_for(32), cifar.cutout_for(8), cifar.pad_for(8)) == (16, 4, 4, 1)
     assert (cifar.drop_path_keep, cifar.aux_weight, cifar.grad_clip) == (0.6, 0.4, 5.0)
     assert (cifar.epochs, cifar.batch_size, cifar.lr) == (600, 32, 0.025)  # TF reference: 937,500 steps of 32
     imnet = PRESETS["imagenet"]

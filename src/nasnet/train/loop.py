@@ -118,6 +118,8 @@ class Trainer:
         self.device = resolve_device(cfg.device)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed shapes all run long: let cuDNN pick its kernels
         self.bf16 = self.device.type == "cuda" and cfg.precision in ("auto", "bf16")
         if cfg.precision == "bf16" and self.device.type != "cuda":
             raise NasnetError("precision bf16 is for CUDA; on CPU fp32 is faster (use --set precision=fp32)")
@@ -140,7 +142,7 @@ class Trainer:
 
         size = model_config.image_size
         self.augment = Augment(kind=cfg.augment, normalize=cfg.normalize, image_size=size, pad=cfg.pad_for(size),
-                               cutout=cfg.cutout, scale_min=cfg.crop_scale_min, eval_crop=cfg.eval_crop)
+                               cutout=cfg.cutout_for(size), scale_min=cfg.crop_scale_min, eval_crop=cfg.eval_crop)
         self.data = device_splits(dataset, self.device)
         n_train = len(dataset.split("train")) // world_size
         # drop the last partial batch (BatchNorm on a batch of 1 is undefined); keep one step at least

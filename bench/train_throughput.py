@@ -69,17 +69,20 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def train_ips(trainer: Trainer, repeats: int) -> float:
-    """Median training images/s over `repeats` epochs, after one warm-up epoch."""
-    trainer.train_epoch(0)
-    rates = []
+def train_ips(trainers: dict[str, Trainer], repeats: int) -> dict[str, float]:
+    """Median training images/s of each trainer over `repeats` epochs after a warm-up epoch. The
+    trainers take turns epoch by epoch, so a change in the machine's load hits them alike."""
+    for t in trainers.values():
+        t.train_epoch(0)
+    rates: dict[str, list[float]] = {name: [] for name in trainers}
     for r in range(repeats):
-        sync(trainer.device)
-        t = time.perf_counter()
-        stats = trainer.train_epoch(r + 1)
-        sync(trainer.device)
-        rates.append(stats["images"] / (time.perf_counter() - t))
-    return statistics.median(rates)
+        for name, t in trainers.items():
+            sync(t.device)
+            start = time.perf_counter()
+            stats = t.train_epoch(r + 1)
+            sync(t.device)
+            rates[name].append(stats["images"] / (time.perf_counter() - start))
+    return {name: statistics.median(v) for name, v in rates.items()}
 
 
 def eval_ips(trainer: Trainer, batch: int) -> float:
@@ -115,7 +118,7 @@ def machine(device: torch.device) -> str:
 def worker(args) -> None:
     """One of K concurrent children (subprocess): prints its training images/s as JSON."""
     t = make_trainer(args.worker, True, args.device, args.batch, args.steps)
-    print(json.dumps({"ips": train_ips(t, args.repeats)}))
+    print(json.dumps({"ips": train_ips({"one": t}, args.repeats)["one"]}))
 
 
 def concurrent(shape: str, k: int, args, threads: int, steps: int) -> float:
@@ -191,17 +194,16 @@ def main() -> None:
 
     for shape in ("digits", "cifar"):
         steps = args.steps or (10 if shape == "digits" or cuda else 3)
-        rows = {}
-        rows["eager"] = train_ips(make_trainer(shape, False, args.device, args.batch, steps), args.repeats)
-        opt = make_trainer(shape, True, args.device, args.batch, steps)
-        rows["optimised"] = train_ips(opt, args.repeats)
+        trainers = {"eager": make_trainer(shape, False, args.device, args.batch, steps),
+                    "optimised": make_trainer(shape, True, args.device, args.batch, steps)}
         if args.compile:
             t0 = time.perf_counter()
             comp = make_trainer(shape, True, args.device, args.batch, steps, compile_=True)
             comp.train_epoch(0)
-            build = time.perf_counter() - t0
-            rows["optimised + compile"] = train_ips(comp, args.repeats)
-            results[f"{shape}_compile_build_seconds"] = build
+            results[f"{shape}_compile_build_seconds"] = time.perf_counter() - t0
+            trainers["optimised + compile"] = comp
+        rows = train_ips(trainers, args.repeats)
+        opt = trainers["optimised"]
         s = SHAPES[shape]
         print(f"{shape} child (N=2, F0={s['filters']}, {s['channels']}x{s['size']}x{s['size']}): training images/s")
         for name, ips in rows.items():

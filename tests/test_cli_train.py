@@ -31,7 +31,8 @@ def _epochs(run_dir):
 
 def test_train_then_eval(tmp_path, small):
     run_dir = tmp_path / "run"
-    r = run_cli("train", "--data", small, *TINY, "--epochs", "2", "--batch-size", "32", "--run-dir", str(run_dir))
+    r = run_cli("train", "--data", small, *TINY, "--epochs", "2", "--batch-size", "32", "--run-dir", str(run_dir),
+                "--threads", "1")
     assert r.returncode == 0, r.stderr
     assert "test: top-1" in r.stdout
     for name in ("config.json", "metrics.csv", "checkpoint.pt", "best.pt", "results.json"):

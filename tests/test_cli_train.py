@@ -14,7 +14,14 @@ import torch
 
 from conftest import ROOT, run_cli
 
-TINY = ["--data", "digits", "-N", "1", "--filters", "8", "--set", "model.stem_multiplier=1", "--no-progress"]
+TINY = ["-N", "1", "--filters", "8", "--set", "model.stem_multiplier=1", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    from digits_subset import write_digits_npz
+
+    return write_digits_npz(tmp_path_factory.mktemp("data") / "digits.npz")
 
 
 def _epochs(run_dir):
@@ -22,35 +29,40 @@ def _epochs(run_dir):
         return [int(r["epoch"]) for r in csv.DictReader(f)]
 
 
-def test_train_then_eval(tmp_path):
+def test_train_then_eval(tmp_path, small):
     run_dir = tmp_path / "run"
-    r = run_cli("train", *TINY, "--epochs", "2", "--batch-size", "128", "--run-dir", str(run_dir), "--threads", "2")
+    r = run_cli("train", "--data", small, *TINY, "--epochs", "2", "--batch-size", "32", "--run-dir", str(run_dir),
+                "--threads", "1")
     assert r.returncode == 0, r.stderr
     assert "test: top-1" in r.stdout
     for name in ("config.json", "metrics.csv", "checkpoint.pt", "best.pt", "results.json"):
         assert (run_dir / name).is_file(), name
     assert list((run_dir / "tb").glob("events.out.tfevents.*"))  # tensorboard is installed in the test env
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["preset"] == "digits" and config["model"]["normal_cells"] == 1
+    assert config["preset"] == "cifar" and config["model"]["normal_cells"] == 1
     assert config["model"]["num_classes"] == 10 and config["model"]["in_chans"] == 1 and config["train"]["epochs"] == 2
     assert _epochs(run_dir) == [1, 2]
     results = json.loads((run_dir / "results.json").read_text())
-    assert results["test"]["images"] == 360 and 0 <= results["test"]["top1"] <= results["test"]["top5"] <= 1
+    assert results["test"]["images"] == 64 and 0 <= results["test"]["top1"] <= results["test"]["top5"] <= 1
 
     state = torch.load(run_dir / "checkpoint.pt", weights_only=True)
-    assert state["epoch"] == 2 and state["config"]["data"] == "digits" and state["genotype"].startswith("normal[")
+    assert state["epoch"] == 2 and state["config"]["data"] == small and state["genotype"].startswith("normal[")
     assert set(state["rng"]) >= {"torch"} and state["optimizer"]["state"]
 
     e = run_cli("eval", str(run_dir), "--json")
     assert e.returncode == 0, e.stderr
     ev = json.loads(e.stdout)
-    assert ev["top1"] == pytest.approx(results["test"]["top1"]) and ev["images"] == 360
+    assert ev["top1"] == pytest.approx(results["test"]["top1"]) and ev["images"] == 64
     e = run_cli("eval", str(run_dir / "best.pt"), "--split", "val")
     assert e.returncode == 0 and e.stdout.startswith("val: top-1")
 
 
 def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path):
-    args = [*TINY, "--epochs", "3", "--batch-size", "16", "--seed", "3", "--threads", "1", "--no-tensorboard"]
+    from digits_subset import write_digits_npz
+
+    data = write_digits_npz(tmp_path / "digits.npz", n_train=320)
+    args = ["--data", data, *TINY, "--epochs", "2", "--batch-size", "8", "--seed", "3", "--threads", "1",
+            "--no-tensorboard", "--set", "cutout=2", "--set", "aux_weight=0.4"]
     ref_dir, run_dir = tmp_path / "ref", tmp_path / "killed"
     ref = run_cli("train", *args, "--run-dir", str(ref_dir))
     assert ref.returncode == 0, ref.stderr
@@ -78,7 +90,7 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path):
                   "--no-tensorboard")
     assert res.returncode == 0, res.stderr
     assert "resuming after epoch 1" in res.stdout
-    assert _epochs(run_dir) == [1, 2, 3]
+    assert _epochs(run_dir) == [1, 2]
     a = torch.load(ref_dir / "checkpoint.pt", weights_only=True)
     b = torch.load(run_dir / "checkpoint.pt", weights_only=True)
     assert a["step"] == b["step"]
@@ -90,7 +102,7 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path):
 
     # resuming a finished run does no more training and keeps every epoch once
     again = run_cli("train", "--run-dir", str(run_dir), "--resume", "--no-progress", "--no-tensorboard")
-    assert again.returncode == 0 and _epochs(run_dir) == [1, 2, 3]
+    assert again.returncode == 0 and _epochs(run_dir) == [1, 2]
 
 
 def _one_error_line(r, pattern):
@@ -115,11 +127,44 @@ def test_cli_errors(tmp_path):
     _one_error_line(run_cli("eval", str(tmp_path / "junk.pt")), "not a readable nasnet checkpoint")
 
 
-def test_eval_refuses_data_of_another_shape(tmp_path):
+def test_eval_refuses_data_of_another_shape(tmp_path, small):
     run_dir = tmp_path / "run"
-    r = run_cli("train", *TINY, "--epochs", "1", "--batch-size", "256", "--run-dir", str(run_dir),
+    r = run_cli("train", "--data", small, *TINY, "--epochs", "1", "--batch-size", "128", "--run-dir", str(run_dir),
                 "--no-tensorboard", "--set", "eval_every=0")
     assert r.returncode == 0, r.stderr
     np.savez(tmp_path / "three.npz", x=np.zeros((30, 8, 8), np.uint8), y=np.arange(30) % 3)
     _one_error_line(run_cli("eval", str(run_dir), "--data", f"npz:{tmp_path / 'three.npz'}"),
                     "3 classes of 1-channel images; the checkpoint's model expects 10 of 1")
+
+
+def _args(**kw):
+    from nasnet.cli import build_parser
+
+    argv = ["train"]
+    for k, v in kw.items():
+        argv += [f"--{k.replace('_', '-')}", str(v)] if not isinstance(v, list) else sum(
+            ([f"--{k}", item] for item in v), [])
+    return build_parser().parse_args(argv)
+
+
+def test_configuration_is_resolved_per_dataset(tmp_path):
+    from test_data import build_cifar
+
+    from nasnet.cli.train import resolve
+
+    m, t, ds, meta = resolve(_args())
+    assert meta["preset"] == "digits" and (m.normal_cells, m.filters, m.in_chans, m.image_size) == (2, 16, 1, 8)
+    assert m.aux_head and m.drop_path_keep == t.drop_path_keep
+
+    path = build_cifar(tmp_path / "c100.tar.gz", kind="cifar100")
+    m, t, ds, meta = resolve(_args(data=f"cifar100:{path},val=20", epochs=7, set=["cutout=8", "model.dropout=0.2"]))
+    assert meta["preset"] == "cifar" and m.name == "6 @ 768" and m.num_classes == 100
+    assert (t.epochs, t.cutout, t.batch_size, m.drop_path_keep, m.dropout) == (7, 8, 32, 0.6, 0.2)
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "big.npz", x=rng.integers(0, 256, (20, 3, 96, 96), dtype=np.uint8), y=np.arange(20) % 2)
+    m, t, ds, meta = resolve(_args(data=f"npz:{tmp_path / 'big.npz'}", image_size=80, model="nasnet_a_mobile",
+                                   normal_cells=1))
+    assert meta["preset"] == "imagenet" and t.optimizer == "rmsprop" and t.ema_decay == 0.9999
+    assert (m.skeleton, m.normal_cells, m.filters, m.image_size, m.num_classes, m.dropout) == \
+        ("imagenet", 1, 44, 80, 2, 0.5)

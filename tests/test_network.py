@@ -207,3 +207,34 @@ def test_evaluation_is_deterministic_with_drop_path():
     model = _one_block_model("conv_3x3").eval()
     x = torch.randn(4, 3, 8, 8)
     assert torch.equal(model(x, drop_path_progress=1.0), model(x))
+
+
+def test_kept_paths_are_rescaled_in_training():
+    # Each example of a path is kept with probability k and then divided by k, so the expected
+    # output equals the input (App. A.5); dropped examples are zero.
+    from nasnet.layers import drop_path
+
+    torch.manual_seed(0)
+    x = torch.full((40_000, 2, 1, 1), 3.0)
+    y = drop_path(x, 0.7)
+    values = sorted(y.unique().tolist())
+    assert len(values) == 2 and values[0] == 0.0 and values[1] == pytest.approx(3.0 / 0.7)
+    assert torch.equal(y[:, 0], y[:, 1])  # per example, not per element
+    assert (y[:, 0] != 0).float().mean().item() == pytest.approx(0.7, abs=0.01)
+    assert y.mean().item() == pytest.approx(3.0, rel=0.02)
+
+
+def test_cells_get_the_scheduled_keep_probability():
+    model = NASNet(ModelConfig(normal_cells=1, filters=8, image_size=8, drop_path_keep=0.6, stem_multiplier=1))
+    model.train()
+    seen = {}
+    for i, cell in enumerate(model.cells):
+        cell.register_forward_pre_hook(lambda m, args, i=i: seen.__setitem__(i, args[1]))
+    model(torch.randn(4, 3, 8, 8), drop_path_progress=0.5)
+    T = len(model.cells)
+    assert [seen[i] for i in range(T)] == pytest.approx([drop_path_keep(i, T, 0.5, 0.6) for i in range(T)])
+    model(torch.randn(4, 3, 8, 8), drop_path_progress=0.0)
+    assert all(seen[i] == 1.0 for i in range(T))
+    model.eval()
+    model(torch.randn(4, 3, 8, 8), drop_path_progress=0.5)
+    assert all(seen[i] is None for i in range(T))  # never dropped in evaluation

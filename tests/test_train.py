@@ -20,8 +20,19 @@ from nasnet.train.loop import Trainer, examples_for_epoch, model_config_for
 from nasnet.train.optim import RMSpropTF, decayed_parameters
 from nasnet.train.schedule import lr_at
 
-TINY_CHILD = {"genotype": "nasnet-a", "model": {"normal_cells": 1, "filters": 8}, "train": {"epochs": 2},
-              "data": "digits", "device": "cpu"}
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """A 256 / 64 / 64 subset of digits: a few optimizer steps per epoch, still learnable."""
+    from digits_subset import write_digits_npz
+
+    return write_digits_npz(tmp_path_factory.mktemp("data") / "digits.npz")
+
+
+@pytest.fixture
+def tiny_child(small):
+    return {"genotype": "nasnet-a", "model": {"normal_cells": 1, "filters": 8, "stem_multiplier": 1.0},
+            "train": {"epochs": 2, "batch_size": 32}, "data": small, "device": "cpu"}
 
 
 # --- recipes ---------------------------------------------------------------------------------
@@ -29,9 +40,10 @@ TINY_CHILD = {"genotype": "nasnet-a", "model": {"normal_cells": 1, "filters": 8}
 def test_presets_hold_the_papers_recipes():
     child = PRESETS["child"]
     assert (child.epochs, child.optimizer, child.momentum, child.lr_schedule) == (20, "momentum", 0.9, "cosine")
-    assert child.weight_decay > 0 and child.aux_weight == 0 and child.cutout == 0 and child.drop_path_keep is None
+    assert child.weight_decay > 0 and child.aux_weight == 0 and child.cutout == 0 and child.drop_path_keep == 1.0
     cifar = PRESETS["cifar"]
-    assert (cifar.lr_schedule, cifar.momentum, cifar.weight_decay, cifar.cutout) == ("cosine", 0.9, 5e-4, 16)
+    assert (cifar.lr_schedule, cifar.momentum, cifar.weight_decay) == ("cosine", 0.9, 5e-4)
+    assert (cifar.cutout_for(32), cifar.pad_for(32), cifar.cutout_for(8), cifar.pad_for(8)) == (16, 4, 4, 1)
     assert (cifar.drop_path_keep, cifar.aux_weight, cifar.grad_clip) == (0.6, 0.4, 5.0)
     assert (cifar.epochs, cifar.batch_size, cifar.lr) == (600, 32, 0.025)  # TF reference: 937,500 steps of 32
     imnet = PRESETS["imagenet"]
@@ -154,15 +166,15 @@ def test_epoch_order_is_a_seeded_permutation_and_shards():
     assert sorted(torch.cat(shards).tolist()) == list(range(100))
 
 
-def _tiny_trainer(recipe="digits", **over):
-    ds = load_dataset("digits")
+def _tiny_trainer(data, recipe="digits", **over):
+    ds = load_dataset(data)
     cfg = preset(recipe, **{"epochs": 2, "batch_size": 64, "device": "cpu", **over})
     model_cfg = model_config_for(ModelConfig(normal_cells=1, filters=8, stem_multiplier=1.0), cfg, ds)
     return Trainer(model_cfg, cfg, ds)
 
 
-def test_drop_path_progress_runs_from_zero_to_one_during_training(monkeypatch):
-    trainer = _tiny_trainer(drop_path_keep=0.5)
+def test_drop_path_progress_runs_from_zero_to_one_during_training(monkeypatch, small):
+    trainer = _tiny_trainer(small, drop_path_keep=0.5)
     seen = []
     forward = trainer.model.forward
 
@@ -179,8 +191,8 @@ def test_drop_path_progress_runs_from_zero_to_one_during_training(monkeypatch):
     assert trainer.model_config.drop_path_keep == 0.5 and trainer.model.aux_head is not None
 
 
-def test_imagenet_recipe_runs_with_ema_and_inception_crops():
-    trainer = _tiny_trainer("imagenet", epochs=1, image_size=8, crop_scale_min=0.3)
+def test_imagenet_recipe_runs_with_ema_and_inception_crops(small):
+    trainer = _tiny_trainer(small, "imagenet", epochs=1, batch_size=32, image_size=8, crop_scale_min=0.3)
     assert isinstance(trainer.optimizer, RMSpropTF) and trainer.ema is not None
     before = {k: v.clone() for k, v in trainer.ema.module.state_dict().items()}
     history = trainer.fit()
@@ -189,14 +201,14 @@ def test_imagenet_recipe_runs_with_ema_and_inception_crops():
     assert any(not torch.equal(before[k], v) for k, v in trainer.ema.module.state_dict().items())
     ema_eval = trainer.evaluate("val")
     raw_eval = trainer.evaluate("val", use_ema=False)
-    assert 0 <= ema_eval["top1"] <= ema_eval["top5"] <= 1 and ema_eval["images"] == 180
+    assert 0 <= ema_eval["top1"] <= ema_eval["top5"] <= 1 and ema_eval["images"] == 64
     assert raw_eval != ema_eval
 
 
 # --- the child protocol -------------------------------------------------------------------------------
 
-def test_train_child_contract_and_determinism():
-    r1 = train_child(dict(TINY_CHILD, seed=5))
+def test_train_child_contract_and_determinism(tiny_child):
+    r1 = train_child(dict(tiny_child, seed=5))
     assert json.loads(json.dumps(r1)) == r1
     assert set(r1) == {"status", "reward", "val_accuracy", "val_loss", "loss_curve", "params", "mult_adds",
                        "wall_seconds", "images_per_second", "epochs_completed", "error"}
@@ -204,14 +216,14 @@ def test_train_child_contract_and_determinism():
     assert 0.0 <= r1["reward"] <= 1.0 and r1["reward"] == r1["val_accuracy"]
     assert len(r1["loss_curve"]) == 2 and r1["loss_curve"][1] < r1["loss_curve"][0]
     assert r1["params"] > 0 and r1["mult_adds"] > 0 and r1["images_per_second"] > 0
-    r2 = train_child(dict(TINY_CHILD, seed=5, fn="nasnet.child:train_child", trial_id=3))
+    r2 = train_child(dict(tiny_child, seed=5, fn="nasnet.child:train_child", trial_id=3))
     assert (r2["reward"], r2["loss_curve"]) == (r1["reward"], r1["loss_curve"])
-    r3 = train_child(dict(TINY_CHILD, seed=6))
+    r3 = train_child(dict(tiny_child, seed=6))
     assert r3["loss_curve"] != r1["loss_curve"]
 
 
-def test_child_that_diverges_reports_instead_of_raising():
-    r = train_child(dict(TINY_CHILD, train={"epochs": 3, "lr": 1e30}))
+def test_child_that_diverges_reports_instead_of_raising(tiny_child):
+    r = train_child(dict(tiny_child, train={"epochs": 3, "lr": 1e30}))
     assert r["status"] == "diverged" and r["reward"] is None and r["val_accuracy"] is None
     assert "not finite" in r["error"] and r["epochs_completed"] < 3
     assert json.loads(json.dumps(r)) == r

@@ -3,10 +3,10 @@
 A frozen dataclass holds every training choice; presets are named TrainConfigs and every field of
 one can be overridden (`preset("cifar", epochs=10)`, `nasnet train --set lr=0.1`).
 
-    child     the search reward (A.6): 20 epochs, single-period cosine, momentum 0.9, L2, no extras;
-              scored on the validation split at the end
+    child     the search reward (A.6): 20 epochs, single-period cosine, momentum 0.9, L2, no extras
+              (no drop path, dropout, aux head or cutout); scored on the validation split at the end
     cifar     final CIFAR training (A.6, TF reference notes): 600 epochs, batch 32, lr 0.025, cosine,
-              momentum 0.9, L2 5e-4, cutout 16, ScheduledDropPath k0 0.6, auxiliary loss 0.4,
+              momentum 0.9, L2 5e-4, cutout 16 (at 32x32), ScheduledDropPath k0 0.6, auxiliary loss 0.4,
               gradient clipping at global norm 5
     imagenet  final ImageNet training (A.7): RMSProp (decay 0.9, epsilon 1.0, TF semantics), lr 0.04
               per 32 images decayed x0.97 every 2.4 epochs, label smoothing 0.1, weight EMA 0.9999
@@ -14,8 +14,9 @@ one can be overridden (`preset("cifar", epochs=10)`, `nasnet train --set lr=0.1`
               Inception crops; 312 epochs = the reference's 250k steps of 50 x 32 images
     digits    the cifar recipe shrunk for the bundled 8x8 digits: a few minutes on a laptop CPU
 
-Fields that size augmentation to the image may be None: `crop_pad` then is image_size // 8 (4 for
-32x32, as in the paper) and `image_size` is the dataset's. `drop_path_keep` and `dropout`, when
+Fields that size augmentation to the image may be None, so a recipe fits any image size:
+`crop_pad` then is image_size // 8 (4 at 32x32, as in the paper), `cutout` image_size // 2 (16 at
+32x32, the paper's "+ cutout"), and `image_size` the dataset's. `drop_path_keep` and `dropout`, when
 set, override the model's ModelConfig fields (they are part of a recipe, not of an architecture);
 `aux_weight > 0` turns the model's auxiliary head on.
 """
@@ -40,7 +41,7 @@ class TrainConfig:
     # length and batches
     epochs: int = 20
     batch_size: int = 128
-    eval_batch_size: int = 500
+    eval_batch_size: int = 256
     # optimizer; L2 is a loss term wd/2 |w|^2 on conv and linear weights (its gradient joins
     # before clipping, as in the TF reference); BN parameters are not decayed unless decay_bn
     optimizer: str = "momentum"
@@ -68,7 +69,7 @@ class TrainConfig:
     augment: str = "crop_flip"
     normalize: str = "whiten"
     crop_pad: int | None = None      # None: image_size // 8
-    cutout: int = 0
+    cutout: int | None = 0           # square side; 0 = off, None: image_size // 2
     crop_scale_min: float = 0.08
     eval_crop: float = 0.875
     image_size: int | None = None    # None: the dataset's stored size
@@ -110,7 +111,8 @@ class TrainConfig:
             (self.augment in AUGMENTS, f"augment must be one of {', '.join(AUGMENTS)}"),
             (self.normalize in NORMALIZE, f"normalize must be one of {', '.join(NORMALIZE)}"),
             (self.crop_pad is None or (isinstance(self.crop_pad, int) and self.crop_pad >= 0), "crop_pad must be >= 0"),
-            (isinstance(self.cutout, int) and self.cutout >= 0, "cutout must be an integer >= 0 (0 = off)"),
+            (self.cutout is None or (isinstance(self.cutout, int) and self.cutout >= 0),
+             "cutout must be an integer >= 0 (0 = off)"),
             (0 < self.crop_scale_min <= 1 and 0 < self.eval_crop <= 1,
              "crop_scale_min and eval_crop must be in (0, 1]"),
             (self.image_size is None or (isinstance(self.image_size, int) and self.image_size >= 1),
@@ -144,12 +146,15 @@ class TrainConfig:
     def pad_for(self, image_size: int) -> int:
         return image_size // 8 if self.crop_pad is None else self.crop_pad
 
+    def cutout_for(self, image_size: int) -> int:
+        return image_size // 2 if self.cutout is None else self.cutout
+
 
 PRESETS: dict[str, TrainConfig] = {
     "child": TrainConfig(epochs=20, batch_size=128, lr=0.1, momentum=0.9, weight_decay=5e-4, lr_schedule="cosine",
-                         eval_every=0),
+                         drop_path_keep=1.0, dropout=0.0, eval_every=0),
     "cifar": TrainConfig(epochs=600, batch_size=32, lr=0.025, momentum=0.9, weight_decay=5e-4, lr_schedule="cosine",
-                         cutout=16, drop_path_keep=0.6, aux_weight=0.4, grad_clip=5.0),
+                         cutout=None, drop_path_keep=0.6, aux_weight=0.4, grad_clip=5.0),
     "imagenet": TrainConfig(epochs=312, batch_size=32, lr=0.04, optimizer="rmsprop", momentum=0.9, rmsprop_decay=0.9,
                             rmsprop_eps=1.0, lr_schedule="exponential", lr_decay_rate=0.97, lr_decay_epochs=2.4,
                             label_smoothing=0.1, ema_decay=0.9999, aux_weight=0.4, dropout=0.5, weight_decay=4e-5,

@@ -78,9 +78,15 @@ def examples_for_epoch(n: int, seed: int, epoch: int, rank: int = 0, world_size:
 
 def model_config_for(base: ModelConfig, cfg: TrainConfig, dataset: Dataset) -> ModelConfig:
     """Fit a model config to a dataset and a recipe: classes, channels, image size, aux head,
-    ScheduledDropPath k0 and dropout (the last three from the recipe when it sets them)."""
+    ScheduledDropPath k0 and dropout (the last three from the recipe when it sets them).
+
+    The image size is the recipe's, else the stored size; with Inception crops it defaults to the
+    evaluation crop of the stored size (256 -> 224), so evaluation needs no resizing."""
+    size = cfg.image_size or dataset.image_size
+    if cfg.image_size is None and cfg.augment == "inception":
+        size = max(1, round(dataset.image_size * cfg.eval_crop))
     over: dict[str, Any] = dict(num_classes=dataset.num_classes, in_chans=dataset.channels,
-                                image_size=cfg.image_size or dataset.image_size, aux_head=cfg.aux_weight > 0)
+                                image_size=size, aux_head=cfg.aux_weight > 0)
     if cfg.drop_path_keep is not None:
         over["drop_path_keep"] = cfg.drop_path_keep
     if cfg.dropout is not None:
@@ -112,6 +118,8 @@ class Trainer:
         self.device = resolve_device(cfg.device)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed shapes all run long: let cuDNN pick its kernels
         self.bf16 = self.device.type == "cuda" and cfg.precision in ("auto", "bf16")
         if cfg.precision == "bf16" and self.device.type != "cuda":
             raise NasnetError("precision bf16 is for CUDA; on CPU fp32 is faster (use --set precision=fp32)")
@@ -134,7 +142,7 @@ class Trainer:
 
         size = model_config.image_size
         self.augment = Augment(kind=cfg.augment, normalize=cfg.normalize, image_size=size, pad=cfg.pad_for(size),
-                               cutout=cfg.cutout, scale_min=cfg.crop_scale_min, eval_crop=cfg.eval_crop)
+                               cutout=cfg.cutout_for(size), scale_min=cfg.crop_scale_min, eval_crop=cfg.eval_crop)
         self.data = device_splits(dataset, self.device)
         n_train = len(dataset.split("train")) // world_size
         # drop the last partial batch (BatchNorm on a batch of 1 is undefined); keep one step at least
@@ -178,7 +186,8 @@ class Trainer:
 
     # -- training ------------------------------------------------------------------------------
     def _to_input(self, x: torch.Tensor) -> torch.Tensor:
-        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+        # explicit either way: convolutions follow the input's layout, and pad_crop returns NHWC strides
+        return x.contiguous(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
 
     def _loss(self, logits, aux, y):
         main = F.cross_entropy(logits.float(), y, label_smoothing=self.cfg.label_smoothing)
@@ -213,8 +222,11 @@ class Trainer:
             lr = lr_at(self.step, cfg, self.steps_per_epoch)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
+            progress = self.step / self.total_steps
+            if cfg.compile:  # a tensor, so that a compiled graph is not specialised to every new float
+                progress = torch.tensor(progress, device=dev)
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self.bf16):
-                logits, aux = self.train_forward(xb, drop_path_progress=self.step / self.total_steps, return_aux=True)
+                logits, aux = self.train_forward(xb, drop_path_progress=progress, return_aux=True)
             loss, main = self._loss(logits, aux, yb)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -310,8 +322,7 @@ def evaluate_model(model: NASNet, x_all: torch.Tensor, y_all: torch.Tensor, augm
     try:
         for i in range(0, len(y_all), batch_size):
             x = augment.eval_batch(x_all[i:i + batch_size])
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
+            x = x.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
             y = y_all[i:i + batch_size]
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 logits = model(x)

@@ -7,7 +7,9 @@ the same folder, flushed to disk and renamed over the target (os.replace), so a 
 either the old checkpoint or the new one, never a torn file.
 
 Keys: format, model, optimizer, ema (or None), epoch (completed epochs), step, rng, config
-({"model": ..., "train": ..., "data": ...}), genotype, history (per-epoch metrics), best.
+({"model": ..., "train": ..., "data": ...}), model_config (the model's config again, so that a
+checkpoint is also a model file: `nasnet.model_file.load_model_file` reads it), genotype, history
+(per-epoch metrics), best, world_size and rng_ranks (every data-parallel process's RNG state).
 """
 
 from __future__ import annotations

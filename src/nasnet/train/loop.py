@@ -165,6 +165,7 @@ class Trainer:
             "step": self.step,
             "rng": rng_state(self.device),
             "config": {"model": self.model_config.to_dict(), "train": self.cfg.to_dict(), "data": self.dataset.spec},
+            "model_config": self.model_config.to_dict(),  # makes the checkpoint a model file (nasnet.model_file)
             "genotype": str(self.model_config.genotype),
             "history": self.history,
             "best": self.best,

@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 import torch
 
+from nasnet.errors import NasnetError
+
 from conftest import ROOT, run_cli
 
 TINY = ["-N", "1", "--filters", "8", "--set", "model.stem_multiplier=1", "--no-progress"]
@@ -32,7 +34,7 @@ def _epochs(run_dir):
 def test_train_then_eval(tmp_path, small):
     run_dir = tmp_path / "run"
     r = run_cli("train", "--data", small, *TINY, "--epochs", "2", "--batch-size", "32", "--run-dir", str(run_dir),
-                "--threads", "1")
+                "--threads", "1", "--set", "ema_decay=0.9")
     assert r.returncode == 0, r.stderr
     assert "test: top-1" in r.stdout
     for name in ("config.json", "metrics.csv", "checkpoint.pt", "best.pt", "results.json"):
@@ -55,6 +57,16 @@ def test_train_then_eval(tmp_path, small):
     assert ev["top1"] == pytest.approx(results["test"]["top1"]) and ev["images"] == 64
     e = run_cli("eval", str(run_dir / "best.pt"), "--split", "val")
     assert e.returncode == 0 and e.stdout.startswith("val: top-1")
+
+    # a training checkpoint is a model file: it loads (live or EMA weights) for export and transfer
+    from nasnet.model_file import load_model_file
+
+    live = load_model_file(run_dir / "checkpoint.pt")
+    assert live.config.to_dict() == state["config"]["model"]
+    assert all(torch.equal(live.state_dict()[k], v) for k, v in state["model"].items())
+    ema = load_model_file(run_dir / "checkpoint.pt", weights_key="ema")
+    assert all(torch.equal(ema.state_dict()[k], v) for k, v in state["ema"]["module"].items())
+    assert not torch.equal(ema.stem.conv.weight, live.stem.conv.weight)
 
 
 def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path):
@@ -168,3 +180,47 @@ def test_configuration_is_resolved_per_dataset(tmp_path):
     assert meta["preset"] == "imagenet" and t.optimizer == "rmsprop" and t.ema_decay == 0.9999
     assert (m.skeleton, m.normal_cells, m.filters, m.image_size, m.num_classes, m.dropout) == \
         ("imagenet", 1, 44, 80, 2, 0.5)
+
+
+def test_n_at_f_flags_resolve_the_paper_notation(small, capsys):
+    from nasnet.cli import build_parser
+    from nasnet.cli.train import resolve
+
+    def cfg(*flags):
+        args = build_parser().parse_args(["train", "--data", small, *flags])
+        return resolve(args)[0]
+
+    c = cfg("--genotype", "nasnet-a", "--N", "3", "--F", "192")
+    assert (c.normal_cells, c.filters, c.penultimate_filters) == (3, 8, 192)
+    assert cfg("-N", "2", "--F0", "8").penultimate_filters == 192
+    assert cfg("--F", "200").filters == 8  # 200 / 24 rounds to 8 and says so
+    assert "not a multiple of 24" in capsys.readouterr().err
+    with pytest.raises(NasnetError, match="either as --F0"):
+        cfg("--F0", "8", "--F", "192")
+
+
+def test_transfer_walkthrough_search_small_train_large(tmp_path):
+    """README "Transfer": a searched cell (best.json) stacked on the ImageNet skeleton at N @ F."""
+    from PIL import Image
+
+    from nasnet.genotype import Genotype
+
+    run = tmp_path / "search"
+    s = run_cli("search", "--run-dir", str(run), "--child", "nasnet.search.analytic:analytic_child",
+                "--children", "6", "--executor", "serial", "--quiet")
+    assert s.returncode == 0, s.stderr
+    g = Genotype.load(run / "best.json")
+    rng = np.random.default_rng(0)
+    for c in range(3):
+        (tmp_path / "imgs" / f"class{c}").mkdir(parents=True)
+        for i in range(8):
+            pixels = (rng.normal(0, 20, (36, 44, 3)) + 60 * c + 40).clip(0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "imgs" / f"class{c}" / f"{i}.png")
+    f = g.normal.output_multiple() * 8 * 4  # F for F0 = 8
+    t = run_cli("train", "--genotype", str(run / "best.json"), "--skeleton", "imagenet", "--N", "1", "--F", str(f),
+                "--data", f"folder:{tmp_path / 'imgs'},size=32", "--epochs", "1", "--batch-size", "8",
+                "--run-dir", str(tmp_path / "train"), "--threads", "1", "--no-progress", "--no-tensorboard")
+    assert t.returncode == 0, t.stderr
+    config = json.loads((tmp_path / "train" / "config.json").read_text())["model"]
+    assert config["skeleton"] == "imagenet" and config["normal_cells"] == 1 and config["filters"] == 8
+    assert Genotype.parse(config["genotype"]) == g and config["num_classes"] == 3

@@ -263,5 +263,5 @@ def test_training_checkpoint_layout_loads(tmp_path):
     with torch.no_grad():
         assert torch.equal(loaded(x), model(x))
         assert torch.equal(averaged(x), ema.module.eval()(x))
-    with pytest.raises(NasnetError, match="no 'swa' entry"):
+    with pytest.raises(NasnetError, match="no 'swa' weights"):
         load_model_file(path, weights_key="swa")

@@ -113,9 +113,9 @@ def load_model_file(source: str | Path | Mapping[str, Any], expect: str | None =
         if not isinstance(obj["model_config"], Mapping):
             raise NasnetError(f"{str(path)!r}: 'model_config' is not a dict of config fields")
         config = ModelConfig.from_dict(dict(obj["model_config"]))
-        if weights_key not in obj:
-            keys = ", ".join(sorted(str(k) for k in obj))
-            raise NasnetError(f"{str(path)!r} has no {weights_key!r} entry (it has: {keys})")
+        if obj.get(weights_key) is None:
+            keys = ", ".join(sorted(str(k) for k, v in obj.items() if v is not None))
+            raise NasnetError(f"{str(path)!r} has no {weights_key!r} weights (it has: {keys})")
         state = as_state_dict(obj[weights_key], where=f"{str(path)!r} ({weights_key!r})")
         if isinstance(obj.get("preprocessing"), Mapping):
             preprocessing = Preprocessing.from_dict(dict(obj["preprocessing"]))

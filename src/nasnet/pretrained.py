@@ -223,9 +223,10 @@ def read_checkpoint(path: str | Path) -> Any:
 
 
 def as_state_dict(obj: Any, where: str = "checkpoint") -> dict[str, torch.Tensor]:
-    """A flat key -> tensor dict, from a state dict or a dict wrapping one under 'state_dict'/'model'."""
+    """A flat key -> tensor dict, from a state dict or a dict wrapping one under 'state_dict'/'model'/'module'
+    (the last is how a training checkpoint stores its weight EMA)."""
     if isinstance(obj, Mapping):
-        for wrapper in ("state_dict", "model"):
+        for wrapper in ("state_dict", "model", "module"):
             if wrapper in obj and isinstance(obj[wrapper], Mapping) and not isinstance(obj[wrapper], torch.Tensor):
                 inner = obj[wrapper]
                 if inner and all(isinstance(v, torch.Tensor) for v in inner.values()):

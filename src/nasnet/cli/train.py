@@ -33,7 +33,7 @@ HELP = "train a NASNet model (zoo name or genotype) on digits, CIFAR, an image f
 ORDER = 30
 
 # flags that change the configuration (refused with --resume: a resumed run keeps its own)
-_CONFIG_FLAGS = ("data", "model", "genotype", "normal_cells", "filters", "skeleton", "preset", "epochs",
+_CONFIG_FLAGS = ("data", "model", "genotype", "normal_cells", "filters", "penultimate", "skeleton", "preset", "epochs",
                  "batch_size", "lr", "image_size", "seed", "set", "compile")
 
 
@@ -44,8 +44,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     m = p.add_argument_group("model")
     m.add_argument("--model", default=None, metavar="NAME", help="a zoo model (see `nasnet zoo`)")
     m.add_argument("--genotype", default=None, metavar="G", help="nasnet-a, a genotype text, or a file holding one")
-    m.add_argument("-N", "--normal-cells", type=int, default=None, metavar="N", help="normal cells per stage")
-    m.add_argument("--filters", type=int, default=None, metavar="F0", help="first-stage filters per branch")
+    m.add_argument("-N", "--N", "--normal-cells", dest="normal_cells", type=int, default=None, metavar="N",
+                   help="normal cells per stage (the N of the paper's 'N @ F')")
+    m.add_argument("--F0", "--filters", dest="filters", type=int, default=None, metavar="F0",
+                   help="first-stage filters per branch")
+    m.add_argument("--F", "--penultimate-filters", dest="penultimate", type=int, default=None, metavar="F",
+                   help="width of the penultimate layer (the F of 'N @ F'; 24 x F0 for NASNet-A)")
     m.add_argument("--skeleton", choices=("cifar", "imagenet"), default=None)
     t = p.add_argument_group("training")
     t.add_argument("--preset", default=None, help="child | cifar | imagenet | digits (default: the dataset's)")
@@ -112,11 +116,29 @@ def _base_model(args, dataset):
     over = {}
     if args.normal_cells is not None:
         over["normal_cells"] = args.normal_cells
+    if args.filters is not None and args.penultimate is not None:
+        raise NasnetError("give the width either as --F0 (first-stage filters) or as --F (penultimate), not both")
     if args.filters is not None:
         over["filters"] = args.filters
+    if args.penultimate is not None:
+        over["filters"] = _filters_for(cfg, args.penultimate)
     if args.skeleton is not None:
         over["skeleton"] = args.skeleton
     return (cfg.replace(**over) if over else cfg), name
+
+
+def _filters_for(cfg, penultimate: int) -> int:
+    """F0 for the paper's "N @ F": F / (normal-cell output width x 2**reductions), said when inexact."""
+    from ..network import filters_from_penultimate
+
+    if penultimate < 1:
+        raise NasnetError(f"--F must be a positive width, got {penultimate}")
+    f0 = filters_from_penultimate(cfg.genotype, penultimate, cfg.num_reductions)
+    built = cfg.replace(filters=f0).penultimate_filters
+    if built != penultimate:
+        print(f"note: --F {penultimate} is not a multiple of {built // f0}; building F0 = {f0} "
+              f"(penultimate width {built})", file=sys.stderr)
+    return f0
 
 
 def _split_sets(items: list[str] | None) -> tuple[dict, dict]:

@@ -7,9 +7,11 @@ the same folder, flushed to disk and renamed over the target (os.replace), so a 
 either the old checkpoint or the new one, never a torn file.
 
 Keys: format, model, optimizer, ema (or None), epoch (completed epochs), step, rng, config
-({"model": ..., "train": ..., "data": ...}), model_config (the model's config again, so that a
-checkpoint is also a model file: `nasnet.model_file.load_model_file` reads it), genotype, history
-(per-epoch metrics), best, world_size and rng_ranks (every data-parallel process's RNG state).
+({"model": ..., "train": ..., "data": ...}), model_config (= config["model"]), genotype, history
+(per-epoch metrics), best. With "model_config" and "model" a checkpoint is also a model file
+(nasnet.model_file): `nasnet export`, `create_model(checkpoint=...)` and `load_model_file` read it,
+and `weights_key="ema"` picks the averaged weights. world_size and rng_ranks (every data-parallel
+process's RNG state) make a resume with the same number of processes exact.
 """
 
 from __future__ import annotations

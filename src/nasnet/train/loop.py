@@ -227,7 +227,7 @@ class Trainer:
             "rng_ranks": self.rng_ranks,
             "world_size": self.world_size,
             "config": {"model": self.model_config.to_dict(), "train": self.cfg.to_dict(), "data": self.dataset.spec},
-            "model_config": self.model_config.to_dict(),  # with "model": a model file (nasnet.model_file)
+            "model_config": self.model_config.to_dict(),  # makes the checkpoint a model file (nasnet.model_file)
             "genotype": str(self.model_config.genotype),
             "history": self.history,
             "best": self.best,

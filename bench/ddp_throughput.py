@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_STEPS = {"digits": 8, "cifar": 2}
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
@@ -92,7 +93,8 @@ def run_config(shape: str, mode: str, nproc: int, threads: int, args) -> dict:
         env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONPATH=str(ROOT / "src"))
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc),
                __file__, "--worker", "--shape", shape, "--mode", mode, "--threads", str(threads),
-               "--batch", str(args.batch), "--steps", str(args.steps), "--epochs", str(args.epochs),
+               "--batch", str(args.batch), "--steps", str(args.steps or DEFAULT_STEPS[shape]),
+               "--epochs", str(args.epochs),
                "--device", args.device, "--out", str(out)]
         r = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if r.returncode != 0:
@@ -105,7 +107,8 @@ def main() -> None:
     p.add_argument("--shapes", nargs="+", default=["digits", "cifar"])
     p.add_argument("--nproc", type=int, default=2, help="processes of the data-parallel run (default 2)")
     p.add_argument("--batch", type=int, default=128, help="global batch (split over the processes)")
-    p.add_argument("--steps", type=int, default=8, help="optimizer steps per timed epoch")
+    p.add_argument("--steps", type=int, default=None,
+                   help="optimizer steps per timed epoch (default: 8 for digits, 2 for the slower CIFAR shape)")
     p.add_argument("--epochs", type=int, default=2, help="timed epochs per run (median)")
     p.add_argument("--repeats", type=int, default=2, help="rounds over all configurations")
     p.add_argument("--device", default="cpu", help="cpu (gloo) or cuda (NCCL, one GPU per process)")
@@ -135,7 +138,8 @@ def main() -> None:
                    ("ddp", k, 1, f"ddp x{k} (1 thread each)")]
     print(f"machine: {platform.processor() or platform.machine()}, {cores} CPU cores, torch {torch.__version__}, "
           f"device {args.device}; global batch {args.batch}, fp32 on CPU (bf16 autocast on CUDA), "
-          f"{args.steps} steps x {args.epochs} timed epochs, {args.repeats} rounds; load average "
+          f"{args.steps or '/'.join(map(str, DEFAULT_STEPS.values()))} steps x {args.epochs} timed epochs, "
+          f"{args.repeats} rounds; load average "
           f"{os.getloadavg()[0]:.1f} at start")
     results: dict = {}
     for shape in args.shapes:

@@ -345,25 +345,38 @@ def _run_worker(args) -> int:
     if timeout <= 0:
         raise NasnetError("--dist-timeout must be > 0 seconds")
     ctx = distributed.init_from_env(timeout)
+    mistake: list[NasnetError] = []
+
+    def guarded() -> int:
+        # expected endings are handled in here, so torchrun's `record` writes an error file only for
+        # a real crash (the launcher shows its first line); a process that merely lost contact writes
+        # none, as torchrun may stop it (SIGTERM) at any moment and a half-written file breaks torchrun
+        try:
+            return _worker(args, ctx)
+        except NasnetError as err:
+            if ctx.rank == 0:
+                mistake.append(err)  # raised below, outside `record`: main() prints it as one line
+            else:
+                print(f"nasnet train: error: [rank {ctx.rank}] {err}", file=sys.stderr)
+            return 2
+        except Exception as err:
+            if not distributed.lost_peer(err):
+                raise
+            # another process died (torchrun names it and stops this one): one line here, not a traceback
+            reason = _first_line(err)
+            if reason.startswith("[") and "] " in reason:  # gloo's "[source.cc:553] Connection closed by peer"
+                reason = reason.split("] ", 1)[1]
+            print(f"nasnet train: [rank {ctx.rank}] lost contact with the other processes "
+                  f"({reason.split('. ')[0]})", file=sys.stderr)
+            return LOST_PEER_STATUS
+
     try:
-        return record(_worker)(args, ctx)
-    except NasnetError as err:
-        if ctx.rank == 0:
-            raise
-        print(f"nasnet train: error: [rank {ctx.rank}] {err}", file=sys.stderr)
-        return 2
-    except Exception as err:
-        if not distributed.lost_peer(err):
-            raise
-        # another process died (torchrun names it and stops this one): one line here, not a traceback
-        reason = _first_line(err)
-        if reason.startswith("[") and "] " in reason:  # gloo's "[source.cc:553] Connection closed by peer ..."
-            reason = reason.split("] ", 1)[1]
-        print(f"nasnet train: [rank {ctx.rank}] lost contact with the other processes ({reason.split('. ')[0]})",
-              file=sys.stderr)
-        return LOST_PEER_STATUS
+        status = record(guarded)()
     finally:
         distributed.shutdown()
+    if mistake:
+        raise mistake[0]
+    return status
 
 
 def _first_line(err: BaseException) -> str:

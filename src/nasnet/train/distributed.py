@@ -82,11 +82,33 @@ def init_from_env(timeout_s: float = DEFAULT_TIMEOUT_S) -> DistContext:
         backend = "cpu:gloo,cuda:nccl"
     else:
         backend = "gloo"
+    restart = _env_int("TORCHELASTIC_RESTART_COUNT", 0)
     if not dist.is_initialized():
-        dist.init_process_group(backend=backend, timeout=timedelta(seconds=timeout_s))
+        timeout = timedelta(seconds=timeout_s)
+        dist.init_process_group(backend=backend, timeout=timeout, rank=rank, world_size=world,
+                                store=_attempt_store(rank, world, restart, timeout))
     return DistContext(rank=rank, world_size=world, local_rank=local_rank, local_world_size=local_world,
                        backend=backend, run_id=os.environ.get("TORCHELASTIC_RUN_ID", ""),
-                       restart_count=_env_int("TORCHELASTIC_RESTART_COUNT", 0))
+                       restart_count=restart)
+
+
+def _attempt_store(rank: int, world: int, restart: int, timeout: timedelta) -> dist.Store:
+    """The key-value store the processes meet in, with a prefix of its own for every restart.
+
+    torchrun keeps one store (hosted by its agent) for the whole job and, in this PyTorch, no
+    longer separates restarts in it: after an elastic restart a process could read the address a
+    process of the previous attempt published and fail with "connection refused". The prefix
+    makes each attempt start from an empty namespace. Without torchrun's agent (the variables set
+    by hand), rank 0 hosts the store, as with init_method="env://".
+    """
+    addr = os.environ.get("MASTER_ADDR")
+    port = _env_int("MASTER_PORT")
+    if not addr:
+        raise NasnetError("environment variable MASTER_ADDR is not set (start the processes with torchrun)")
+    agent = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+    store = dist.TCPStore(addr, port, world, is_master=not agent and rank == 0, timeout=timeout,
+                          multi_tenant=not agent)
+    return dist.PrefixStore(f"nasnet/attempt_{restart}", store)
 
 
 def lost_peer(err: BaseException) -> bool:

@@ -47,7 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    args._argv = argv  # the command line as given (`nasnet train --nproc K` re-runs it in every process)
     if not getattr(args, "_run", None):
         parser.print_help()
         return 0

@@ -9,14 +9,22 @@ NASNet-A / `--genotype G` at the dataset's default size, resized by `-N` and `--
 Classes, channels and image size always come from the data.
 
 A run is a directory (see nasnet.train.run_files). `--resume` continues one where it stopped.
+
+Data parallel (nasnet.train.distributed, nasnet.train.launch): `nasnet train --nproc K ...` or
+`torchrun --nproc-per-node K -m nasnet train ...` trains one model over K processes (NCCL on GPUs,
+gloo on CPU). Rank 0 resolves the configuration (or reads the checkpoint) and sends it to the
+others, and it alone writes the run directory and prints.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from ..errors import NasnetError
 
@@ -62,6 +70,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument("--tensorboard", dest="tensorboard", action="store_true", default=True,
                    help="write TensorBoard events to RUN_DIR/tb when tensorboard is installed (default)")
     r.add_argument("--no-tensorboard", dest="tensorboard", action="store_false")
+    d = p.add_argument_group("data parallel (torchrun; see README \"Data-parallel training\")")
+    d.add_argument("--nproc", default=None, metavar="K",
+                   help="train over K processes on this machine (one per GPU with CUDA, `gpu` = all GPUs; "
+                        "gloo on CPU); --batch-size is per process")
+    d.add_argument("--nnodes", default=None, metavar="N", help="machines in the job (N, or MIN:MAX); run the same "
+                   "command on each, with --rdzv-endpoint")
+    d.add_argument("--rdzv-endpoint", default=None, metavar="HOST:PORT",
+                   help="rendezvous address every machine can reach (e.g. the first machine, port 29400)")
+    d.add_argument("--rdzv-id", default=None, metavar="ID", help="job name, the same on every machine")
+    d.add_argument("--max-restarts", type=int, default=None, metavar="M",
+                   help="restart all processes up to M times after a failure; they resume from the last checkpoint")
+    d.add_argument("--dist-timeout", type=float, default=None, metavar="S",
+                   help="seconds a process waits for the others in a collective before failing (default 1800)")
 
 
 def _default_preset(kind: str, image_size: int) -> str:
@@ -168,14 +189,14 @@ def resolve(args):
     return model_cfg, train_cfg, dataset, meta
 
 
-def _load_resume(run_dir: Path, args):
+def _load_resume(run_dir: Path, args, check_flags: bool = True):
     from ..data import load_dataset
     from ..network import ModelConfig
     from ..train.checkpoint import load_checkpoint
     from ..train.config import TrainConfig
 
     given = [f"--{f.replace('_', '-')}" for f in _CONFIG_FLAGS if getattr(args, f, None) not in (None, False)]
-    if given:
+    if given and check_flags:
         raise NasnetError(f"--resume continues the run with its saved configuration; drop {', '.join(given)} "
                           "(start a new --run-dir to change it)")
     ckpt = run_dir / "checkpoint.pt"
@@ -198,60 +219,249 @@ def _load_resume(run_dir: Path, args):
     return ModelConfig.from_dict(config["model"]), train_cfg, load_dataset(config["data"]), meta, state
 
 
-def run(args: argparse.Namespace) -> int:
-    # argument checks that need no torch come first, so mistakes are reported at once
-    if args.resume:
-        if not args.run_dir:
-            raise NasnetError("--resume needs --run-dir DIR (the run to continue)")
-        run_dir = Path(args.run_dir).expanduser()
-    else:
-        _split_sets(args.set)
-        run_dir = Path(args.run_dir or f"runs/train-{time.strftime('%Y%m%d-%H%M%S')}").expanduser()
-        if (run_dir / "checkpoint.pt").exists() or (run_dir / "config.json").exists():
-            raise NasnetError(f"{run_dir} already holds a run; continue it with --resume or choose another --run-dir")
+@dataclass
+class Plan:
+    """What a run will do: resolved configs, the data, and the checkpoint to continue from (if any)."""
 
+    run_dir: Path
+    model_cfg: Any
+    train_cfg: Any
+    data_spec: str
+    meta: dict
+    state: dict | None
+    write_config: bool
+    params: int
+    mult_adds: int
+    note: str = ""
+    dataset: Any = field(default=None, repr=False)
+
+    def shareable(self) -> "Plan":
+        """The plan without the dataset (which every process loads from the spec itself)."""
+        return replace(self, dataset=None)
+
+
+_LAUNCH_FLAGS = ("nnodes", "rdzv_endpoint", "rdzv_id", "max_restarts")
+
+
+def _run_dir(args) -> Path:
+    if args.resume and not args.run_dir:
+        raise NasnetError("--resume needs --run-dir DIR (the run to continue)")
+    return Path(args.run_dir or f"runs/train-{time.strftime('%Y%m%d-%H%M%S')}").expanduser()
+
+
+def _holds_run(run_dir: Path) -> bool:
+    return (run_dir / "checkpoint.pt").exists() or (run_dir / "config.json").exists()
+
+
+def _check_args(args, run_dir: Path | None = None) -> Path:
+    """Mistakes found without torch, reported at once (and before any process is started)."""
+    run_dir = run_dir or _run_dir(args)
+    if not args.resume:
+        _split_sets(args.set)
+        if _holds_run(run_dir):
+            raise NasnetError(f"{run_dir} already holds a run; continue it with --resume or choose another --run-dir")
+    return run_dir
+
+
+def _restarted_run(run_dir: Path, ctx) -> bool:
+    """An elastic restart (torchrun --max-restarts) of the launch that started this run: resume it."""
+    import json
+
+    if ctx is None or ctx.restart_count == 0 or not (run_dir / "config.json").is_file():
+        return False
+    try:
+        started_by = json.loads((run_dir / "config.json").read_text()).get("distributed", {}).get("launch_id")
+    except (OSError, ValueError, AttributeError):
+        return False
+    return bool(started_by) and started_by == ctx.run_id
+
+
+def _prepare(args, ctx=None) -> Plan:
+    """Resolve the run: a new one from the flags, or the saved one (--resume, or an elastic restart)."""
     from ..counting import count
+
+    run_dir = _run_dir(args)
+    if ctx is not None and not args.run_dir and int(os.environ.get("TORCHELASTIC_MAX_RESTARTS", "0") or 0) > 0:
+        raise NasnetError("torchrun --max-restarts needs --run-dir DIR: a restarted run resumes from its directory")
+    restarted = not args.resume and _restarted_run(run_dir, ctx)
+    if args.resume or restarted:
+        model_cfg, train_cfg, dataset, meta, state = _load_resume(run_dir, args, check_flags=not restarted)
+        note = f"restart {ctx.restart_count} of this launch: resuming" if restarted else ""
+    else:
+        _check_args(args, run_dir)
+        model_cfg, train_cfg, dataset, meta = resolve(args)
+        state, note = None, ""
+    world = ctx.world_size if ctx else 1
+    if world > 1 and train_cfg.sync_bn:
+        from ..train.loop import resolve_device
+
+        if resolve_device(train_cfg.device).type != "cuda":
+            raise NasnetError("sync_bn needs CUDA: PyTorch's SyncBatchNorm does not run on CPU (gloo); "
+                              "drop --set sync_bn=true")
+    counts = count(model_cfg)
+    return Plan(run_dir=run_dir, model_cfg=model_cfg, train_cfg=train_cfg, data_spec=dataset.spec, meta=meta,
+                state=state, write_config=state is None, params=counts.params, mult_adds=counts.mult_adds,
+                note=note, dataset=dataset)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..train.launch import LAUNCH_ENV, under_torchrun
+
+    if under_torchrun():
+        if args.nproc is not None and os.environ.get(LAUNCH_ENV) != "1":
+            raise NasnetError("--nproc starts torchrun itself; under torchrun, drop it (torchrun's --nproc-per-node "
+                              "sets the number of processes)")
+        return _run_worker(args)
+    launch_flags = [f"--{f.replace('_', '-')}" for f in _LAUNCH_FLAGS if getattr(args, f) is not None]
+    if args.nproc is not None:
+        return _launch(args)
+    if launch_flags:
+        raise NasnetError(f"{', '.join(launch_flags)} go with --nproc K (data-parallel training)")
+    plan = _prepare(args)
+    return _execute(plan, args)
+
+
+def _launch(args) -> int:
+    """`nasnet train --nproc K ...`: check what can be checked here, then start torchrun."""
+    from ..train.launch import LaunchOptions, launch
+
+    opts = LaunchOptions(nproc=str(args.nproc), nnodes=str(args.nnodes or "1"), rdzv_endpoint=args.rdzv_endpoint,
+                         rdzv_id=args.rdzv_id, max_restarts=args.max_restarts or 0)
+    run_dir = _check_args(args)
+    worker_argv = list(getattr(args, "_argv", None) or sys.argv[1:])
+    if not args.run_dir:  # every process (and the resume hint) must name the same directory
+        worker_argv += ["--run-dir", str(run_dir)]
+    return launch(opts, worker_argv, run_dir)
+
+
+def _run_worker(args) -> int:
+    """One of the K processes torchrun started."""
+    from torch.distributed.elastic.multiprocessing.errors import record
+
+    from ..train import distributed
+    from ..train.launch import LOST_PEER_STATUS
+
+    timeout = args.dist_timeout if args.dist_timeout is not None else distributed.DEFAULT_TIMEOUT_S
+    if timeout <= 0:
+        raise NasnetError("--dist-timeout must be > 0 seconds")
+    ctx = distributed.init_from_env(timeout)
+    mistake: list[NasnetError] = []
+
+    def guarded() -> int:
+        # expected endings are handled in here, so torchrun's `record` writes an error file only for
+        # a real crash (the launcher shows its first line); a process that merely lost contact writes
+        # none, as torchrun may stop it (SIGTERM) at any moment and a half-written file breaks torchrun
+        try:
+            return _worker(args, ctx)
+        except NasnetError as err:
+            if ctx.rank == 0:
+                mistake.append(err)  # raised below, outside `record`: main() prints it as one line
+            else:
+                print(f"nasnet train: error: [rank {ctx.rank}] {err}", file=sys.stderr)
+            return 2
+        except Exception as err:
+            if not distributed.lost_peer(err):
+                raise
+            # another process died (torchrun names it and stops this one): one line here, not a traceback
+            reason = _first_line(err)
+            if reason.startswith("[") and "] " in reason:  # gloo's "[source.cc:553] Connection closed by peer"
+                reason = reason.split("] ", 1)[1]
+            print(f"nasnet train: [rank {ctx.rank}] lost contact with the other processes "
+                  f"({reason.split('. ')[0]})", file=sys.stderr)
+            return LOST_PEER_STATUS
+
+    try:
+        status = record(guarded)()
+    finally:
+        distributed.shutdown()
+    if mistake:
+        raise mistake[0]
+    return status
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _worker(args, ctx) -> int:
+    from ..data import load_dataset
+    from ..train import distributed
+
+    plan, error = None, None
+    if ctx.rank == 0:
+        try:
+            plan = _prepare(args, ctx)
+        except NasnetError as err:
+            error = str(err)
+    # rank 0's decision (a new run, a resume, or a mistake) for everybody
+    error, shared = distributed.broadcast_object((error, plan.shareable() if plan else None))
+    if error is not None:
+        if ctx.rank == 0:
+            raise NasnetError(error)
+        return 2  # rank 0 reports it
+    if plan is None:
+        plan = replace(shared, dataset=load_dataset(shared.data_spec))
+    return _execute(plan, args, ctx)
+
+
+def _execute(plan: Plan, args, ctx=None) -> int:
     from ..train.loop import Diverged, Trainer
     from ..train.run_files import RunFiles
 
-    if args.resume:
-        model_cfg, train_cfg, dataset, meta, state = _load_resume(run_dir, args)
-    else:
-        model_cfg, train_cfg, dataset, meta = resolve(args)
-        state = None
-
-    files = RunFiles(run_dir, tensorboard=args.tensorboard)
-    counts = count(model_cfg)
+    rank, world = (ctx.rank, ctx.world_size) if ctx else (0, 1)
+    run_dir, model_cfg, train_cfg, dataset, meta = plan.run_dir, plan.model_cfg, plan.train_cfg, plan.dataset, plan.meta
+    files = RunFiles(run_dir, tensorboard=args.tensorboard) if rank == 0 else None
     config = {"model": model_cfg.to_dict(), "train": train_cfg.to_dict(), "data": dataset.spec, **meta,
-              "params": counts.params, "mult_adds": counts.mult_adds}
-    if state is None:
+              "params": plan.params, "mult_adds": plan.mult_adds}
+    if ctx is not None:
+        config["distributed"] = {"world_size": world, "backend": ctx.backend, "launch_id": ctx.run_id,
+                                 "global_batch": train_cfg.batch_size * world}
+    if files is not None and plan.write_config:
         files.write_config(config)
 
-    progress = not args.no_progress and sys.stderr.isatty()
-    printer = _printer(progress)
-    trainer = Trainer(model_cfg, train_cfg, dataset, run_files=files, progress=progress, log=printer)
+    progress = rank == 0 and not args.no_progress and sys.stderr.isatty()
+    printer = _printer(progress) if rank == 0 else (lambda _msg: None)
+    trainer = Trainer(model_cfg, train_cfg, dataset, run_files=files, progress=progress, log=printer,
+                      rank=rank, world_size=world)
     trainer.meta = meta
-    if state is not None:
-        trainer.load_state_dict(state)
+    if plan.state is not None:
+        trainer.load_state_dict(plan.state)
     printer(f"{dataset.summary()}")
     printer(f"model {meta.get('model_name')}: {model_cfg.skeleton} skeleton, {model_cfg.name} "
-            f"(N={model_cfg.normal_cells}, F0={model_cfg.filters}), {counts.params:,} params, "
-            f"{counts.mult_adds / 1e6:,.1f}M mult-adds at {model_cfg.image_size}px")
+            f"(N={model_cfg.normal_cells}, F0={model_cfg.filters}), {plan.params:,} params, "
+            f"{plan.mult_adds / 1e6:,.1f}M mult-adds at {model_cfg.image_size}px")
+    batch = f"{train_cfg.batch_size}"
+    lr = f"{train_cfg.lr:g}"
+    if world > 1:
+        batch = f"{train_cfg.batch_size} per process x {world} processes = {trainer.global_batch}"
+        if trainer.lr_scale != 1:
+            lr = f"{train_cfg.lr * trainer.lr_scale:g} ({train_cfg.lr:g} x {trainer.lr_scale}, linear scaling)"
     printer(f"recipe {meta.get('preset')}: {train_cfg.epochs} epochs x {trainer.steps_per_epoch} steps of "
-            f"{train_cfg.batch_size}, {train_cfg.optimizer} lr {train_cfg.lr:g} {train_cfg.lr_schedule}, "
-            f"device {trainer.device}{' bf16' if trainer.bf16 else ''}; run dir {run_dir}")
+            f"{batch}, {train_cfg.optimizer} lr {lr} {train_cfg.lr_schedule}, "
+            f"device {trainer.device}{' bf16' if trainer.bf16 else ''}"
+            f"{f' ({ctx.backend})' if world > 1 else ''}; run dir {run_dir}")
+    if trainer.resumed_from_world_size:
+        printer(f"note: the checkpoint was trained by {trainer.resumed_from_world_size} process(es), this run has "
+                f"{world}: the global batch is now {trainer.global_batch} (not a bit-exact continuation)")
     if trainer.epoch:
-        printer(f"resuming after epoch {trainer.epoch} (step {trainer.step})")
+        printer(f"{plan.note or 'resuming'} after epoch {trainer.epoch} (step {trainer.step})")
     try:
         trainer.fit()
     except Diverged as err:
+        if rank != 0:
+            return 2  # every process stops at the same step; rank 0 reports it
         raise NasnetError(f"training diverged: {err}; lower --lr or add --set grad_clip=5 "
                           f"(the last good checkpoint is in {run_dir})") from None
     except KeyboardInterrupt:
-        print(f"stopped; continue with: nasnet train --run-dir {run_dir} --resume", file=sys.stderr)
+        if rank == 0:
+            more = f" --nproc {world}" if world > 1 else ""
+            print(f"stopped; continue with: nasnet train --run-dir {run_dir} --resume{more}", file=sys.stderr)
         raise
 
-    results = final_results(trainer, counts, meta)
+    results = final_results(trainer, plan, meta)  # a collective under data parallelism
+    if files is None:
+        return 0
     files.write_results(results)
     test = results.get("test")
     if test:
@@ -261,12 +471,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def final_results(trainer, counts, meta) -> dict:
+def final_results(trainer, plan: Plan, meta) -> dict:
     history = trainer.history
     out = {
         "data": trainer.dataset.spec, **meta,
         "epochs": trainer.epoch, "steps": trainer.step,
-        "params": counts.params, "mult_adds": counts.mult_adds,
+        "processes": trainer.world_size, "global_batch": trainer.global_batch,
+        "params": plan.params, "mult_adds": plan.mult_adds,
         "wall_seconds": history[-1]["wall_seconds"] if history else 0.0,
         "best": trainer.best,
         "ema": trainer.ema is not None,

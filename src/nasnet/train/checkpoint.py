@@ -10,7 +10,8 @@ Keys: format, model, optimizer, ema (or None), epoch (completed epochs), step, r
 ({"model": ..., "train": ..., "data": ...}), model_config (= config["model"]), genotype, history
 (per-epoch metrics), best. With "model_config" and "model" a checkpoint is also a model file
 (nasnet.model_file): `nasnet export`, `create_model(checkpoint=...)` and `load_model_file` read it,
-and `weights_key="ema"` picks the averaged weights.
+and `weights_key="ema"` picks the averaged weights. world_size and rng_ranks (every data-parallel
+process's RNG state) make a resume with the same number of processes exact.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from ..errors import NasnetError
 
 OPTIMIZERS = ("momentum", "rmsprop")
 LR_SCHEDULES = ("cosine", "exponential", "constant")
+LR_SCALINGS = ("none", "linear")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -58,6 +59,9 @@ class TrainConfig:
     warmup_epochs: float = 0.0
     lr_decay_rate: float = 0.97
     lr_decay_epochs: float = 2.4
+    # data parallelism (K processes, see distributed.py): batch_size is per process, the global
+    # batch K * batch_size; "linear" multiplies lr (and lr_min) by K (Goyal et al. 2017)
+    lr_scaling: str = "none"
     # loss and regularisation
     label_smoothing: float = 0.0
     aux_weight: float = 0.0
@@ -65,6 +69,10 @@ class TrainConfig:
     ema_decay: float = 0.0           # weight EMA used for evaluation; 0 = off
     drop_path_keep: float | None = None
     dropout: float | None = None
+    # BatchNorm: sync_bn computes batch statistics over all processes (SyncBatchNorm, CUDA only);
+    # freeze_bn keeps BN in inference mode while training (running statistics used, not updated)
+    sync_bn: bool = False
+    freeze_bn: bool = False
     # input pipeline (augment.py)
     augment: str = "crop_flip"
     normalize: str = "whiten"
@@ -99,6 +107,9 @@ class TrainConfig:
             (self.weight_decay >= 0, "weight_decay must be >= 0"),
             (self.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}"),
             (0 <= self.lr_min <= self.lr, "lr_min must be in [0, lr]"),
+            (self.lr_scaling in LR_SCALINGS, f"lr_scaling must be one of {', '.join(LR_SCALINGS)}"),
+            (isinstance(self.sync_bn, bool) and isinstance(self.freeze_bn, bool),
+             "sync_bn and freeze_bn must be true or false"),
             (self.warmup_epochs >= 0, "warmup_epochs must be >= 0"),
             (0 < self.lr_decay_rate <= 1 and self.lr_decay_epochs > 0,
              "lr_decay_rate must be in (0, 1] and lr_decay_epochs > 0"),

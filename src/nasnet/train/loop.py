@@ -12,9 +12,16 @@ Exact resume: the examples an epoch visits and their augmentation come from gene
 checkpoint and restored. A run killed mid-epoch and resumed from the last checkpoint therefore
 redoes that epoch exactly as the uninterrupted run did (bit-for-bit on CPU).
 
-Built to go data-parallel later: `examples_for_epoch` is the one place that decides which examples
-this process sees, `RunFiles` is the one place that writes (rank 0), and `evaluate` scores the
-gathered per-example results (`_gather`).
+Data parallelism (K processes started by torchrun, see distributed.py and launch.py): the model
+is wrapped in DistributedDataParallel, which averages gradients during backward; every process
+visits its shard of the epoch's permutation (`examples_for_epoch`, the one place that decides which
+examples a process sees), draws its augmentation and drop-path masks from its own generators, and
+runs the same number of steps. `batch_size` is per process (the global batch is K times larger)
+and the lr is used as given unless `lr_scaling="linear"`. L2, clipping, the optimizer step, the
+weight EMA and the ScheduledDropPath progress (step / total steps) all act on the averaged
+gradients and the shared step count, so they behave as in one process. `RunFiles` is the one
+place that writes (rank 0); `evaluate` gathers per-example results with their indices. Resume is
+exact for the same K: every process's RNG state is stored in the checkpoint.
 
 Devices: on CUDA the dataset lives on the GPU as uint8 and augmentation runs there; the forward
 runs under bf16 autocast with channels_last tensors. On CPU channels_last is kept (it is about 2x
@@ -36,6 +43,7 @@ from ..augment import Augment
 from ..data import Dataset
 from ..errors import NasnetError
 from ..network import ModelConfig, NASNet
+from . import distributed
 from .checkpoint import rng_state, set_rng_state
 from .config import TrainConfig
 from .ema import ModelEMA
@@ -65,7 +73,7 @@ def derive_seed(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(2, np.uint64)[0] >> 1)
 
 
-_PURPOSE_ORDER, _PURPOSE_AUGMENT = 1, 2
+_PURPOSE_ORDER, _PURPOSE_AUGMENT, _PURPOSE_RANK_RNG = 1, 2, 3
 
 
 def examples_for_epoch(n: int, seed: int, epoch: int, rank: int = 0, world_size: int = 1) -> torch.Tensor:
@@ -74,6 +82,13 @@ def examples_for_epoch(n: int, seed: int, epoch: int, rank: int = 0, world_size:
     g = torch.Generator().manual_seed(derive_seed(seed, epoch, _PURPOSE_ORDER))
     order = torch.randperm(n, generator=g)
     return order[rank::world_size] if world_size > 1 else order
+
+
+def steps_per_epoch(n_train: int, batch_size: int, world_size: int = 1) -> int:
+    """Optimizer steps in one epoch: every process takes full batches of its shard of n_train // world_size
+    examples (the last partial batch and the n_train % world_size leftover are dropped, different ones
+    every epoch since the order is reshuffled; BatchNorm on a batch of 1 is undefined); one step at least."""
+    return max(1, (n_train // world_size) // batch_size)
 
 
 def model_config_for(base: ModelConfig, cfg: TrainConfig, dataset: Dataset) -> ModelConfig:
@@ -110,12 +125,30 @@ def device_splits(dataset: Dataset, device: torch.device) -> dict[str, tuple[tor
 
 
 class Trainer:
+    """One training run. `rank` / `world_size`: this process's place among the data-parallel processes
+    (the default process group must be initialised when world_size > 1); `ddp=True` wraps the model in
+    DistributedDataParallel even for one process (to measure its overhead)."""
+
     def __init__(self, model_config: ModelConfig, cfg: TrainConfig, dataset: Dataset, *,
                  run_files: RunFiles | None = None, progress: bool = False,
-                 log: Callable[[str], None] | None = None, rank: int = 0, world_size: int = 1):
+                 log: Callable[[str], None] | None = None, rank: int = 0, world_size: int = 1,
+                 ddp: bool | None = None):
         self.cfg = cfg
         self.dataset = dataset
+        self.rank, self.world_size = rank, world_size
+        self.use_ddp = world_size > 1 if ddp is None else ddp
         self.device = resolve_device(cfg.device)
+        if cfg.sync_bn and world_size > 1 and self.device.type != "cuda":
+            raise NasnetError("sync_bn needs CUDA: PyTorch's SyncBatchNorm does not run on CPU (gloo); "
+                              "drop --set sync_bn=true")
+        if self.use_ddp and not distributed.dist.is_initialized():
+            raise NasnetError("data-parallel training needs torch.distributed initialised: start the processes "
+                              "with torchrun or `nasnet train --nproc K`")
+        if self.use_ddp and self.device.type == "cuda":
+            if self.device.index is not None and world_size > 1:
+                raise NasnetError(f"device {cfg.device!r} names one GPU, but every process uses the GPU of its "
+                                  "local rank (choose GPUs with CUDA_VISIBLE_DEVICES and use --device cuda)")
+            self.device = torch.device("cuda", torch.cuda.current_device())
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         if self.device.type == "cuda":
@@ -124,29 +157,43 @@ class Trainer:
         if cfg.precision == "bf16" and self.device.type != "cuda":
             raise NasnetError("precision bf16 is for CUDA; on CPU fp32 is faster (use --set precision=fp32)")
         self.channels_last = cfg.channels_last
-        self.rank, self.world_size = rank, world_size
         self.files = run_files if rank == 0 else None
         self.progress = progress and rank == 0
         self.log = log or (lambda _msg: None)
 
-        torch.manual_seed(cfg.seed)
+        torch.manual_seed(cfg.seed)  # the same initial weights in every process
         self.model_config = model_config
         self.model = NASNet(model_config).to(self.device)
+        if rank > 0:  # drop-path masks and dropout: an independent stream per process (rank 0 keeps the seed's)
+            torch.manual_seed(derive_seed(cfg.seed, rank, _PURPOSE_RANK_RNG))
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.train_forward = torch.compile(self.model) if cfg.compile else self.model
+        self.sync_bn = cfg.sync_bn and world_size > 1
+        if self.sync_bn:
+            self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
         self.optimizer = build_optimizer(self.model, cfg)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.decay_params, _ = decayed_parameters(self.model, cfg.decay_bn)
         self.ema = ModelEMA(self.model, cfg.ema_decay) if cfg.ema_decay > 0 else None
+        self.ddp = None
+        if self.use_ddp:
+            from torch.nn.parallel import DistributedDataParallel
+
+            # static graph: the parameters a NASNet uses are the same at every step (ScheduledDropPath
+            # masks examples, it never skips an op), so DDP learns once which ones never get a gradient
+            # (e.g. the preprocessing of a cell input no op reads) and needs no per-step graph search
+            self.ddp = DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                forward_sync_buffers=False, static_graph=True, gradient_as_bucket_view=True)
+        forward = self.ddp if self.ddp is not None else self.model
+        self.train_forward = torch.compile(forward) if cfg.compile else forward
+        self.lr_scale = world_size if cfg.lr_scaling == "linear" else 1
 
         size = model_config.image_size
         self.augment = Augment(kind=cfg.augment, normalize=cfg.normalize, image_size=size, pad=cfg.pad_for(size),
                                cutout=cfg.cutout_for(size), scale_min=cfg.crop_scale_min, eval_crop=cfg.eval_crop)
         self.data = device_splits(dataset, self.device)
-        n_train = len(dataset.split("train")) // world_size
-        # drop the last partial batch (BatchNorm on a batch of 1 is undefined); keep one step at least
-        self.steps_per_epoch = max(1, n_train // cfg.batch_size)
+        self.steps_per_epoch = steps_per_epoch(len(dataset.split("train")), cfg.batch_size, world_size)
         self.total_steps = cfg.epochs * self.steps_per_epoch
         self.epoch = 0          # completed epochs
         self.step = 0           # completed optimizer steps
@@ -154,9 +201,22 @@ class Trainer:
         self.best: dict[str, Any] | None = None
         self.wall_before = 0.0  # seconds spent before a resume
         self.meta: dict[str, Any] = {}  # plain facts stored with every checkpoint (preset, model name)
+        self.rng_ranks: list[dict[str, torch.Tensor]] | None = None  # every process's RNG, for the checkpoint
+        self.resumed_from_world_size: int | None = None
+
+    @property
+    def is_distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def global_batch(self) -> int:
+        return self.cfg.batch_size * self.world_size
 
     # -- state -------------------------------------------------------------------------------
     def state_dict(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The checkpoint. Under data parallelism call `collect_rng()` on every process first: the
+        checkpoint then holds each process's RNG state (`rng_ranks`), so a resume with the same
+        number of processes is exact."""
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -164,6 +224,8 @@ class Trainer:
             "epoch": self.epoch,
             "step": self.step,
             "rng": rng_state(self.device),
+            "rng_ranks": self.rng_ranks,
+            "world_size": self.world_size,
             "config": {"model": self.model_config.to_dict(), "train": self.cfg.to_dict(), "data": self.dataset.spec},
             "model_config": self.model_config.to_dict(),  # makes the checkpoint a model file (nasnet.model_file)
             "genotype": str(self.model_config.genotype),
@@ -172,6 +234,10 @@ class Trainer:
             "meta": self.meta,
             **(extra or {}),
         }
+
+    def collect_rng(self) -> None:
+        """Gather every process's RNG state (a collective: all processes call it)."""
+        self.rng_ranks = distributed.all_gather_object(rng_state(self.device)) if self.is_distributed else None
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
@@ -183,7 +249,19 @@ class Trainer:
         self.best = state.get("best")
         self.meta = dict(state.get("meta") or self.meta)
         self.wall_before = float(self.history[-1]["wall_seconds"]) if self.history else 0.0
-        set_rng_state(state["rng"], self.device)
+        saved_world = int(state.get("world_size") or 1)
+        ranks = state.get("rng_ranks")
+        if saved_world == self.world_size and ranks and len(ranks) == self.world_size:
+            set_rng_state(ranks[self.rank], self.device)
+        elif saved_world == self.world_size or self.rank == 0:
+            set_rng_state(state["rng"], self.device)
+        else:  # another number of processes: fresh streams for the new ranks (not bit-exact, by nature)
+            torch.manual_seed(derive_seed(self.cfg.seed, self.epoch, self.rank, _PURPOSE_RANK_RNG))
+        if saved_world != self.world_size:
+            # checkpoints sit at epoch boundaries: count the steps as this number of processes would
+            # have, so the LR schedule and ScheduledDropPath continue from the same point of the run
+            self.resumed_from_world_size = saved_world
+            self.step = self.epoch * self.steps_per_epoch
 
     # -- training ------------------------------------------------------------------------------
     def _to_input(self, x: torch.Tensor) -> torch.Tensor:
@@ -197,13 +275,28 @@ class Trainer:
         aux_loss = F.cross_entropy(aux.float(), y, label_smoothing=self.cfg.label_smoothing)
         return main + self.cfg.aux_weight * aux_loss, main
 
+    def _train_mode(self) -> None:
+        self.model.train()
+        if self.cfg.freeze_bn:
+            for m in self.model.modules():
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+
+    def _finite_everywhere(self, loss_sum: torch.Tensor) -> bool:
+        """Whether the running loss is finite in every process (a collective under data parallelism, so
+        all processes stop at the same step when one diverges instead of waiting for it forever)."""
+        if not self.is_distributed:
+            return math.isfinite(float(loss_sum))
+        bad = torch.tensor([0.0 if math.isfinite(float(loss_sum)) else 1.0], device=self.device)
+        return float(distributed.all_reduce_sum(bad)) == 0.0
+
     def train_epoch(self, epoch: int) -> dict[str, float]:
         cfg, dev = self.cfg, self.device
         x_all, y_all = self.data["train"]
         order = examples_for_epoch(len(y_all), cfg.seed, epoch, self.rank, self.world_size).to(dev)
         gen = torch.Generator(device=dev)
         gen.manual_seed(derive_seed(cfg.seed, epoch, self.rank, _PURPOSE_AUGMENT))
-        self.model.train()
+        self._train_mode()
         loss_sum = torch.zeros((), device=dev)
         correct = torch.zeros((), device=dev, dtype=torch.long)
         seen = 0
@@ -220,7 +313,7 @@ class Trainer:
             idx = order[i * bs:(i + 1) * bs]
             xb = self._to_input(self.augment.train_batch(x_all[idx], gen))
             yb = y_all[idx]
-            lr = lr_at(self.step, cfg, self.steps_per_epoch)
+            lr = lr_at(self.step, cfg, self.steps_per_epoch) * self.lr_scale
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             progress = self.step / self.total_steps
@@ -230,7 +323,7 @@ class Trainer:
                 logits, aux = self.train_forward(xb, drop_path_progress=progress, return_aux=True)
             loss, main = self._loss(logits, aux, yb)
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # under DDP the gradients arrive averaged over the processes
             add_l2_gradient(self.decay_params, cfg.weight_decay)
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip, foreach=True)
@@ -242,21 +335,38 @@ class Trainer:
             correct += (logits.detach().argmax(1) == yb).sum()
             seen += len(yb)
             if (i + 1) % check_every == 0 or i + 1 == self.steps_per_epoch:
-                if not math.isfinite(float(loss_sum)):
+                if not self._finite_everywhere(loss_sum):
                     if bar is not None:
                         bar.close()
                     raise Diverged(epoch, self.step)
                 if bar is not None:
                     el = time.perf_counter() - start
                     bar.set_postfix(loss=f"{float(loss_sum) / seen:.4f}", acc=f"{float(correct) / seen:.3f}",
-                                    ips=f"{seen / max(el, 1e-9):.0f}", refresh=False)
+                                    ips=f"{seen * self.world_size / max(el, 1e-9):.0f}", refresh=False)
             if bar is not None:
                 bar.update(1)
         if bar is not None:
             bar.close()
         seconds = time.perf_counter() - start
-        return {"train_loss": float(loss_sum) / seen, "train_top1": float(correct) / seen, "lr": lr,
+        if self.is_distributed:  # the epoch's loss and accuracy over every process's examples
+            totals = torch.stack([loss_sum.double(), correct.double(),
+                                  torch.tensor(float(seen), dtype=torch.float64, device=dev)])
+            distributed.all_reduce_sum(totals)
+            loss_total, correct_total, seen = float(totals[0]), float(totals[1]), int(totals[2])
+        else:
+            loss_total, correct_total = float(loss_sum), float(correct)
+        return {"train_loss": loss_total / seen, "train_top1": correct_total / seen, "lr": lr,
                 "images": seen, "epoch_seconds": seconds, "images_per_second": seen / max(seconds, 1e-9)}
+
+    def sync_statistics(self) -> None:
+        """Make every process's model (and EMA) identical at an epoch's end: parameters already are
+        (same averaged gradients), BatchNorm running statistics are averaged over the processes
+        (each saw only its own batches). A collective; no-op in one process or with SyncBatchNorm."""
+        if not self.is_distributed or self.sync_bn:
+            return
+        distributed.average_buffers(self.model)
+        if self.ema is not None:
+            distributed.average_buffers(self.ema.module)
 
     # -- evaluation ----------------------------------------------------------------------------
     def eval_model(self, use_ema: bool = True) -> NASNet:
@@ -267,7 +377,7 @@ class Trainer:
         model = model or self.eval_model(use_ema)
         x_all, y_all = self.data[split]
         return evaluate_model(model, x_all, y_all, self.augment, self.cfg.eval_batch_size, self.device,
-                              self.bf16, self.channels_last)
+                              self.bf16, self.channels_last, rank=self.rank, world_size=self.world_size)
 
     # -- the run -------------------------------------------------------------------------------
     def fit(self) -> list[dict[str, Any]]:
@@ -281,6 +391,7 @@ class Trainer:
             for epoch in range(self.epoch, cfg.epochs):
                 stats = self.train_epoch(epoch)
                 self.epoch = epoch + 1
+                self.sync_statistics()
                 row: dict[str, Any] = {"epoch": self.epoch, "step": self.step, **stats,
                                        "val_loss": None, "val_top1": None, "val_top5": None}
                 last = self.epoch == cfg.epochs
@@ -293,6 +404,7 @@ class Trainer:
                     self.best is None or row["val_top1"] > self.best["val_top1"])
                 if improved:
                     self.best = {"epoch": self.epoch, "val_top1": row["val_top1"]}
+                self.collect_rng()
                 if self.files is not None:
                     self.files.save(self.state_dict(), best=improved)
                     self.files.write_metrics(self.history)
@@ -314,11 +426,20 @@ def format_row(row: dict[str, Any], epochs: int) -> str:
 
 @torch.no_grad()
 def evaluate_model(model: NASNet, x_all: torch.Tensor, y_all: torch.Tensor, augment: Augment, batch_size: int,
-                   device: torch.device, bf16: bool = False, channels_last: bool = True) -> dict[str, float]:
-    """Loss, top-1 and top-5 of `model` on uint8 images (evaluation preprocessing, no augmentation)."""
+                   device: torch.device, bf16: bool = False, channels_last: bool = True, *,
+                   rank: int = 0, world_size: int = 1) -> dict[str, float]:
+    """Loss, top-1 and top-5 of `model` on uint8 images (evaluation preprocessing, no augmentation).
+
+    With world_size > 1 (a collective: every process calls it with the same model) each process
+    scores every world_size-th example and the per-example results are gathered with their indices,
+    so each example of the split counts exactly once and the result equals one process's."""
     was_training = model.training
     model.eval()
-    losses, top1, top5 = [], [], []
+    n_all = len(y_all)
+    index = distributed.shard_indices(n_all, rank, world_size, y_all.device) if world_size > 1 else None
+    if index is not None:
+        x_all, y_all = x_all[index], y_all[index]
+    rows = []
     k = min(5, model.config.num_classes)
     try:
         for i in range(0, len(y_all), batch_size):
@@ -328,20 +449,16 @@ def evaluate_model(model: NASNet, x_all: torch.Tensor, y_all: torch.Tensor, augm
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 logits = model(x)
             logits = logits.float()
-            losses.append(F.cross_entropy(logits, y, reduction="none"))
             topk = logits.topk(k, dim=1).indices
-            top1.append(topk[:, 0] == y)
-            top5.append((topk == y[:, None]).any(1))
+            rows.append(torch.stack([F.cross_entropy(logits, y, reduction="none").double(),
+                                     (topk[:, 0] == y).double(), (topk == y[:, None]).any(1).double()], 1))
     finally:
         model.train(was_training)
-    loss, hit1, hit5 = (_gather(torch.cat(t)) for t in (losses, top1, top5))
-    n = len(loss)
+    per_example = torch.cat(rows) if rows else torch.zeros((0, 3), dtype=torch.float64, device=y_all.device)
+    if index is not None:
+        per_example = distributed.gather_indexed(index, per_example, n_all)
+    n = len(per_example)
     if n == 0:
         return {"loss": float("nan"), "top1": float("nan"), "top5": float("nan"), "images": 0}
-    return {"loss": float(loss.double().mean()), "top1": float(hit1.double().mean()),
-            "top5": float(hit5.double().mean()), "images": n}
-
-
-def _gather(t: torch.Tensor) -> torch.Tensor:
-    """Per-example results of every process (one process here; all_gather under data parallelism)."""
-    return t
+    loss, top1, top5 = per_example.mean(0).tolist()
+    return {"loss": loss, "top1": top1, "top5": top5, "images": n}

@@ -1,0 +1,150 @@
+"""`nasnet train --nproc K`: start K data-parallel training processes through torchrun.
+
+This is `torchrun [options] -m nasnet train ARGS` run inside the `nasnet` process
+(`torch.distributed.run`, PyTorch's elastic launcher), so both ways of starting a run behave the
+same. One machine uses torchrun's standalone rendezvous (a free local port); several machines run
+the same command each with `--nnodes N --rdzv-endpoint HOST:PORT` (c10d rendezvous hosted by the
+first process to arrive at HOST:PORT). `--max-restarts M` lets torchrun restart all processes up
+to M times after one fails; a restarted run resumes from its last checkpoint by itself.
+
+When a process fails, torchrun stops the others at once (nothing waits for a dead process), and
+`launch` reports which rank failed and how (its exception, recorded by torchrun's `record`, or the
+signal that killed it) in one line, with the command that resumes the run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import NasnetError
+
+LAUNCH_ENV = "NASNET_TRAIN_LAUNCHER"   # set for processes started by `nasnet train --nproc`
+DEFAULT_RDZV_ID = "nasnet-train"
+LOST_PEER_STATUS = 3   # a process whose collective failed because another process went away
+
+
+def under_torchrun() -> bool:
+    """True in a process started by torchrun (or given its environment by hand)."""
+    return "RANK" in os.environ and "WORLD_SIZE" in os.environ
+
+
+@dataclass(frozen=True)
+class LaunchOptions:
+    nproc: str = "1"                 # processes on this machine: an integer, or "gpu" (one per GPU)
+    nnodes: str = "1"                # machines: N or MIN:MAX
+    rdzv_endpoint: str | None = None  # HOST[:PORT] of the rendezvous, for several machines
+    rdzv_id: str | None = None       # the job's name, the same on every machine
+    max_restarts: int = 0
+
+    def __post_init__(self) -> None:
+        if not (self.nproc == "gpu" or (self.nproc.isdigit() and int(self.nproc) >= 1)):
+            raise NasnetError(f"--nproc {self.nproc!r}: give a number of processes >= 1, or 'gpu' (one per GPU)")
+        if not re.fullmatch(r"[1-9]\d*(:[1-9]\d*)?", self.nnodes):
+            raise NasnetError(f"--nnodes {self.nnodes!r}: give a number of machines, or MIN:MAX for an elastic job")
+        lo, _, hi = self.nnodes.partition(":")
+        if hi and int(hi) < int(lo):
+            raise NasnetError(f"--nnodes {self.nnodes}: MIN must not exceed MAX")
+        if self.multi_node and not self.rdzv_endpoint:
+            raise NasnetError("several machines need --rdzv-endpoint HOST:PORT (a machine every node can reach; "
+                              "run the same command on each)")
+        if self.max_restarts < 0:
+            raise NasnetError("--max-restarts must be >= 0")
+
+    @property
+    def multi_node(self) -> bool:
+        return self.nnodes != "1"
+
+    def torchrun_args(self) -> list[str]:
+        """torchrun's options (the command line before `-m nasnet train ...`)."""
+        argv = ["--nproc-per-node", self.nproc, "--max-restarts", str(self.max_restarts)]
+        if self.multi_node or self.rdzv_endpoint:
+            argv += ["--nnodes", self.nnodes, "--rdzv-backend", "c10d", "--rdzv-endpoint", str(self.rdzv_endpoint),
+                     "--rdzv-id", self.rdzv_id or DEFAULT_RDZV_ID]
+        else:
+            argv += ["--standalone"]
+        return argv
+
+    def command(self, worker_argv: list[str]) -> str:
+        """The equivalent torchrun command, for the log."""
+        import shlex
+
+        return shlex.join(["torchrun", *self.torchrun_args(), "-m", "nasnet", *worker_argv])
+
+
+def launch(opts: LaunchOptions, worker_argv: list[str], run_dir: Path) -> int:
+    """Run torchrun here; returns the exit status (0 when every process finished)."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import get_args_parser
+    from torch.distributed.run import run as torchrun
+
+    if opts.nproc == "gpu":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise NasnetError("--nproc gpu starts one process per GPU, but CUDA is not available (give a number)")
+        local = torch.cuda.device_count()
+    else:
+        local = int(opts.nproc)
+    os.environ[LAUNCH_ENV] = "1"
+    # torchrun would give every process 1 thread (with a warning); share this machine's cores instead
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // local)))
+    args = get_args_parser().parse_args([*opts.torchrun_args(), "-m", "nasnet"])
+    # set after parsing: torchrun's parser would read the worker's --nproc as its own --nproc-per-node
+    args.training_script_args = list(worker_argv)
+    hint = f"nasnet train --run-dir {run_dir} --resume --nproc {opts.nproc}"
+    if opts.multi_node:
+        hint += f" --nnodes {opts.nnodes} --rdzv-endpoint {opts.rdzv_endpoint}"
+    try:
+        torchrun(args)
+    except ChildFailedError as err:
+        status, message = describe_failure(err.failures)
+        if message:
+            print(f"nasnet train: error: {message}", file=sys.stderr)
+        if _has_run(run_dir):
+            print(f"nasnet train: the run is in {run_dir}; continue it with: {hint}", file=sys.stderr)
+        return status
+    except SignalException as err:
+        print(f"nasnet train: stopped by {err.sigval.name}; continue with: {hint}", file=sys.stderr)
+        return 128 + int(err.sigval)
+    return 0
+
+
+def _has_run(run_dir: Path) -> bool:
+    return (run_dir / "checkpoint.pt").is_file() or (run_dir / "config.json").is_file()
+
+
+def _first_line(message) -> str:
+    if isinstance(message, dict):  # written by torchrun's error handler: {"message": "Type: text", ...}
+        message = message.get("message", "")
+    text = str(message or "").strip()
+    if not text or text.startswith("To enable traceback"):
+        return ""
+    return text.splitlines()[0]
+
+
+def describe_failure(failures: dict) -> tuple[int, str]:
+    """(exit status, one line) for torchrun's failures {global rank: ProcessFailure}.
+
+    Processes that only lost contact with a failed one (status LOST_PEER_STATUS) or that torchrun
+    stopped itself after the first failure (SIGTERM) are not the cause and are left out when another
+    failure explains the stop. Processes that exited with status 2
+    printed their own `nasnet train: error:` line (a user mistake, or a divergence every rank saw);
+    when all failures are of that kind, nothing is added."""
+    if all(f.exitcode == 2 for f in failures.values()):
+        return 2, ""
+    causes = {r: f for r, f in failures.items()
+              if f.exitcode not in (2, LOST_PEER_STATUS) and f.signal_name() != "SIGTERM"}
+    parts = []
+    for rank, f in sorted((causes or failures).items()):
+        where = f"rank {rank} (local rank {f.local_rank}, pid {f.pid})"
+        if f.exitcode < 0:
+            parts.append(f"{where} was killed by {f.signal_name()}")
+        else:
+            text = _first_line(f.message)
+            parts.append(f"{where} exited with status {f.exitcode}" + (f": {text}" if text else ""))
+    return 1, "; ".join(parts) + ("; torchrun stopped the other processes" if len(failures) < 2 or causes else "")

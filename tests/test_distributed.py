@@ -1,0 +1,244 @@
+"""Data-parallel `nasnet train` on torchrun / DDP with gloo on CPU (issue 7).
+
+Real processes throughout: `nasnet train --nproc 2` (torchrun inside), one thread per process."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import ROOT, run_cli
+
+TINY = ["-N", "1", "--filters", "8", "--set", "model.stem_multiplier=1", "--no-progress", "--threads", "1",
+        "--no-tensorboard"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """Sizes no shard divides evenly: 2 processes drop one training example per epoch (and the last
+    partial batch) but must score each of the 63 test images exactly once."""
+    from digits_subset import write_digits_npz
+
+    return write_digits_npz(tmp_path_factory.mktemp("data") / "digits.npz", n_train=513, n_val=50, n_test=63)
+
+
+def _args(data):
+    # 513 // 2 = 256 examples per process, 32 steps of 8 per epoch: long enough to kill a rank mid-epoch
+    return ["--data", data, *TINY, "--epochs", "2", "--batch-size", "8", "--seed", "3", "--set", "aux_weight=0.4",
+            "--set", "cutout=2"]
+
+
+def _epochs(run_dir):
+    with open(run_dir / "metrics.csv") as f:
+        return [int(r["epoch"]) for r in csv.DictReader(f)]
+
+
+def _weights(run_dir):
+    return torch.load(run_dir / "checkpoint.pt", weights_only=True)["model"]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, data):
+    """An uninterrupted 2-process run."""
+    run_dir = tmp_path_factory.mktemp("ddp") / "ref"
+    r = run_cli("train", *_args(data), "--run-dir", str(run_dir), "--nproc", "2")
+    assert r.returncode == 0, r.stderr
+    return run_dir, r
+
+
+def test_two_processes_report_once_and_the_checkpoint_loads_in_one(reference, data):
+    run_dir, r = reference
+    out = r.stdout.splitlines()
+    assert sum(line.startswith("test: top-1") for line in out) == 1          # rank 0 alone prints
+    assert [line.split()[1] for line in out if line.startswith("epoch ")] == ["1/2", "2/2"]
+    assert "32 steps of 8 per process x 2 processes = 16" in r.stdout
+    assert _epochs(run_dir) == [1, 2]                                          # one metrics row per epoch
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["processes"] == 2 and results["global_batch"] == 16 and results["steps"] == 64
+    assert results["test"]["images"] == 63 and results["val"]["images"] == 50  # every example once
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["distributed"]["world_size"] == 2 and config["distributed"]["backend"] == "gloo"
+    state = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    assert state["world_size"] == 2 and len(state["rng_ranks"]) == 2
+    assert not torch.equal(state["rng_ranks"][0]["torch"], state["rng_ranks"][1]["torch"])
+    assert not any(k.startswith("module.") for k in state["model"])           # the bare model, not the DDP wrapper
+
+    # one process scores the checkpoint exactly as the two processes did
+    e = run_cli("eval", str(run_dir), "--json")
+    assert e.returncode == 0, e.stderr
+    ev = json.loads(e.stdout)
+    assert ev["images"] == 63 and ev["top1"] == pytest.approx(results["test"]["top1"])
+    assert ev["loss"] == pytest.approx(results["test"]["loss"], rel=1e-5)
+
+    from nasnet.model_file import load_model_file
+    from nasnet.network import ModelConfig, NASNet
+
+    model = load_model_file(run_dir / "checkpoint.pt")
+    direct = NASNet(ModelConfig.from_dict(state["config"]["model"])).eval()
+    direct.load_state_dict(state["model"])
+    x = torch.randn(4, 1, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), direct(x))
+
+
+def test_first_step_gradients_equal_one_process_on_the_concatenated_batch(tmp_path, data):
+    """The first optimizer step of the real loop (BN frozen, aux loss, L2 and clipping on): the gradients
+    that 2 processes of batch 8 average equal 1 process's on the batch of 16 holding both halves."""
+    from ddp_grad_setup import capture_first_step, configs
+
+    from nasnet.data import load_dataset
+    from nasnet.train.loop import Trainer
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), OMP_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                        str(ROOT / "tests" / "ddp_grad_worker.py"), data, str(tmp_path)],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    ddp = [torch.load(tmp_path / f"grads_rank{k}.pt", weights_only=True) for k in (0, 1)]
+
+    dataset = load_dataset(data)
+    model_cfg, train_cfg = configs(dataset, batch_size=16)
+    single = capture_first_step(Trainer(model_cfg, train_cfg, dataset))
+
+    assert set(single) == set(ddp[0]) == set(ddp[1])
+    unused = sorted(k for k, g in single.items() if g is None)
+    assert unused and all(".preprocess.1." in k for k in unused)  # an input the reduction cells never read
+    assert sorted(k for k, g in ddp[0].items() if g is None) == unused
+    assert any(g is not None and k.startswith("aux_head.") and g.abs().sum() > 0 for k, g in single.items())
+    for name, g in single.items():
+        if g is None:
+            continue
+        assert torch.equal(ddp[0][name], ddp[1][name]), name              # both processes step alike
+        torch.testing.assert_close(ddp[0][name], g, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def _worker_pid(launcher_pid, rank, timeout=120):
+    """The pid of the torchrun worker with RANK=rank among the launcher's children (Linux /proc)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) != launcher_pid:
+                    continue
+                env = (stat.parent / "environ").read_bytes().split(b"\0")
+            except (OSError, IndexError, ValueError):
+                continue
+            if f"RANK={rank}".encode() in env:
+                return int(stat.parent.name)
+        time.sleep(0.05)
+    raise AssertionError(f"no worker with RANK={rank} appeared")
+
+
+def _start_and_kill_rank1(data, run_dir, *extra):
+    """Start a 2-process run, SIGKILL rank 1 while epoch 2 runs; return the launcher process."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    proc = subprocess.Popen([sys.executable, "-m", "nasnet", "train", *_args(data), "--run-dir", str(run_dir),
+                             "--nproc", "2", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    try:
+        victim = _worker_pid(proc.pid, 1)
+        deadline = time.time() + 300
+        while time.time() < deadline and not ((run_dir / "metrics.csv").exists() and _epochs(run_dir) == [1]):
+            assert proc.poll() is None, "the run ended before a rank could be killed"
+            time.sleep(0.01)
+        assert _epochs(run_dir) == [1], "epoch 2 was over before the kill"
+        os.kill(victim, signal.SIGKILL)
+    except BaseException:
+        proc.kill()
+        proc.communicate()
+        raise
+    return proc
+
+
+def test_killed_rank_brings_the_job_down_then_resume_finishes_exactly(tmp_path, data, reference):
+    run_dir = tmp_path / "killed"
+    proc = _start_and_kill_rank1(data, run_dir)
+    out, err = proc.communicate(timeout=120)                # no hang: torchrun stops rank 0
+    assert proc.returncode == 1, err
+    assert "rank 1 (local rank 1" in err and "killed by SIGKILL" in err
+    assert f"nasnet train --run-dir {run_dir} --resume --nproc 2" in err
+    assert _epochs(run_dir) == [1]
+
+    r = run_cli("train", "--run-dir", str(run_dir), "--resume", "--nproc", "2", "--threads", "1", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert "resuming after epoch 1" in r.stdout
+    assert _epochs(run_dir) == [1, 2]
+    ref, got = _weights(reference[0]), _weights(run_dir)      # the same run as never interrupted
+    assert all(torch.equal(ref[k], got[k]) for k in ref)
+
+
+def test_elastic_restart_resumes_by_itself(tmp_path, data, reference):
+    run_dir = tmp_path / "elastic"
+    proc = _start_and_kill_rank1(data, run_dir, "--max-restarts", "1")
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert "restart 1 of this launch: resuming after epoch 1" in out
+    assert _epochs(run_dir) == [1, 2]
+    assert sum(line.startswith("test: top-1") for line in out.splitlines()) == 1
+    ref, got = _weights(reference[0]), _weights(run_dir)
+    assert all(torch.equal(ref[k], got[k]) for k in ref)
+
+
+def test_launcher_mistakes_are_one_line_before_anything_starts(tmp_path, capsys):
+    from nasnet.cli import main
+
+    existing = tmp_path / "run"
+    existing.mkdir()
+    (existing / "config.json").write_text("{}")
+    cases = [
+        (["--nproc", "0"], "--nproc '0'"),
+        (["--nproc", "2", "--nnodes", "2"], "--rdzv-endpoint HOST:PORT"),
+        (["--nproc", "2", "--nnodes", "3:2"], "MIN must not exceed MAX"),
+        (["--max-restarts", "1"], "--max-restarts go with --nproc K"),
+        (["--nproc", "2", "--run-dir", str(existing)], "already holds a run"),
+        (["--nproc", "2", "--resume"], "--resume needs --run-dir"),
+    ]
+    for argv, message in cases:
+        assert main(["train", *argv]) == 2, argv
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, (argv, err)
+
+
+def test_sync_bn_is_refused_on_cpu(data):
+    from nasnet.data import load_dataset
+    from nasnet.errors import NasnetError
+    from nasnet.network import ModelConfig
+    from nasnet.train.config import preset
+    from nasnet.train.loop import Trainer, model_config_for
+
+    cfg = preset("child", sync_bn=True, device="cpu")
+    dataset = load_dataset(data)
+    model_cfg = model_config_for(ModelConfig(normal_cells=1, filters=8), cfg, dataset)
+    with pytest.raises(NasnetError, match="sync_bn needs CUDA"):
+        Trainer(model_cfg, cfg, dataset, world_size=2)
+
+
+def test_failures_are_described_in_one_line(tmp_path):
+    from torch.distributed.elastic.multiprocessing.errors import ProcessFailure
+
+    from nasnet.train.launch import LOST_PEER_STATUS, describe_failure
+
+    killed = ProcessFailure(local_rank=1, pid=4242, exitcode=-9, error_file="/nonexistent")
+    stopped = ProcessFailure(local_rank=0, pid=4241, exitcode=-15, error_file="/nonexistent")
+    status, text = describe_failure({0: stopped, 1: killed})
+    assert status == 1 and text == "rank 1 (local rank 1, pid 4242) was killed by SIGKILL; torchrun stopped the " \
+                                   "other processes"
+    # an exception recorded by torchrun's @record (the error file torchrun gives every process)
+    error_file = tmp_path / "error.json"
+    error_file.write_text(json.dumps({"message": {"message": "RuntimeError: CUDA out of memory\nmore",
+                                                  "extraInfo": {"py_callstack": "...", "timestamp": "1"}}}))
+    crashed = ProcessFailure(local_rank=1, pid=7, exitcode=1, error_file=str(error_file))
+    lost = ProcessFailure(local_rank=0, pid=6, exitcode=LOST_PEER_STATUS, error_file="/nonexistent")
+    status, text = describe_failure({0: lost, 1: crashed})
+    assert status == 1 and text.startswith("rank 1 (local rank 1, pid 7) exited with status 1: RuntimeError: CUDA "
+                                           "out of memory;")
+    mistake = ProcessFailure(local_rank=0, pid=1, exitcode=2, error_file="/nonexistent")
+    assert describe_failure({0: mistake, 1: mistake}) == (2, "")   # the ranks printed their own error line

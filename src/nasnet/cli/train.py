@@ -249,16 +249,14 @@ def _run_dir(args) -> Path:
     return Path(args.run_dir or f"runs/train-{time.strftime('%Y%m%d-%H%M%S')}").expanduser()
 
 
-def _holds_run(run_dir: Path) -> bool:
-    return (run_dir / "checkpoint.pt").exists() or (run_dir / "config.json").exists()
-
-
 def _check_args(args, run_dir: Path | None = None) -> Path:
     """Mistakes found without torch, reported at once (and before any process is started)."""
+    from ..train.launch import holds_run
+
     run_dir = run_dir or _run_dir(args)
     if not args.resume:
         _split_sets(args.set)
-        if _holds_run(run_dir):
+        if holds_run(run_dir):
             raise NasnetError(f"{run_dir} already holds a run; continue it with --resume or choose another --run-dir")
     return run_dir
 

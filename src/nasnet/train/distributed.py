@@ -51,11 +51,6 @@ class DistContext:
         return self.rank == 0
 
 
-def launched() -> bool:
-    """True in a process started by torchrun (or with its environment variables set by hand)."""
-    return "RANK" in os.environ and "WORLD_SIZE" in os.environ
-
-
 def _env_int(name: str, default: int | None = None) -> int:
     value = os.environ.get(name)
     if value is None:
@@ -124,10 +119,6 @@ def lost_peer(err: BaseException) -> bool:
 def shutdown() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
-
-
-def active() -> bool:
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
 def broadcast_object(obj: Any, src: int = 0) -> Any:

@@ -105,7 +105,7 @@ def launch(opts: LaunchOptions, worker_argv: list[str], run_dir: Path) -> int:
         status, message = describe_failure(err.failures)
         if message:
             print(f"nasnet train: error: {message}", file=sys.stderr)
-        if _has_run(run_dir):
+        if holds_run(run_dir):
             print(f"nasnet train: the run is in {run_dir}; continue it with: {hint}", file=sys.stderr)
         return status
     except SignalException as err:
@@ -114,7 +114,8 @@ def launch(opts: LaunchOptions, worker_argv: list[str], run_dir: Path) -> int:
     return 0
 
 
-def _has_run(run_dir: Path) -> bool:
+def holds_run(run_dir: Path) -> bool:
+    """Whether `run_dir` already holds a training run (a checkpoint or a written configuration)."""
     return (run_dir / "checkpoint.pt").is_file() or (run_dir / "config.json").is_file()
 
 

@@ -205,6 +205,17 @@ def test_imagenet_recipe_runs_with_ema_and_inception_crops(small):
     assert raw_eval != ema_eval
 
 
+def test_bf16_is_fp32_on_cpu_unless_asked_for(small):
+    assert not _tiny_trainer(small, epochs=1).bf16                    # auto: fp32 on CPU
+    trainer = _tiny_trainer(small, epochs=1, precision="bf16")
+    assert trainer.bf16
+    seen = []
+    trainer.model.classifier.register_forward_hook(lambda _m, _i, out: seen.append(out.dtype))
+    history = trainer.fit()
+    assert torch.bfloat16 in seen                                      # the forward ran under autocast
+    assert math.isfinite(history[0]["train_loss"]) and history[0]["val_top1"] is not None
+
+
 # --- the child protocol -------------------------------------------------------------------------------
 
 def test_train_child_contract_and_determinism(tiny_child):

@@ -86,7 +86,7 @@ class TrainConfig:
     seed: int = 0
     # execution
     device: str = "auto"
-    precision: str = "auto"          # auto: bf16 autocast on CUDA, fp32 on CPU
+    precision: str = "auto"          # auto: bf16 autocast on CUDA, fp32 on CPU; bf16: autocast on either
     channels_last: bool = True
     compile: bool = False
     threads: int = 0                 # torch intra-op threads; 0 = leave as is

@@ -38,7 +38,7 @@ def evaluate_checkpoint(path: str, data: str | None = None, split: str = "test",
     from ..network import ModelConfig, NASNet
     from ..train.checkpoint import load_checkpoint
     from ..train.config import TrainConfig
-    from ..train.loop import device_splits, evaluate_model, resolve_device
+    from ..train.loop import device_splits, evaluate_model, resolve_device, uses_bf16
 
     dev = resolve_device(device)
     state = load_checkpoint(path, map_location=dev)
@@ -58,7 +58,7 @@ def evaluate_checkpoint(path: str, data: str | None = None, split: str = "test",
     augment = Augment(kind=train_cfg.augment, normalize=train_cfg.normalize, image_size=size,
                       pad=train_cfg.pad_for(size), eval_crop=train_cfg.eval_crop)
     x, y = device_splits(dataset, dev)[split]
-    bf16 = dev.type == "cuda" and train_cfg.precision in ("auto", "bf16")
+    bf16 = uses_bf16(train_cfg.precision, dev)
     metrics = evaluate_model(model, x, y, augment, batch_size or train_cfg.eval_batch_size, dev, bf16)
     return {"checkpoint": str(path), "data": dataset.spec, "split": split, "epoch": state.get("epoch"),
             "ema": bool(ema), **metrics}

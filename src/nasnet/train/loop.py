@@ -84,6 +84,13 @@ def examples_for_epoch(n: int, seed: int, epoch: int, rank: int = 0, world_size:
     return order[rank::world_size] if world_size > 1 else order
 
 
+def uses_bf16(precision: str, device: torch.device) -> bool:
+    """Whether a run autocasts to bf16. auto: on CUDA yes, on CPU no (tiny children are ~3x slower in
+    bf16 there); an explicit bf16 is honoured on CPU too, where large models gain
+    (bench/model_speed.py: x1.1-1.25 forward+backward)."""
+    return precision == "bf16" or (device.type == "cuda" and precision == "auto")
+
+
 def steps_per_epoch(n_train: int, batch_size: int, world_size: int = 1) -> int:
     """Optimizer steps in one epoch: every process takes full batches of its shard of n_train // world_size
     examples (the last partial batch and the n_train % world_size leftover are dropped, different ones
@@ -153,9 +160,7 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed shapes all run long: let cuDNN pick its kernels
-        # auto: bf16 on CUDA, fp32 on CPU (tiny children are ~3x slower in bf16 there); an explicit
-        # bf16 is honoured on CPU too, where large models gain (bench/model_speed.py: x1.1-1.25 fwd+bwd)
-        self.bf16 = cfg.precision == "bf16" or (self.device.type == "cuda" and cfg.precision == "auto")
+        self.bf16 = uses_bf16(cfg.precision, self.device)
         self.channels_last = cfg.channels_last
         self.files = run_files if rank == 0 else None
         self.progress = progress and rank == 0

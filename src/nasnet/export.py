@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 import torch
 
 from .errors import NasnetError
-from .model_file import temporary_sibling
+from .atomic import replacing
 from .network import NASNet
 
 DEFAULT_OPSET = 17
@@ -78,8 +77,7 @@ def export_onnx(model: NASNet, path: str | Path, image_size: int | None = None, 
     model = model.eval()
     size = image_size or model.config.image_size
     x = example_input(model, 1, size)
-    tmp = temporary_sibling(path)
-    try:
+    with replacing(path) as tmp:
         with _quiet_tracing(), torch.no_grad():
             torch.onnx.export(model, (x,), str(tmp), opset_version=opset, dynamo=False,
                               input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
@@ -91,9 +89,6 @@ def export_onnx(model: NASNet, path: str | Path, image_size: int | None = None, 
             entry.key, entry.value = key, value
         onnx.checker.check_model(proto)
         onnx.save(proto, str(tmp))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -107,15 +102,10 @@ def export_torchscript(model: NASNet, path: str | Path, image_size: int | None =
     model = model.eval()
     size = image_size or model.config.image_size
     x = example_input(model, 2, size)
-    tmp = temporary_sibling(path)
-    try:
-        with _quiet_tracing(), torch.no_grad():
-            traced = torch.jit.trace(model, (x,), check_trace=False)
-            extra = {"nasnet.json": json.dumps(metadata(model, size))}
-            torch.jit.save(traced, str(tmp), _extra_files=extra)  # TorchScript is deprecated in 2.13: silenced
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with replacing(path) as tmp, _quiet_tracing(), torch.no_grad():
+        traced = torch.jit.trace(model, (x,), check_trace=False)
+        extra = {"nasnet.json": json.dumps(metadata(model, size))}
+        torch.jit.save(traced, str(tmp), _extra_files=extra)  # TorchScript is deprecated in 2.13: silenced
     return path
 
 

@@ -15,13 +15,12 @@ way. ``load_model_file`` also accepts published weights in the reference layout 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 
+from .atomic import replacing
 from .errors import NasnetError
 from .network import ModelConfig, NASNet
 from .pretrained import as_state_dict, convert_reference_state_dict, is_reference_layout, read_checkpoint
@@ -46,25 +45,9 @@ def save_model_file(model: NASNet, path: str | Path, source: Mapping[str, Any] |
         "preprocessing": prep.to_dict() if prep is not None else None,
         "source": dict(source or {}),
     }
-    tmp = temporary_sibling(path)
-    try:
+    with replacing(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
-
-
-def temporary_sibling(path: Path) -> Path:
-    """A new empty file beside `path` (same file system, so os.replace is atomic), with the
-    permissions a plain open() would give (mkstemp's are owner-only)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    return Path(tmp)
 
 
 def is_model_file(obj: Any) -> bool:

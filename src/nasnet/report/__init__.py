@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..atomic import replacing, write_bytes
 from .data import RunData, find_runs, load_run, run_names
 
 __all__ = ["ReportResult", "make_report", "find_runs", "load_run", "default_out_dir"]
@@ -42,19 +41,6 @@ class ReportResult:
     @property
     def trials(self) -> int:
         return sum(len(r.trials) for r in self.runs)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, then rename it over `path` (atomic on POSIX)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def default_out_dir(paths: list[Path]) -> Path:
@@ -112,9 +98,8 @@ def _draw_cells(runs: list[RunData], out_dir: Path, k: int):
             name = "cell-" + hashlib.sha1(f"{text}\n{title}".encode()).hexdigest()[:12] + ".svg"
             path = out_dir / name
             if not path.is_file():
-                tmp = out_dir / f".{name}.{os.getpid()}.svg"
-                draw_genotype(Genotype.load(text), tmp, title=title)
-                os.replace(tmp, path)
+                with replacing(path) as tmp:
+                    draw_genotype(Genotype.load(text), tmp, title=title)
             images.append(Image(name, title, "image/svg+xml", path.read_bytes(), name, caption, text))
     return images
 
@@ -148,13 +133,13 @@ def make_report(paths, out_dir=None, refresh: float | None = None, cells: int = 
     for key, title, build in FIGURES:
         data = _png(build(runs))
         path = out_dir / f"{key}.png"
-        atomic_write_bytes(path, data)
+        write_bytes(path, data)
         written.append(path)
         plots.append(Image(key, title, "image/png", data, path.name, captions.get(key, "")))
     drawn = _draw_cells(runs, out_dir, cells) if cells > 0 else []
     written += [out_dir / c.file for c in drawn]
     page = out_dir / REPORT_FILE
-    atomic_write_bytes(page, render(runs, plots, drawn, refresh=refresh, page_size=page_size).encode("utf-8"))
+    write_bytes(page, render(runs, plots, drawn, refresh=refresh, page_size=page_size).encode("utf-8"))
     written.append(page)
     keep = {c.file for c in drawn}
     for old in out_dir.glob("cell-*.svg"):        # drawings of cells no longer among the best

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import time
 from collections import deque
@@ -33,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from ..atomic import replacing, write_text
 from ..errors import NasnetError
 from .config import IDENTITY_FIELDS, SearchConfig
 from .store import TERMINAL, TrialStore
@@ -57,15 +57,6 @@ class SearchSummary:
     updates: int
     stage: str = "search"
     final: list[dict] = field(default_factory=list)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def load_run_config(run_dir: str | Path) -> SearchConfig | None:
@@ -130,13 +121,8 @@ class Search:
     def _save_checkpoint(self) -> None:
         import torch
 
-        path = self.run_dir / CHECKPOINT_FILE
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            torch.save(self.strategy.state_dict(), f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        with replacing(self.run_dir / CHECKPOINT_FILE) as tmp:
+            torch.save(self.strategy.state_dict(), tmp)
 
     def _load_checkpoint(self) -> None:
         import torch
@@ -167,7 +153,7 @@ class Search:
         n = self.store.count()
         if n > self.config.children:
             raise NasnetError(f"{self.run_dir} already holds {n} trials; --children must be at least {n}")
-        atomic_write_text(self.run_dir / CONFIG_FILE, self.config.to_json() + "\n")
+        write_text(self.run_dir / CONFIG_FILE, self.config.to_json() + "\n")
         self.strategy = make_strategy(self.space.decision_sizes(), self.config.strategy, self.config.seed)
         self._load_checkpoint()
         # Results the checkpoint has not seen, in the order the controller first saw them.
@@ -312,7 +298,7 @@ class Search:
             row = self.store.get(tid)
             data = {"genotype": row["genotype"], "reward": reward, "trial": tid, "stage": "search",
                     "metrics": json.loads(row["metrics"]) if row["metrics"] else None}
-        atomic_write_text(self.run_dir / BEST_FILE, json.dumps(data, indent=2) + "\n")
+        write_text(self.run_dir / BEST_FILE, json.dumps(data, indent=2) + "\n")
 
     def _search(self) -> None:
         cfg = self.config

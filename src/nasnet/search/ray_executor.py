@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..atomic import write_text
 from ..errors import NasnetError
 from .executors import Executor, Outcome, _outcome, run_payload
 
@@ -73,9 +74,7 @@ class ProcessRecord:
                 self.procs[pid] = start
                 changed = True
         if changed:
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            tmp.write_text(json.dumps(sorted(self.procs.items())))
-            os.replace(tmp, self.path)
+            write_text(self.path, json.dumps(sorted(self.procs.items())))
 
     def maybe_refresh(self, every: float = 5.0) -> None:
         if time.monotonic() - self._last > every:

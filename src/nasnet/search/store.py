@@ -47,6 +47,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
+from ..atomic import replacing
 from ..errors import NasnetError
 
 SCHEMA_VERSION = 1
@@ -265,9 +266,7 @@ class TrialStore:
     # -- export ----------------------------------------------------------------------------
     def export_csv(self, path: str | Path) -> None:
         """Write every trial as a CSV row (atomically: a reader never sees half a file)."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w", newline="") as f:
+        with replacing(path) as tmp, open(tmp, "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(CSV_COLUMNS)
             for r in self.db.execute("SELECT * FROM trials ORDER BY id"):
@@ -277,4 +276,3 @@ class TrialStore:
                             r["created_at"], r["started_at"], r["finished_at"], m.get("wall_seconds"),
                             m.get("params"), (r["error"] or "").splitlines()[0] if r["error"] else "",
                             r["genotype"]])
-        tmp.replace(path)

@@ -17,14 +17,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import atomic_write_bytes, save_checkpoint
+from ..atomic import write_bytes
+from .checkpoint import save_checkpoint
 
 METRIC_COLUMNS = ("epoch", "step", "lr", "train_loss", "train_top1", "val_loss", "val_top1", "val_top5",
                   "epoch_seconds", "images_per_second", "wall_seconds")
 
 
 def write_json(path: Path, data: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(data, indent=2) + "\n").encode())
+    write_bytes(path, (json.dumps(data, indent=2) + "\n").encode())
 
 
 def metrics_csv(history: list[dict[str, Any]]) -> str:
@@ -55,7 +56,7 @@ class RunFiles:
         write_json(self.dir / "config.json", config)
 
     def write_metrics(self, history: list[dict[str, Any]]) -> None:
-        atomic_write_bytes(self.dir / "metrics.csv", metrics_csv(history).encode())
+        write_bytes(self.dir / "metrics.csv", metrics_csv(history).encode())
 
     def save(self, state: dict[str, Any], best: bool = False) -> None:
         save_checkpoint(self.checkpoint_path, state)

@@ -1,4 +1,5 @@
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -25,3 +26,13 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict
 @pytest.fixture
 def cli():
     return run_cli
+
+
+def trial_rows(run_dir, sql: str = "SELECT * FROM trials ORDER BY id") -> list[dict]:
+    """Rows of a search run's trial store (RUN_DIR/trials.db) as dicts."""
+    db = sqlite3.connect(Path(run_dir) / "trials.db")
+    db.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in db.execute(sql)]
+    finally:
+        db.close()

@@ -4,7 +4,6 @@ import json
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from nasnet.search import ChildConfig, ExecutorConfig, SearchConfig, StrategyCon
 from nasnet.search.loop import Search
 from nasnet.search.store import TrialStore
 
-from conftest import ROOT
+from conftest import ROOT, trial_rows
 from report_runs import ANALYTIC, compare_runs, faulty_run
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -77,15 +76,6 @@ class Page(HTMLParser):
         return any(m.get("http-equiv") == "refresh" for m in self.metas)
 
 
-def db_rows(run_dir):
-    db = sqlite3.connect(run_dir / "trials.db")
-    db.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in db.execute("SELECT * FROM trials ORDER BY id")]
-    finally:
-        db.close()
-
-
 def check_self_contained(text: str, out_dir: Path) -> Page:
     page = Page(text)
     assert page.imgs and all(i["src"].startswith("data:image/") for i in page.imgs)
@@ -102,7 +92,7 @@ def faulty(tmp_path_factory):
 
 
 def test_report_shows_failed_and_diverged_trials(faulty, tmp_path):
-    trials = db_rows(faulty)
+    trials = trial_rows(faulty)
     by = {s: [t for t in trials if t["status"] == s] for s in ("done", "failed", "diverged")}
     assert by["done"] and by["failed"] and by["diverged"]       # the faulty child did fail
 
@@ -146,7 +136,7 @@ def test_report_shows_failed_and_diverged_trials(faulty, tmp_path):
 def test_plots_draw_what_the_store_holds(faulty):
     """The Figure 6 lines are the running best / top-5 mean of distinct rewards; failures are counted."""
     run = load_run(faulty)
-    trials = db_rows(faulty)
+    trials = trial_rows(faulty)
     fig = rewards_figure([run])
     lines = [ln for ln in fig.axes[0].get_lines() if ln.get_drawstyle() == "steps-post"]
     best_line = next(ln for ln in lines if ln.get_linestyle() == "-")

@@ -7,13 +7,12 @@ failure, not a skip: CI must run this test. Screenshots land in test-artifacts/.
 
 import os
 import shutil
-import sqlite3
 
 import pytest
 
 from nasnet.report import make_report
 
-from conftest import ROOT
+from conftest import ROOT, trial_rows
 from report_runs import compare_runs, faulty_run
 
 ARTIFACTS = ROOT / "test-artifacts"
@@ -32,11 +31,7 @@ def chromium_path() -> str:
 
 
 def statuses(run_dir) -> list[str]:
-    db = sqlite3.connect(run_dir / "trials.db")
-    try:
-        return [r[0] for r in db.execute("SELECT status FROM trials ORDER BY id")]
-    finally:
-        db.close()
+    return [r["status"] for r in trial_rows(run_dir)]
 
 
 COLUMN = """(name) => {

@@ -19,7 +19,7 @@ from nasnet.search.analytic import random_expectation, similarity_reward
 from nasnet.search.store import TrialStore
 from nasnet.space import get_space
 
-from conftest import ROOT
+from conftest import ROOT, trial_rows
 
 ANALYTIC = "nasnet.search.analytic:analytic_child"
 FAULTY = "nasnet.search.analytic:faulty_child"
@@ -29,15 +29,6 @@ def analytic_config(children=40, **kw):
     child = kw.pop("child", ChildConfig(fn=ANALYTIC))
     kw.setdefault("executor", ExecutorConfig(name="serial"))
     return SearchConfig(children=children, child=child, **kw)
-
-
-def rows(run_dir, sql="SELECT * FROM trials ORDER BY id"):
-    db = sqlite3.connect(run_dir / "trials.db")
-    db.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in db.execute(sql)]
-    finally:
-        db.close()
 
 
 def test_similarity_reward():
@@ -55,7 +46,7 @@ def test_similarity_reward():
 def test_search_fills_the_store_and_outputs(tmp_path):
     cfg = analytic_config(children=45, strategy=StrategyConfig(batch_size=20))
     summary = run_search(cfg, tmp_path)
-    trials = rows(tmp_path)
+    trials = trial_rows(tmp_path)
     assert [t["id"] for t in trials] == list(range(1, 46))
     assert all(t["status"] == "done" and t["attempts"] == 1 for t in trials)
     assert sorted(t["result_seq"] for t in trials) == list(range(1, 46))
@@ -71,7 +62,7 @@ def test_search_fills_the_store_and_outputs(tmp_path):
     # the policy version at sampling time only grows, with an update per 20 results
     versions = [t["policy_version"] for t in trials]
     assert versions == sorted(versions) and versions[0] == 0 and versions[-1] == 2
-    updates = rows(tmp_path, "SELECT * FROM updates ORDER BY version")
+    updates = trial_rows(tmp_path, "SELECT * FROM updates ORDER BY version")
     assert [u["version"] for u in updates] == [1, 2] and all(u["num_results"] == 20 for u in updates)
     assert all(u["entropy"] > 0 for u in updates)
     # outputs
@@ -110,10 +101,10 @@ def test_ctrl_c_leaves_a_resumable_run_identical_to_an_uninterrupted_one(tmp_pat
     cfg = analytic_config(children=30, strategy=strategy, child=child)
     with pytest.raises(KeyboardInterrupt):
         run_search(cfg, tmp_path / "b")
-    partial = rows(tmp_path / "b")
+    partial = trial_rows(tmp_path / "b")
     assert [t["status"] for t in partial] == ["done"] * 16 + ["queued"]      # trial 17 back in the queue
     run_search(cfg, tmp_path / "b")
-    a, b = rows(tmp_path / "a"), rows(tmp_path / "b")
+    a, b = trial_rows(tmp_path / "a"), trial_rows(tmp_path / "b")
     assert [t["genotype"] for t in a] == [t["genotype"] for t in b]
     assert [t["reward"] for t in a] == [t["reward"] for t in b]
     assert b[16]["attempts"] == 2 and all(t["attempts"] == 1 for t in b if t["id"] != 17)
@@ -143,7 +134,7 @@ def test_sigkill_of_the_driver_resumes_exactly(tmp_path, cli):
             time.sleep(0.05)
             if (run_dir / "trials.db").exists():
                 try:
-                    n = len(rows(run_dir, "SELECT id FROM trials WHERE status='done'"))
+                    n = len(trial_rows(run_dir, "SELECT id FROM trials WHERE status='done'"))
                 except sqlite3.OperationalError:
                     continue
                 if n >= wait_done:
@@ -152,9 +143,9 @@ def test_sigkill_of_the_driver_resumes_exactly(tmp_path, cli):
         proc.wait()
     res = cli("search", "--run-dir", str(run_dir), "--quiet")
     assert res.returncode == 0, res.stderr
-    trials = rows(run_dir)
+    trials = trial_rows(run_dir)
     assert len(trials) == 24 and all(t["status"] == "done" for t in trials)
-    assert [t["genotype"] for t in trials] == [t["genotype"] for t in rows(tmp_path / "ref")]
+    assert [t["genotype"] for t in trials] == [t["genotype"] for t in trial_rows(tmp_path / "ref")]
     runs = [json.loads(line)["genotype"] for line in log.read_text().splitlines()]
     for t in trials:
         assert 1 <= runs.count(t["genotype"]) <= t["attempts"]
@@ -166,7 +157,7 @@ def test_faults_do_not_stop_the_search(tmp_path):
     cfg = analytic_config(children=40, child=child, failure_reward=-0.5,
                           executor=ExecutorConfig(name="serial", max_retries=1), strategy=StrategyConfig(batch_size=10))
     summary = run_search(cfg, tmp_path)
-    trials = rows(tmp_path)
+    trials = trial_rows(tmp_path)
     assert len(trials) == 40 and summary.counts["queued"] == summary.counts["running"] == 0
     by = {s: [t for t in trials if t["status"] == s] for s in ("done", "failed", "diverged")}
     assert by["done"] and by["failed"] and by["diverged"]
@@ -178,7 +169,7 @@ def test_faults_do_not_stop_the_search(tmp_path):
     assert all("nan" in t["error"] and t["reward"] is None for t in by["diverged"])
     assert all(t["policy_reward"] == -0.5 for t in by["failed"] + by["diverged"])
     assert all(t["policy_reward"] == t["reward"] for t in by["done"])
-    assert len(rows(tmp_path, "SELECT * FROM updates")) == 4
+    assert len(trial_rows(tmp_path, "SELECT * FROM updates")) == 4
 
 
 class FixedCycle(strategies_mod.RandomSearch):
@@ -200,20 +191,20 @@ def test_an_architecture_sampled_again_is_not_retrained(tmp_path, monkeypatch):
     cfg = analytic_config(children=10, child=child, strategy=StrategyConfig(name="fixed-cycle", batch_size=5),
                           executor=ExecutorConfig(name="serial", workers=2))
     run_search(cfg, tmp_path / "run")
-    trials = rows(tmp_path / "run")
+    trials = trial_rows(tmp_path / "run")
     assert [t["status"] for t in trials] == ["done"] * 10
     assert len(log.read_text().splitlines()) == 3
     for t in trials[3:]:
         first = trials[(t["id"] - 1) % 3]
         assert t["cached_from"] == first["id"] and t["worker"] == "cache" and t["reward"] == first["reward"]
-    assert len(rows(tmp_path / "run", "SELECT * FROM updates")) == 2     # repeats still reach the controller
+    assert len(trial_rows(tmp_path / "run", "SELECT * FROM updates")) == 2     # repeats still reach the controller
 
 
 def test_top_k_stage_retrains_the_best(tmp_path):
     cfg = analytic_config(children=25, top_k=3, final_epochs=7)
     summary = run_search(cfg, tmp_path)
-    final = rows(tmp_path, "SELECT * FROM final ORDER BY search_reward DESC, trial_id")
-    top = sorted(rows(tmp_path), key=lambda t: (-t["reward"], t["id"]))[:3]
+    final = trial_rows(tmp_path, "SELECT * FROM final ORDER BY search_reward DESC, trial_id")
+    top = sorted(trial_rows(tmp_path), key=lambda t: (-t["reward"], t["id"]))[:3]
     assert [f["trial_id"] for f in final] == [t["id"] for t in top]
     assert all(f["status"] == "done" and f["epochs"] == 7 for f in final)
     assert all(json.loads(f["payload"])["train"]["epochs"] == 7 for f in final)
@@ -222,7 +213,7 @@ def test_top_k_stage_retrains_the_best(tmp_path):
     assert best["stage"] == "final" == summary.stage and best["trial"] == top[0]["id"]
     # a finished run asked for a larger K retrains only the new ones
     run_search(cfg.replace(top_k=4), tmp_path)
-    assert len(rows(tmp_path, "SELECT * FROM final")) == 4
+    assert len(trial_rows(tmp_path, "SELECT * FROM final")) == 4
 
 
 def test_store_schema_has_the_documented_columns(tmp_path):

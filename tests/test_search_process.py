@@ -11,18 +11,9 @@ import time
 from nasnet.search import ChildConfig, ExecutorConfig, SearchConfig, StrategyConfig, run_search
 from nasnet.search.executors import make_executor
 
-from conftest import ROOT
+from conftest import ROOT, trial_rows
 
 FAULTY = "nasnet.search.analytic:faulty_child"
-
-
-def rows(run_dir, sql="SELECT * FROM trials ORDER BY id"):
-    db = sqlite3.connect(run_dir / "trials.db")
-    db.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in db.execute(sql)]
-    finally:
-        db.close()
 
 
 def test_worker_deaths_are_retried_and_hangs_time_out(tmp_path):
@@ -33,7 +24,7 @@ def test_worker_deaths_are_retried_and_hangs_time_out(tmp_path):
     t = time.time()
     summary = run_search(cfg, tmp_path / "run")
     assert time.time() - t < 60                   # the hanging children were stopped
-    trials = rows(tmp_path / "run")
+    trials = trial_rows(tmp_path / "run")
     assert len(trials) == 24 and summary.counts["queued"] == summary.counts["running"] == 0
     killed = [t for t in trials if t["error"] and "killed by SIGKILL" in t["error"]]
     assert killed and len(killed) == len(list((tmp_path / "kills").iterdir()))
@@ -81,14 +72,14 @@ def test_ctrl_c_stops_cleanly_and_the_run_continues(tmp_path, cli):
     while time.time() < deadline and done < 4:
         time.sleep(0.1)
         try:
-            done = len(rows(run_dir, "SELECT id FROM trials WHERE status='done'"))
+            done = len(trial_rows(run_dir, "SELECT id FROM trials WHERE status='done'"))
         except sqlite3.Error:
             pass
     os.killpg(proc.pid, signal.SIGINT)           # a terminal's Ctrl-C reaches the whole process group
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "Continue it with: nasnet search --run-dir" in err and "Traceback" not in err
-    trials = rows(run_dir)
+    trials = trial_rows(run_dir)
     assert {t["status"] for t in trials} <= {"done", "queued"} and len(trials) < 40
     assert (run_dir / "trials.csv").is_file() and (run_dir / "controller.pt").is_file()
     res = cli("search", "--run-dir", str(run_dir), "--json", "--child-set", "sleep=0.2")

@@ -11,20 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, trial_rows
 
 pytest.importorskip("ray")
 
 FAULTY = "nasnet.search.analytic:faulty_child"
-
-
-def rows(run_dir, sql="SELECT * FROM trials ORDER BY id"):
-    db = sqlite3.connect(Path(run_dir) / "trials.db")
-    db.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in db.execute(sql)]
-    finally:
-        db.close()
 
 
 def recorded_alive(run_dir):
@@ -67,7 +58,7 @@ def test_ray_two_workers_worker_deaths_and_a_sigkilled_driver(tmp_path, cli, no_
     while time.time() < deadline and done < 6:
         time.sleep(0.1)
         try:
-            done = len(rows(run_dir, "SELECT id FROM trials WHERE status='done'"))
+            done = len(trial_rows(run_dir, "SELECT id FROM trials WHERE status='done'"))
         except sqlite3.Error:
             pass
     assert done >= 6, "the search did not get going"
@@ -75,11 +66,11 @@ def test_ray_two_workers_worker_deaths_and_a_sigkilled_driver(tmp_path, cli, no_
     proc.wait()
     time.sleep(0.5)
     orphans = recorded_alive(run_dir)   # Ray's agents outlive a SIGKILLed driver for a minute or more
-    before = rows(run_dir)
+    before = trial_rows(run_dir)
     assert len(before) < 18 and any(t["status"] == "running" for t in before)
     res = cli(*args, timeout=300)
     assert res.returncode == 0, res.stderr
-    trials = rows(run_dir)
+    trials = trial_rows(run_dir)
     assert [t["id"] for t in trials] == list(range(1, 19))
     assert all(t["status"] == "done" for t in trials)
     assert len({t["genotype"] for t in trials}) == 18

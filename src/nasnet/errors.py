@@ -5,5 +5,12 @@ The command line prints it without a traceback and exits non-zero; library calle
 """
 
 
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message, or its type name when it has none: what a one-line
+    error quotes of an underlying failure."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 class NasnetError(ValueError):
     """A mistake in user input (a genotype, a config, a file): one line, no traceback at the CLI."""

@@ -45,7 +45,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from .errors import NasnetError
+from .errors import NasnetError, first_line
 from .genotype import NASNET_A
 from .layers import ConvBN, FactorizedReduce
 from .network import ModelConfig, NASNet
@@ -211,15 +211,14 @@ def read_checkpoint(path: str | Path) -> Any:
     except pickle.UnpicklingError as err:
         text = str(err)
         reason = next((ln.strip() for ln in text.splitlines() if "WeightsUnpickler error" in ln),
-                      text.strip().splitlines()[0] if text.strip() else type(err).__name__)
+                      first_line(err))
         if "Unsupported global" in text or "Unsupported class" in text:
             raise NasnetError(
                 f"checkpoint {str(path)!r} refers to Python code or classes besides tensors and plain data; it was "
                 f"not loaded (files are read with weights_only=True, nothing in them is executed): {reason}") from None
         raise NasnetError(f"{str(path)!r} is not a PyTorch checkpoint ({reason})") from None
     except Exception as err:  # garbage makes the unpickler fail in many ways (IndexError, KeyError, ...)
-        msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise NasnetError(f"{str(path)!r} is not a PyTorch checkpoint ({msg})") from None
+        raise NasnetError(f"{str(path)!r} is not a PyTorch checkpoint ({first_line(err)})") from None
 
 
 def as_state_dict(obj: Any, where: str = "checkpoint") -> dict[str, torch.Tensor]:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import NasnetError
+from ..errors import NasnetError, first_line
 
 COMMAND = "train"
 HELP = "train a NASNet model (zoo name or genotype) on digits, CIFAR, an image folder or arrays"
@@ -361,7 +361,7 @@ def _run_worker(args) -> int:
             if not distributed.lost_peer(err):
                 raise
             # another process died (torchrun names it and stops this one): one line here, not a traceback
-            reason = _first_line(err)
+            reason = first_line(err)
             if reason.startswith("[") and "] " in reason:  # gloo's "[source.cc:553] Connection closed by peer"
                 reason = reason.split("] ", 1)[1]
             print(f"nasnet train: [rank {ctx.rank}] lost contact with the other processes "
@@ -375,11 +375,6 @@ def _run_worker(args) -> int:
     if mistake:
         raise mistake[0]
     return status
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
 
 
 def _worker(args, ctx) -> int:

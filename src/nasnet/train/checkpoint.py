@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from ..atomic import write_bytes
-from ..errors import NasnetError
+from ..errors import NasnetError, first_line
 
 FORMAT = "nasnet-train/1"
 
@@ -47,8 +47,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # any failure to parse the file (torch raises many kinds)
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise NasnetError(f"{path}: not a readable nasnet checkpoint ({first})") from None
+        raise NasnetError(f"{path}: not a readable nasnet checkpoint ({first_line(err)})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise NasnetError(f"{path}: not a nasnet training checkpoint (format {FORMAT} expected)")
     return state

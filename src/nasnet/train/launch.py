@@ -119,7 +119,7 @@ def holds_run(run_dir: Path) -> bool:
     return (run_dir / "checkpoint.pt").is_file() or (run_dir / "config.json").is_file()
 
 
-def _first_line(message) -> str:
+def _recorded_message(message) -> str:
     if isinstance(message, dict):  # written by torchrun's error handler: {"message": "Type: text", ...}
         message = message.get("message", "")
     text = str(message or "").strip()
@@ -146,6 +146,6 @@ def describe_failure(failures: dict) -> tuple[int, str]:
         if f.exitcode < 0:
             parts.append(f"{where} was killed by {f.signal_name()}")
         else:
-            text = _first_line(f.message)
+            text = _recorded_message(f.message)
             parts.append(f"{where} exited with status {f.exitcode}" + (f": {text}" if text else ""))
     return 1, "; ".join(parts) + ("; torchrun stopped the other processes" if len(failures) < 2 or causes else "")

@@ -290,12 +290,10 @@ def _prepare(args, ctx=None) -> Plan:
         model_cfg, train_cfg, dataset, meta = resolve(args)
         state, note = None, ""
     world = ctx.world_size if ctx else 1
-    if world > 1 and train_cfg.sync_bn:
-        from ..train.loop import resolve_device
+    if world > 1:  # found by rank 0 here, so the job stops with one message rather than one per process
+        from ..train.loop import check_sync_bn, resolve_device
 
-        if resolve_device(train_cfg.device).type != "cuda":
-            raise NasnetError("sync_bn needs CUDA: PyTorch's SyncBatchNorm does not run on CPU (gloo); "
-                              "drop --set sync_bn=true")
+        check_sync_bn(train_cfg, resolve_device(train_cfg.device), world)
     counts = count(model_cfg)
     return Plan(run_dir=run_dir, model_cfg=model_cfg, train_cfg=train_cfg, data_spec=dataset.spec, meta=meta,
                 state=state, write_config=state is None, params=counts.params, mult_adds=counts.mult_adds,

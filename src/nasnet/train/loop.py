@@ -84,6 +84,13 @@ def examples_for_epoch(n: int, seed: int, epoch: int, rank: int = 0, world_size:
     return order[rank::world_size] if world_size > 1 else order
 
 
+def check_sync_bn(cfg: TrainConfig, device: torch.device, world_size: int) -> None:
+    """SyncBatchNorm runs only on CUDA: refuse it for a CPU data-parallel run, in one line."""
+    if cfg.sync_bn and world_size > 1 and device.type != "cuda":
+        raise NasnetError("sync_bn needs CUDA: PyTorch's SyncBatchNorm does not run on CPU (gloo); "
+                          "drop --set sync_bn=true")
+
+
 def uses_bf16(precision: str, device: torch.device) -> bool:
     """Whether a run autocasts to bf16. auto: on CUDA yes, on CPU no (tiny children are ~3x slower in
     bf16 there); an explicit bf16 is honoured on CPU too, where large models gain
@@ -145,9 +152,7 @@ class Trainer:
         self.rank, self.world_size = rank, world_size
         self.use_ddp = world_size > 1 if ddp is None else ddp
         self.device = resolve_device(cfg.device)
-        if cfg.sync_bn and world_size > 1 and self.device.type != "cuda":
-            raise NasnetError("sync_bn needs CUDA: PyTorch's SyncBatchNorm does not run on CPU (gloo); "
-                              "drop --set sync_bn=true")
+        check_sync_bn(cfg, self.device, world_size)
         if self.use_ddp and not distributed.dist.is_initialized():
             raise NasnetError("data-parallel training needs torch.distributed initialised: start the processes "
                               "with torchrun or `nasnet train --nproc K`")

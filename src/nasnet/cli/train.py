@@ -473,8 +473,16 @@ def final_results(trainer, plan: Plan, meta) -> dict:
         "best": trainer.best,
         "ema": trainer.ema is not None,
     }
+    last = history[-1] if history else {}
     for split in ("val", "test"):
-        if len(trainer.data[split][1]):
+        images = len(trainer.data[split][1])
+        if not images:
+            continue
+        if split == "val" and last.get("epoch") == trainer.epoch and last.get("val_top1") is not None:
+            # the last epoch has just scored this model on the validation split: reuse it
+            out[split] = {"loss": last["val_loss"], "top1": last["val_top1"], "top5": last["val_top5"],
+                          "images": images}
+        else:
             out[split] = trainer.evaluate(split)
     return out
 

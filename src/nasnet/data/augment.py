@@ -1,4 +1,4 @@
-"""Preprocessing and augmentation on whole batches of tensors (paper A.1, A.7; SPEC §1.8, §1.9).
+"""Preprocessing and augmentation on whole batches of tensors (paper A.1, A.7).
 
 Every function takes a batch (B, C, H, W) on any device and draws its randomness from an explicit
 `torch.Generator` on that device, so a run is reproducible from (seed, epoch) and augmentation runs

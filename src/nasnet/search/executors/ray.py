@@ -1,4 +1,4 @@
-"""The Ray executor: children as Ray tasks on a local instance or a cluster (paper §3, SPEC §1.7).
+"""The Ray executor: children as Ray tasks on a local instance or a cluster (paper §3, A.3).
 
 The paper ran its children on a pool of 450 GPU workers fed from a global queue; here a Ray cluster
 plays the pool. See `nasnet.search.executors` for the contract every executor follows.
@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..atomic import write_text
-from ..errors import NasnetError
-from .executors import Executor, Outcome, _outcome, run_payload
+from ...atomic import write_text
+from ...errors import NasnetError
+from .base import Executor, Outcome, outcome_from_json, run_payload
 
 
 def _ray_run(payload_json: str) -> str:
@@ -233,9 +233,6 @@ class RayExecutor(Executor):
         ref = self._remote.remote(json.dumps(payload, allow_nan=False))
         self._refs[ref] = (key, time.time())
 
-    def pending(self):
-        return len(self._refs)
-
     def wait(self, timeout=None):
         ray = self._ray
         if not self._refs:
@@ -254,7 +251,7 @@ class RayExecutor(Executor):
                                         "child timeout", started_at=submitted, finished_at=time.time()))
                 continue
             try:
-                outcomes.append(_outcome(key, ray.get(ref)))
+                outcomes.append(outcome_from_json(key, ray.get(ref)))
             except ray.exceptions.RayError as err:
                 first = str(err).strip().splitlines()[0] if str(err).strip() else ""
                 outcomes.append(Outcome(key, "infra", error=f"{type(err).__name__}: {first}"[:2000],

@@ -18,8 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import NasnetError
-from .genotype import Cell, Genotype
+from ..arch.genotype import Cell, Genotype
+from ..errors import NasnetError
 
 COLORS = {"input": "#d9d9d9", "op": "#fde68a", "combine": "#86efac", "output": "#f9a8d4", "edge": "#4b5563"}
 COMBINER_LABELS = {"add": "add", "concat": "concat", "add_ln": "add + LN", "add_in": "add + IN"}

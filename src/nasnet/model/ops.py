@@ -1,7 +1,8 @@
-"""The 13 operations of the NASNet search space (paper §3, A.4; SPEC §1.2, §2), in one registry.
+"""The 13 operations of the NASNet search space (paper §3, A.4), in one literal table.
 
-Every op is built by ``OPS_REGISTRY[name](c_in, c_out, stride, style) -> nn.Module`` and maps a
-state of ``c_in`` channels to ``c_out`` (the cell's F) channels, at any stride.
+Every op is built by ``OPS_TABLE[name](c_in, c_out, stride, style) -> nn.Module`` and maps a
+state of ``c_in`` channels to ``c_out`` (the cell's F) channels, at any stride. The table is
+written out entry by entry, so searching for an op's name finds its constructor.
 
 Semantics (matching TensorFlow's released NASNet code where it has the op):
 * convolutions are ReLU -> conv -> BN, without bias; "1xk then kx1" is two such units, each
@@ -23,25 +24,14 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .genotype import OPS
+from ..arch.genotype import OPS
 from .layers import Conv2d, ConvBN, LayerStyle, Pool2d, batch_norm
 
 OpFactory = Callable[[int, int, int, LayerStyle], nn.Module]
-OPS_REGISTRY: dict[str, OpFactory] = {}
-
-
-def register_op(name: str) -> Callable[[OpFactory], OpFactory]:
-    def deco(factory: OpFactory) -> OpFactory:
-        if name in OPS_REGISTRY:
-            raise KeyError(f"op {name!r} is already registered")
-        OPS_REGISTRY[name] = factory
-        return factory
-
-    return deco
 
 
 def make_op(name: str, c_in: int, c_out: int, stride: int, style: LayerStyle) -> nn.Module:
-    op = OPS_REGISTRY[name](c_in, c_out, stride, style)
+    op = OPS_TABLE[name](c_in, c_out, stride, style)
     op.op_name = name
     return op
 
@@ -119,38 +109,26 @@ class PoolOp(nn.Module):
         return x if self.project is None else self.project(x)
 
 
-@register_op("identity")
 def _identity(c_in: int, c_out: int, stride: int, style: LayerStyle) -> nn.Module:
     if stride == 1 and c_in == c_out:
         return Identity()
     return Projection(c_in, c_out, 1, stride, style=style)
 
 
-def _register_conv(name: str, k: int, dilation: int = 1) -> None:
-    register_op(name)(lambda c_in, c_out, stride, style: ReLUConvBN(c_in, c_out, k, stride, dilation, style))
-
-
-def _register_factorized(name: str, k: int) -> None:
-    register_op(name)(lambda c_in, c_out, stride, style: FactorizedConv(c_in, c_out, k, stride, style))
-
-
-def _register_sep(name: str, k: int) -> None:
-    register_op(name)(lambda c_in, c_out, stride, style: SepConv(c_in, c_out, k, stride, style))
-
-
-def _register_pool(name: str, kind: str, k: int) -> None:
-    register_op(name)(lambda c_in, c_out, stride, style: PoolOp(kind, k, c_in, c_out, stride, style))
-
-
-_register_conv("conv_1x1", 1)
-_register_conv("conv_3x3", 3)
-_register_conv("dil_conv_3x3", 3, dilation=2)
-_register_factorized("conv_1x3_3x1", 3)
-_register_factorized("conv_1x7_7x1", 7)
-for _k in (3, 5, 7):
-    _register_sep(f"sep_conv_{_k}x{_k}", _k)
-_register_pool("avg_pool_3x3", "avg", 3)
-for _k in (3, 5, 7):
-    _register_pool(f"max_pool_{_k}x{_k}", "max", _k)
-
-assert set(OPS_REGISTRY) == set(OPS), "the op registry and genotype.OPS must name the same ops"
+# name -> constructor(c_in, c_out, stride, style); the keys are exactly nasnet.arch.genotype.OPS.
+OPS_TABLE: dict[str, OpFactory] = {
+    "identity": _identity,
+    "conv_1x7_7x1": lambda c_in, c_out, stride, style: FactorizedConv(c_in, c_out, 7, stride, style),
+    "avg_pool_3x3": lambda c_in, c_out, stride, style: PoolOp("avg", 3, c_in, c_out, stride, style),
+    "max_pool_5x5": lambda c_in, c_out, stride, style: PoolOp("max", 5, c_in, c_out, stride, style),
+    "conv_1x1": lambda c_in, c_out, stride, style: ReLUConvBN(c_in, c_out, 1, stride, 1, style),
+    "sep_conv_3x3": lambda c_in, c_out, stride, style: SepConv(c_in, c_out, 3, stride, style),
+    "sep_conv_7x7": lambda c_in, c_out, stride, style: SepConv(c_in, c_out, 7, stride, style),
+    "conv_1x3_3x1": lambda c_in, c_out, stride, style: FactorizedConv(c_in, c_out, 3, stride, style),
+    "dil_conv_3x3": lambda c_in, c_out, stride, style: ReLUConvBN(c_in, c_out, 3, stride, 2, style),
+    "max_pool_3x3": lambda c_in, c_out, stride, style: PoolOp("max", 3, c_in, c_out, stride, style),
+    "max_pool_7x7": lambda c_in, c_out, stride, style: PoolOp("max", 7, c_in, c_out, stride, style),
+    "conv_3x3": lambda c_in, c_out, stride, style: ReLUConvBN(c_in, c_out, 3, stride, 1, style),
+    "sep_conv_5x5": lambda c_in, c_out, stride, style: SepConv(c_in, c_out, 5, stride, style),
+}
+assert tuple(OPS_TABLE) == OPS, "the op table and nasnet.arch.genotype.OPS must name the same ops, in order"

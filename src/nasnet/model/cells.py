@@ -1,4 +1,4 @@
-"""A convolutional cell built from a genotype cell (paper §3, Figure 4, App. A.4; SPEC §2).
+"""A convolutional cell built from a genotype cell (paper §3, Figure 4, App. A.4; docs/nasnet-a.md).
 
 Shapes are resolved when the cell is built, from what the network tells it about its inputs:
 their channel counts and their resolution level (the number of stride-2 steps they have been
@@ -22,7 +22,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .genotype import Cell
+from ..arch.genotype import Cell
 from .layers import ConvBN, FactorizedReduce, LayerStyle, drop_path
 from .ops import make_op
 

@@ -1,4 +1,4 @@
-"""Executors: run a named function on a JSON payload, serially or on Ray (paper §3, SPEC §1.7).
+"""The executor contract: run a named function on a JSON payload somewhere, hand back an Outcome (paper §3).
 
 An executor knows nothing about architecture search. It receives `(key, payload)` pairs, where the
 payload is a JSON object naming its function in "fn" ("module:function"), runs
@@ -24,12 +24,10 @@ import os
 import socket
 import time
 import traceback
-from collections import deque
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import NasnetError
+from ...errors import NasnetError
 
 
 @dataclass
@@ -105,14 +103,18 @@ def run_payload(payload_json: str) -> str:
         return json.dumps(out)
 
 
-def _outcome(key: Any, text: str) -> Outcome:
+def outcome_from_json(key: Any, text: str) -> Outcome:
+    """The Outcome of `run_payload`'s JSON text, for `key`."""
     d = json.loads(text)
     return Outcome(key, d["kind"], d.get("result"), d.get("error"), d.get("worker"), d.get("started_at"),
                    d.get("finished_at"))
 
 
 class Executor:
-    """Interface: `submit`, `wait`, `cancel_all`, `close`; `capacity` children can run at once."""
+    """Interface: `submit`, `wait`, `cancel_all`, `close`; `capacity` children can run at once.
+
+    Implementations: serial (this process), process (local worker processes), ray (a Ray instance
+    or cluster); `nasnet.search.executors.make_executor` picks one from an ExecutorConfig."""
 
     name = "executor"
     capacity = 1
@@ -122,9 +124,6 @@ class Executor:
 
     def wait(self, timeout: float | None = None) -> list[Outcome]:
         """Outcomes that are ready, waiting up to `timeout` seconds for at least one."""
-        raise NotImplementedError
-
-    def pending(self) -> int:
         raise NotImplementedError
 
     def cancel_all(self) -> None:
@@ -138,52 +137,3 @@ class Executor:
 
     def __exit__(self, *exc):
         self.close()
-
-
-class SerialExecutor(Executor):
-    """Runs payloads one after another in this process, in submission order (`wait` runs one).
-
-    Ctrl-C inside a child propagates (KeyboardInterrupt is not caught), so the driver stops cleanly.
-    """
-
-    name = "serial"
-
-    def __init__(self, workers: int = 1):
-        self.capacity = max(1, int(workers))
-        self._queue: deque[tuple[Any, str]] = deque()
-
-    def submit(self, key, payload):
-        self._queue.append((key, json.dumps(payload, allow_nan=False)))
-
-    def wait(self, timeout=None):
-        if not self._queue:
-            return []
-        key, text = self._queue[0]
-        out = _outcome(key, run_payload(text))
-        self._queue.popleft()
-        return [out]
-
-    def pending(self):
-        return len(self._queue)
-
-    def cancel_all(self):
-        self._queue.clear()
-
-
-EXECUTORS = ("serial", "process", "ray")
-
-
-def make_executor(config, record: Path | None = None) -> Executor:
-    """The executor an `ExecutorConfig` names; `record` is where a local Ray instance lists its processes."""
-    if config.name == "serial":
-        return SerialExecutor(config.workers or 1)
-    if config.name == "process":
-        from .process_executor import ProcessExecutor
-
-        return ProcessExecutor(config.workers, config.cpus_per_child, config.child_timeout)
-    if config.name == "ray":
-        from .ray_executor import RayExecutor
-
-        return RayExecutor(config.workers, config.ray_address, config.cpus_per_child, config.gpus_per_child,
-                           config.child_timeout, record)
-    raise NasnetError(f"unknown executor {config.name!r} (known: {', '.join(EXECUTORS)})")

@@ -35,7 +35,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..genotype import Genotype
+from ...arch.genotype import Genotype
+from ...seeding import derive_seed
 
 
 def _fields(g: Genotype) -> list:
@@ -68,7 +69,7 @@ def _evaluate(payload: dict[str, Any]) -> dict[str, Any]:
     reward = similarity_reward(genotype, target)
     noise = float(payload.get("noise", 0.0))
     if noise:
-        rng = random.Random(f"{payload.get('seed', 0)}|{genotype}")
+        rng = random.Random(derive_seed(int(payload.get("seed", 0)), str(genotype)))
         reward += rng.gauss(0.0, noise)
     if payload.get("sleep"):
         time.sleep(float(payload["sleep"]))

@@ -1,4 +1,4 @@
-"""Local worker processes: W children at once on this machine, each in its own process (SPEC §1.7).
+"""Local worker processes: W children at once on this machine, each in its own process (paper A.3).
 
 The paper's pool of child workers, on one machine and without Ray. Each worker is a spawned Python
 process that runs payloads it receives over a pipe (`nasnet.search.executors.run_payload`: JSON
@@ -19,7 +19,7 @@ from collections import deque
 from multiprocessing import connection, get_context
 from typing import Any
 
-from .executors import Executor, Outcome, _outcome, run_payload
+from .base import Executor, Outcome, outcome_from_json, run_payload
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
@@ -128,9 +128,6 @@ class ProcessExecutor(Executor):
         self._queue.append((key, json.dumps(payload, allow_nan=False)))
         self._dispatch()
 
-    def pending(self):
-        return len(self._queue) + sum(w.key is not None for w in self._workers)
-
     def _replace(self, w: _Worker) -> None:
         w.key = None
         w.stop(timeout=0.5)
@@ -159,7 +156,7 @@ class ProcessExecutor(Executor):
                 text = None
             if text is not None:
                 w.key = None
-                outcomes.append(_outcome(key, text))
+                outcomes.append(outcome_from_json(key, text))
                 continue
             w.process.join(0.5)
             outcomes.append(Outcome(key, "infra", error=f"worker process {w.process.pid} "

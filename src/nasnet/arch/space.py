@@ -7,7 +7,7 @@ plus the b earlier block outputs (K + b choices; K = 2 for NASNet-A/C, 4 for NAS
 
 `decode` fills the cell output by the space's rule: the loose ends (block outputs no block consumes)
 for the A and C spaces, every block output for the B space. Because the released NASNet-A does not
-follow the loose-ends rule (SPEC §2), `encode` keeps only the decisions; `decode(encode(g)) == g`
+follow the loose-ends rule (docs/nasnet-a.md), `encode` keeps only the decisions; `decode(encode(g)) == g`
 holds for every genotype the space itself produces. This module does not import torch.
 """
 
@@ -18,7 +18,7 @@ import random
 from dataclasses import dataclass
 from typing import Sequence
 
-from .errors import NasnetError
+from ..errors import NasnetError
 from .genotype import COMBINERS, OPS, OUTPUT_MODES, Block, Cell, Genotype
 
 # Decision kinds within a block, in the controller's order.

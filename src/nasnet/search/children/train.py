@@ -1,4 +1,4 @@
-"""Child training, the search's reward (paper §3, A.1, A.6; SPEC §1.8): JSON in, JSON out.
+"""Child training, the search's reward (paper §3, A.1, A.6): JSON in, JSON out.
 
 `train_child(payload) -> result` trains one sampled architecture the paper's way and scores it on
 the held-out validation split. Nothing but JSON crosses the boundary, so the serial executor, local
@@ -44,7 +44,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .errors import NasnetError
+from ...arch.genotype import Genotype
+from ...data import load_dataset
+from ...errors import NasnetError
 
 CHILD_MODEL_DEFAULTS: dict[str, Any] = dict(skeleton="cifar", normal_cells=2, filters=32, stem_multiplier=3.0,
                                             aux_head=False, drop_path_keep=1.0, dropout=0.0)
@@ -52,11 +54,8 @@ CHILD_MODEL_DEFAULTS: dict[str, Any] = dict(skeleton="cifar", normal_cells=2, fi
 
 def child_setup(payload: dict[str, Any]):
     """(ModelConfig, TrainConfig, Dataset) for a payload; raises NasnetError on a bad one."""
-    from .data import load_dataset
-    from .genotype import Genotype
-    from .network import ModelConfig
-    from .train.config import preset
-    from .train.loop import model_config_for
+    from ...model.network import ModelConfig
+    from ...train.config import resolve
 
     if not isinstance(payload, dict):
         raise NasnetError(f"child payload must be a JSON object, got {type(payload).__name__}")
@@ -79,23 +78,20 @@ def child_setup(payload: dict[str, Any]):
         raise NasnetError("child payload: 'data' must be a data spec string such as 'digits'")
     device = payload.get("device", "auto")
 
-    train_cfg = preset("child").replace(**{"seed": seed, "device": device, **train_over})
+    if "genotype" in model_over:
+        raise NasnetError("child payload: give the genotype as payload['genotype'], not in 'model'")
     dataset = load_dataset(data)
     dataset.split("val")  # the reward needs a validation split: fail early, with the data named
-    base = ModelConfig(genotype=genotype, **CHILD_MODEL_DEFAULTS)
-    model_cfg = model_config_for(base, train_cfg, dataset)
-    if model_over:
-        if "genotype" in model_over:
-            raise NasnetError("child payload: give the genotype as payload['genotype'], not in 'model'")
-        model_cfg = model_cfg.replace(**model_over)
-    return model_cfg, train_cfg, dataset
+    run = resolve(dataset, "child", {"seed": seed, "device": device, **train_over},
+                  ModelConfig(genotype=genotype, **CHILD_MODEL_DEFAULTS), model_over, "child")
+    return run.model, run.train, run.dataset
 
 
 def train_child(payload: dict[str, Any]) -> dict[str, Any]:
     """Train one child network and return its reward and metrics (see the module docstring)."""
     start = time.perf_counter()
-    from .counting import count
-    from .train.loop import Diverged, Trainer
+    from ...model.counting import count
+    from ...train.loop import Diverged, Trainer
 
     model_cfg, train_cfg, dataset = child_setup(payload)
     counts = count(model_cfg)

@@ -1,4 +1,4 @@
-"""Model size and cost: parameters, BatchNorm statistics and mult-adds (SPEC §3).
+"""Model size and cost: parameters, BatchNorm statistics and mult-adds (docs/reference-configs.md).
 
 Conventions, those of the numbers the paper and the reference implementations report:
 * parameters: trainable parameters, without the auxiliary head;
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .network import NASNet, ModelConfig
+from .network import ModelConfig, NASNet
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,9 @@ from typing import Any
 
 import torch
 
-from .errors import NasnetError
-from .atomic import replacing
-from .network import NASNet
+from ..atomic import replacing
+from ..errors import NasnetError
+from ..model.network import NASNet
 
 DEFAULT_OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "input", "logits"

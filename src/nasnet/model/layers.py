@@ -1,6 +1,6 @@
 """Building layers shared by the ops and cells: padding-aware convs and pools, BN, factorized reduction.
 
-Two padding conventions are supported (SPEC §2, §4):
+Two padding conventions are supported (docs/reference-configs.md):
 
 * ``"symmetric"`` - PyTorch's usual ``(k - 1) * d // 2`` on both sides;
 * ``"same"`` - TensorFlow's "SAME": output size ceil(n / stride), with the odd pixel of padding on
@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import NasnetError
+from ..errors import NasnetError
 
 PADDINGS = ("symmetric", "same")
 
@@ -141,7 +141,7 @@ class ConvBN(nn.Sequential):
 
 
 class FactorizedReduce(nn.Module):
-    """TF's factorized_reduction: shrink by `stride` without losing pixels to striding (SPEC §2).
+    """TF's factorized_reduction: shrink by `stride` without losing pixels to striding (docs/nasnet-a.md).
 
     stride 1: 1x1 conv -> BN. stride s > 1: two 1x1 convs, one on the pixels at (0, 0) mod s and one
     on the input shifted by one pixel (zero-padded on the bottom/right), each giving half the
@@ -168,6 +168,27 @@ class FactorizedReduce(nn.Module):
         shifted = F.pad(x[:, :, 1:, 1:], (0, 1, 0, 1))
         path2 = self.conv_2(shifted[:, :, ::s, ::s])
         return self.bn(torch.cat([path1, path2], dim=1))
+
+
+# -- ScheduledDropPath (paper §4, A.5) -------------------------------------------------------
+def drop_path_keep(cell_index: int, num_cells: int, progress: float | torch.Tensor, keep_prob: float):
+    """The keep probability of cell `cell_index` (0-based) of `num_cells` at training `progress` = step / steps.
+
+    As in the reference code, the drop probability grows with the cell's depth and with training::
+
+        k_cell = 1 - (i + 1) / T * (1 - k0)          # cell i of T cells: deeper cells drop more
+        k      = 1 - min(1, s / S) * (1 - k_cell)     # step s of S: from 1 at the start to k_cell
+
+    The training loop passes ``progress = s / S`` to the model's forward, which evaluates this per
+    cell; nothing about the schedule is stored in the model. `progress` may be a tensor (a compiled
+    forward gets one, so that its graph is not specialised to every new value).
+    """
+    cell_keep = 1.0 - (cell_index + 1) / num_cells * (1.0 - keep_prob)
+    if isinstance(progress, torch.Tensor):
+        ratio = progress.clamp(max=1.0)
+    else:
+        ratio = min(1.0, float(progress))
+    return 1.0 - ratio * (1.0 - cell_keep)
 
 
 def drop_path(x: torch.Tensor, keep_prob: torch.Tensor | float) -> torch.Tensor:

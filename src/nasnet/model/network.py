@@ -1,4 +1,4 @@
-"""NASNet networks: the CIFAR and ImageNet skeletons of stacked cells (paper §3, Figure 2; SPEC §1.4, §2).
+"""NASNet networks: the CIFAR and ImageNet skeletons of stacked cells (paper §3, Figure 2; docs/nasnet-a.md).
 
 CIFAR:    3x3 conv stem (F0 x stem_multiplier filters) -> [N normal, reduction] x R -> N normal -> head
 ImageNet: 3x3 stride-2 conv stem (32 x stem_multiplier, no padding) -> two reduction "stem cells" at
@@ -21,11 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..arch.genotype import NASNET_A, Genotype
+from ..errors import NasnetError
 from .cells import CellModule, StateInfo
-from .droppath import drop_path_keep
-from .errors import NasnetError
-from .genotype import NASNET_A, Genotype
-from .layers import PADDINGS, Conv2d, ConvBN, LayerStyle, batch_norm
+from .layers import PADDINGS, Conv2d, ConvBN, LayerStyle, batch_norm, drop_path_keep
 
 SKELETONS = ("cifar", "imagenet")
 
@@ -145,14 +144,14 @@ def filters_from_penultimate(genotype: Genotype, penultimate: int, num_reduction
     """F0 for an "N @ F" name: F / (normal output width in F0 units x 2**R), rounded to the nearest integer.
 
     NASNet-A's 4 @ 1056 gives 44 and 6 @ 4032 gives 168 exactly; the paper's 5 @ 1538 is not a
-    multiple of 24 and rounds to 64 (SPEC §3).
+    multiple of 24 and rounds to 64 (docs/reference-configs.md).
     """
     per_f0 = genotype.normal.output_multiple() * 2**num_reductions
     return max(1, round(penultimate / per_f0))
 
 
 class AuxHead(nn.Module):
-    """Auxiliary classifier (SPEC §2): ReLU, 5x5 avg pool stride 3, 1x1 conv 128, BN, ReLU,
+    """Auxiliary classifier (paper A.7; docs/nasnet-a.md): ReLU, 5x5 avg pool stride 3, 1x1 conv 128, BN, ReLU,
     conv 768 covering the remaining map, BN, ReLU, linear."""
 
     def __init__(self, channels: int, size: int, num_classes: int, style: LayerStyle):

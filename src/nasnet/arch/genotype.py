@@ -1,8 +1,8 @@
-"""Genotypes: an architecture as an immutable, hashable value (paper §3, Figure 3; SPEC §1.1, §2).
+"""Genotypes: an architecture as an immutable, hashable value (paper §3, Figure 3; docs/nasnet-a.md).
 
 A genotype holds two cells, the Normal Cell and the Reduction Cell. A cell is B blocks; each block
 picks two hidden states, applies one op to each and combines the results. One state numbering is
-used everywhere in this package (SPEC §2):
+used everywhere in this package (docs/nasnet-a.md):
 
     0          the previous cell's output (after its 1x1 conv to F channels)
     1          the output two cells back (brought to F channels and to this cell's size)
@@ -10,7 +10,7 @@ used everywhere in this package (SPEC §2):
     K + b      the output of block b (blocks are numbered from 0)
 
 A cell's output is an explicit list of states. NASNet-A as released does not follow the loose-ends
-rule (SPEC §2), so the list is stored, never recomputed; the loose-ends rule only fills it for
+rule (docs/nasnet-a.md), so the list is stored, never recomputed; the loose-ends rule only fills it for
 sampled cells (see `Cell.loose_ends`). `output` says how the listed states leave the cell: "concat"
 (NASNet-A/C: concatenated along channels) or "split" (NASNet-B, Appendix B: each listed state is fed
 to one of the next layers, the i-th to the layer i+1 above).
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from .errors import NasnetError
+from ..errors import NasnetError
 
 # The paper's 13 operations (§3), in the paper's order; the order fixes the decision indices.
 OPS: tuple[str, ...] = (
@@ -354,7 +354,7 @@ def make_cell(blocks: Iterable[tuple], concat: Iterable[int] | None = None, num_
     return Cell(blks, tuple(concat), num_inputs, output)
 
 
-# NASNet-A as released in TensorFlow's model garden (SPEC §2), in this package's state numbering.
+# NASNet-A as released in TensorFlow's model garden (docs/nasnet-a.md), in this package's state numbering.
 NASNET_A = Genotype(
     normal=make_cell(
         [

@@ -103,10 +103,6 @@ class Cell:
     def num_states(self) -> int:
         return self.num_inputs + len(self.blocks)
 
-    def block_state(self, b: int) -> int:
-        """State index of block b's output."""
-        return self.num_inputs + b
-
     def used_states(self) -> set[int]:
         """States consumed by some block."""
         return {i for blk in self.blocks for i in blk.inputs}

@@ -98,6 +98,14 @@ def _json(text: str | None) -> Any:
         return None
 
 
+def _row_values(row: sqlite3.Row) -> dict[str, Any]:
+    """A row's columns with the JSON columns decoded and the status as a Status."""
+    d = dict(row)
+    d["payload"], d["metrics"] = _json(d["payload"]), _json(d["metrics"])
+    d["status"] = Status(d["status"])
+    return d
+
+
 @dataclass(frozen=True)
 class Trial:
     """One sampled architecture and what became of it (a row of `trials`)."""
@@ -124,10 +132,8 @@ class Trial:
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "Trial":
-        d = dict(row)
+        d = _row_values(row)
         d["decisions"] = tuple(_json(d["decisions"]) or ())
-        d["payload"], d["metrics"] = _json(d["payload"]), _json(d["metrics"])
-        d["status"] = Status(d["status"])
         return cls(**d)
 
     @property
@@ -164,10 +170,7 @@ class FinalTrial:
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "FinalTrial":
-        d = dict(row)
-        d["payload"], d["metrics"] = _json(d["payload"]), _json(d["metrics"])
-        d["status"] = Status(d["status"])
-        return cls(**d)
+        return cls(**_row_values(row))
 
     @property
     def key(self) -> int:

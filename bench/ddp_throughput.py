@@ -41,12 +41,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 def worker(args) -> None:
     """One process of one configuration (under torchrun)."""
     import torch
-
-    from nasnet.network import ModelConfig
-    from nasnet.train import distributed
-    from nasnet.train.config import preset
-    from nasnet.train.loop import Trainer, model_config_for
     from train_throughput import SHAPES, synthetic
+
+    from nasnet.model.network import ModelConfig
+    from nasnet.train import distributed
+    from nasnet.train.config import model_config_for, preset
+    from nasnet.train.loop import Trainer
 
     ctx = distributed.init_from_env(timeout_s=600)
     try:

@@ -40,9 +40,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from nasnet.pretrained import reference_config, seeded_input, seeded_state_dict, to_reference_state_dict  # noqa: E402
-from nasnet.model_file import build_with_weights  # noqa: E402
-from nasnet.pretrained import reference_shapes, convert_reference_state_dict  # noqa: E402
+from nasnet.weights.model_file import build_with_weights  # noqa: E402
+from nasnet.weights.reference import reference_shapes, to_reference_state_dict  # noqa: E402
+from nasnet.weights.seeded import seeded_input, seeded_state_dict  # noqa: E402
+from nasnet.zoo import reference_config  # noqa: E402
+from nasnet.zoo.factory import convert_reference  # noqa: E402
 
 VARIANTS = ("ours", "reference", "channels_last", "compile", "bf16")
 DEFAULT_BATCH = {"nasnet_a_mobile": 16, "nasnet_a_large": 2}
@@ -187,9 +189,9 @@ def main() -> int:
     for name in args.models.split(","):
         size = args.image_size or reference_config(name).image_size
         batch = args.batch or DEFAULT_BATCH.get(name, 8)
-        shapes = reference_shapes(name)
+        shapes = reference_shapes(reference_config(name))
         ref_state = seeded_state_dict(shapes, seed=0)
-        config, ours, _ = convert_reference_state_dict(ref_state, name)
+        config, ours, _ = convert_reference(ref_state, name)
         state = {"ours": ours, "reference": ref_state}
         models = {v: build(name, v, state, ref_classes) for v in variants}
         assert to_reference_state_dict(models["ours"]).keys() == ref_state.keys()

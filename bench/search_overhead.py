@@ -1,4 +1,4 @@
-"""What the search machinery costs beside the children it trains (paper §3, SPEC §1.6-1.7).
+"""What the search machinery costs beside the children it trains (paper §3, A.2-A.3).
 
 Measures, in one run:
 1. the controller: sample 20 architectures + one update on them (a minibatch), for PPO (4 epochs)
@@ -29,13 +29,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import torch  # noqa: E402
 
+from nasnet.arch.space import get_space  # noqa: E402
 from nasnet.search import ChildConfig, ExecutorConfig, SearchConfig, StrategyConfig, run_search  # noqa: E402
 from nasnet.search.executors import SerialExecutor  # noqa: E402
-from nasnet.search.process_executor import ProcessExecutor  # noqa: E402
+from nasnet.search.executors.process import ProcessExecutor  # noqa: E402
 from nasnet.search.strategies import make_strategy  # noqa: E402
-from nasnet.space import get_space  # noqa: E402
 
-ANALYTIC = "nasnet.search.analytic:analytic_child"
+ANALYTIC = "nasnet.search.children.analytic:analytic_child"
 
 
 def controller_minibatch(name: str, threads_default: bool, repeats: int = 5) -> tuple[float, float]:
@@ -43,8 +43,9 @@ def controller_minibatch(name: str, threads_default: bool, repeats: int = 5) -> 
     sizes = get_space("nasnet-a").decision_sizes()
     s = make_strategy(sizes, StrategyConfig(name=name, learning_rate=0.001), seed=0)
     if threads_default:       # undo the strategies' single-thread context for the comparison
-        import nasnet.search.controller as ctl
         import contextlib
+
+        import nasnet.search.controller as ctl
 
         saved = ctl.single_thread
         ctl.single_thread = contextlib.nullcontext
@@ -140,7 +141,7 @@ def main() -> int:
           f"{p_sleep:.3f} s per {args.sleep} s child -> speed-up over serial {s_sleep / p_sleep:.2f}x")
     if not args.no_ray:
         try:
-            from nasnet.search.ray_executor import RayExecutor
+            from nasnet.search.executors.ray import RayExecutor
         except ImportError:
             print("   ray: not installed")
         else:

@@ -8,7 +8,7 @@ What is measured (the training loop of nasnet.train.loop.Trainer, augmentation i
 
 * the digits child: NASNet-A, N = 2, F0 = 16, 8x8x1 images, batch 128;
 * the search child: NASNet-A, N = 2, F0 = 32, CIFAR-shaped 32x32x3 data (synthetic uint8), batch 128;
-* a whole 10-epoch digits child through nasnet.child.train_child (target: at most 10 s on 2 cores);
+* a whole 10-epoch digits child through nasnet.search.children.train.train_child (target: at most 10 s on 2 cores);
 * on CUDA, seconds per 20-epoch CIFAR search child in bf16 (45,000 training images per epoch plus
   one pass over the 5,000 validation images), alone and with K children sharing the GPU.
 
@@ -35,9 +35,12 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from nasnet.data import Dataset, Split  # noqa: E402
-from nasnet.network import ModelConfig  # noqa: E402
-from nasnet.train.config import preset  # noqa: E402
-from nasnet.train.loop import Trainer, evaluate_model, model_config_for  # noqa: E402
+from nasnet.model.network import ModelConfig  # noqa: E402
+from nasnet.train.config import (
+    model_config_for,  # noqa: E402
+    preset,  # noqa: E402
+)
+from nasnet.train.loop import Trainer, evaluate_model  # noqa: E402
 
 SHAPES = {
     "digits": dict(channels=1, size=8, filters=16),
@@ -233,7 +236,7 @@ def main() -> None:
     if args.profile:
         profile_digits(args)
     if not args.skip_child:
-        from nasnet.child import train_child
+        from nasnet.search.children.train import train_child
 
         payload = {"genotype": "nasnet-a", "model": {"filters": 16}, "train": {"epochs": 10}, "data": "digits",
                    "device": args.device}

@@ -1,9 +1,8 @@
 """The run both sides of the data-parallel gradient test train (see ddp_grad_worker.py)."""
 
-from nasnet.network import ModelConfig
-from nasnet.space import SearchSpace
-from nasnet.train.config import preset
-from nasnet.train.loop import model_config_for
+from nasnet.arch.space import SearchSpace
+from nasnet.model.network import ModelConfig
+from nasnet.train.config import model_config_for, preset
 
 # a sampled genotype whose reduction cell reads only one of its inputs: the other input's preprocessing
 # gets no gradient, in one process as under DDP

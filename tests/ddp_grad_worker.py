@@ -1,7 +1,7 @@
 """Run by test_distributed.py under torchrun: the first optimizer step of the real training loop,
 data parallel, with the averaged gradients (after L2 and clipping) saved by every rank.
 
-    torchrun --standalone --nproc-per-node K tests/ddp_grad_worker.py DATA_SPEC OUT_DIR
+    torchrun --standalone --nproc-per-node K tests/ddp_grad_worker.py DATA OUT_DIR
 """
 
 import sys
@@ -9,11 +9,10 @@ from pathlib import Path
 
 import torch
 
+from ddp_grad_setup import capture_first_step, configs  # noqa: E402  (tests/ is on sys.path: the script's folder)
 from nasnet.data import load_dataset
 from nasnet.train import distributed
 from nasnet.train.loop import Trainer
-
-from ddp_grad_setup import capture_first_step, configs  # noqa: E402  (tests/ is on sys.path: the script's folder)
 
 
 def main() -> None:

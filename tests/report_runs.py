@@ -2,8 +2,8 @@
 
 from nasnet.search import ChildConfig, ExecutorConfig, SearchConfig, StrategyConfig, run_search
 
-ANALYTIC = "nasnet.search.analytic:analytic_child"
-FAULTY = "nasnet.search.analytic:faulty_child"
+ANALYTIC = "nasnet.search.children.analytic:analytic_child"
+FAULTY = "nasnet.search.children.analytic:faulty_child"
 FAULTS = {"fault_raise": 0.15, "fault_nan": 0.15, "fault_oom": 0.1}
 
 

@@ -6,8 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from nasnet.augment import (Augment, center_crop, cutout, hflip, pad_crop, per_image_standardize,
-                            random_resized_crop)
+from nasnet.data.augment import (
+    Augment,
+    center_crop,
+    cutout,
+    hflip,
+    pad_crop,
+    per_image_standardize,
+    random_resized_crop,
+)
 
 
 def _gen(seed=0):

@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from nasnet.errors import NasnetError
-
 from conftest import ROOT, run_cli
+from nasnet.errors import NasnetError
 
 TINY = ["-N", "1", "--filters", "8", "--set", "model.stem_multiplier=1", "--no-progress"]
 
@@ -59,12 +58,12 @@ def test_train_then_eval(tmp_path, small):
     assert e.returncode == 0 and e.stdout.startswith("val: top-1")
 
     # a training checkpoint is a model file: it loads (live or EMA weights) for export and transfer
-    from nasnet.model_file import load_model_file
+    from nasnet import load_model
 
-    live = load_model_file(run_dir / "checkpoint.pt")
+    live = load_model(run_dir / "checkpoint.pt")
     assert live.config.to_dict() == state["config"]["model"]
     assert all(torch.equal(live.state_dict()[k], v) for k, v in state["model"].items())
-    ema = load_model_file(run_dir / "checkpoint.pt", weights_key="ema")
+    ema = load_model(run_dir / "checkpoint.pt", weights_key="ema")
     assert all(torch.equal(ema.state_dict()[k], v) for k, v in state["ema"]["module"].items())
     assert not torch.equal(ema.stem.conv.weight, live.stem.conv.weight)
 
@@ -134,9 +133,9 @@ def test_cli_errors(tmp_path):
     _one_error_line(run_cli("train", "--resume"), "--resume needs --run-dir")
     _one_error_line(run_cli("train", "--run-dir", str(tmp_path / "x"), "--set", "cutout"), "expected FIELD=VALUE")
     _one_error_line(run_cli("train", "--run-dir", str(tmp_path / "x"), "--set", "speed=11"), "unknown field")
-    _one_error_line(run_cli("eval", str(tmp_path / "missing.pt")), "no such checkpoint")
+    _one_error_line(run_cli("eval", str(tmp_path / "missing.pt")), "no such file")
     (tmp_path / "junk.pt").write_bytes(b"junk")
-    _one_error_line(run_cli("eval", str(tmp_path / "junk.pt")), "not a readable nasnet checkpoint")
+    _one_error_line(run_cli("eval", str(tmp_path / "junk.pt")), "not a PyTorch checkpoint")
 
 
 def test_eval_refuses_data_of_another_shape(tmp_path, small):
@@ -160,23 +159,25 @@ def _args(**kw):
 
 
 def test_configuration_is_resolved_per_dataset(tmp_path):
+    from nasnet.cli.train import resolve_args
     from test_data import build_cifar
 
-    from nasnet.cli.train import resolve
-
-    m, t, ds, meta = resolve(_args())
+    r = resolve_args(_args())
+    m, t, meta = r.model, r.train, r.meta
     assert meta["preset"] == "digits" and (m.normal_cells, m.filters, m.in_chans, m.image_size) == (2, 16, 1, 8)
     assert m.aux_head and m.drop_path_keep == t.drop_path_keep
 
     path = build_cifar(tmp_path / "c100.tar.gz", kind="cifar100")
-    m, t, ds, meta = resolve(_args(data=f"cifar100:{path},val=20", epochs=7, set=["cutout=8", "model.dropout=0.2"]))
+    r = resolve_args(_args(data=f"cifar100:{path},val=20", epochs=7, set=["cutout=8", "model.dropout=0.2"]))
+    m, t, meta = r.model, r.train, r.meta
     assert meta["preset"] == "cifar" and m.name == "6 @ 768" and m.num_classes == 100
     assert (t.epochs, t.cutout, t.batch_size, m.drop_path_keep, m.dropout) == (7, 8, 32, 0.6, 0.2)
 
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "big.npz", x=rng.integers(0, 256, (20, 3, 96, 96), dtype=np.uint8), y=np.arange(20) % 2)
-    m, t, ds, meta = resolve(_args(data=f"npz:{tmp_path / 'big.npz'}", image_size=80, model="nasnet_a_mobile",
-                                   normal_cells=1))
+    r = resolve_args(_args(data=f"npz:{tmp_path / 'big.npz'}", image_size=80, model="nasnet_a_mobile",
+                           normal_cells=1))
+    m, t, meta = r.model, r.train, r.meta
     assert meta["preset"] == "imagenet" and t.optimizer == "rmsprop" and t.ema_decay == 0.9999
     assert (m.skeleton, m.normal_cells, m.filters, m.image_size, m.num_classes, m.dropout) == \
         ("imagenet", 1, 44, 80, 2, 0.5)
@@ -184,11 +185,11 @@ def test_configuration_is_resolved_per_dataset(tmp_path):
 
 def test_n_at_f_flags_resolve_the_paper_notation(small, capsys):
     from nasnet.cli import build_parser
-    from nasnet.cli.train import resolve
+    from nasnet.cli.train import resolve_args
 
     def cfg(*flags):
         args = build_parser().parse_args(["train", "--data", small, *flags])
-        return resolve(args)[0]
+        return resolve_args(args).model
 
     c = cfg("--genotype", "nasnet-a", "--N", "3", "--F", "192")
     assert (c.normal_cells, c.filters, c.penultimate_filters) == (3, 8, 192)
@@ -203,10 +204,10 @@ def test_transfer_walkthrough_search_small_train_large(tmp_path):
     """README "Transfer": a searched cell (best.json) stacked on the ImageNet skeleton at N @ F."""
     from PIL import Image
 
-    from nasnet.genotype import Genotype
+    from nasnet.arch.genotype import Genotype
 
     run = tmp_path / "search"
-    s = run_cli("search", "--run-dir", str(run), "--child", "nasnet.search.analytic:analytic_child",
+    s = run_cli("search", "--run-dir", str(run), "--child", "nasnet.search.children.analytic:analytic_child",
                 "--children", "6", "--executor", "serial", "--quiet")
     assert s.returncode == 0, s.stderr
     g = Genotype.load(run / "best.json")

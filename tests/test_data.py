@@ -10,7 +10,6 @@ import pytest
 from nasnet.data import load_dataset, parse
 from nasnet.errors import NasnetError
 
-
 # --- digits ---------------------------------------------------------------------------------
 
 def test_digits_default_split():

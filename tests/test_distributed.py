@@ -77,10 +77,10 @@ def test_two_processes_report_once_and_the_checkpoint_loads_in_one(reference, da
     assert ev["images"] == 63 and ev["top1"] == pytest.approx(results["test"]["top1"])
     assert ev["loss"] == pytest.approx(results["test"]["loss"], rel=1e-5)
 
-    from nasnet.model_file import load_model_file
-    from nasnet.network import ModelConfig, NASNet
+    from nasnet import load_model
+    from nasnet.model.network import ModelConfig, NASNet
 
-    model = load_model_file(run_dir / "checkpoint.pt")
+    model = load_model(run_dir / "checkpoint.pt")
     direct = NASNet(ModelConfig.from_dict(state["config"]["model"])).eval()
     direct.load_state_dict(state["model"])
     x = torch.randn(4, 1, 8, 8)
@@ -92,7 +92,6 @@ def test_first_step_gradients_equal_one_process_on_the_concatenated_batch(tmp_pa
     """The first optimizer step of the real loop (BN frozen, aux loss, L2 and clipping on): the gradients
     that 2 processes of batch 8 average equal 1 process's on the batch of 16 holding both halves."""
     from ddp_grad_setup import capture_first_step, configs
-
     from nasnet.data import load_dataset
     from nasnet.train.loop import Trainer
 
@@ -210,9 +209,9 @@ def test_launcher_mistakes_are_one_line_before_anything_starts(tmp_path, capsys)
 def test_sync_bn_is_refused_on_cpu(data):
     from nasnet.data import load_dataset
     from nasnet.errors import NasnetError
-    from nasnet.network import ModelConfig
-    from nasnet.train.config import preset
-    from nasnet.train.loop import Trainer, model_config_for
+    from nasnet.model.network import ModelConfig
+    from nasnet.train.config import model_config_for, preset
+    from nasnet.train.loop import Trainer
 
     cfg = preset("child", sync_bn=True, device="cpu")
     dataset = load_dataset(data)

@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from nasnet import NASNET_A, Genotype
-from nasnet.drawing import draw_genotype, layout_cell, op_labels
-from nasnet.space import SPACES
+from nasnet.arch.space import SPACES
+from nasnet.report.drawing import draw_genotype, layout_cell, op_labels
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -10,11 +10,13 @@ import torch
 import torch.nn.functional as F
 
 from nasnet import NasnetError, SearchSpace
-from nasnet.export import export_onnx, export_torchscript, onnx_parity
-from nasnet.layers import LayerStyle, Pool2d, same_pads
-from nasnet.model_file import save_model_file
-from nasnet.network import ModelConfig, NASNet
-from nasnet.pretrained import reference_shapes, seeded_input, seeded_state_dict, import_reference_model
+from nasnet.model.layers import LayerStyle, Pool2d, same_pads
+from nasnet.model.network import ModelConfig, NASNet
+from nasnet.weights.export import export_onnx, export_torchscript, onnx_parity
+from nasnet.weights.model_file import save_model_file
+from nasnet.weights.reference import reference_shapes
+from nasnet.weights.seeded import seeded_input, seeded_state_dict
+from nasnet.zoo import import_reference_model, reference_config
 
 TOL = 1e-4
 
@@ -35,7 +37,7 @@ def _check_dynamic_batch(path):
 
 def test_onnx_parity_nasnet_a_mobile(tmp_path):
     """The published-weights model (seeded weights in the reference layout), at 224, in onnxruntime."""
-    model, _ = import_reference_model(seeded_state_dict(reference_shapes("nasnet_a_mobile"), 2))
+    model, _ = import_reference_model(seeded_state_dict(reference_shapes(reference_config("nasnet_a_mobile")), 2))
     path = export_onnx(model, tmp_path / "mobile.onnx")
     meta = _check_dynamic_batch(path)
     assert json.loads(meta["nasnet.model_config"])["filters"] == 44

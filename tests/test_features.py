@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from nasnet import NasnetError, SearchSpace
-from nasnet.features import Backbone
-from nasnet.network import ModelConfig, NASNet
+from nasnet.model.features import Backbone
+from nasnet.model.network import ModelConfig, NASNet
 from nasnet.zoo import create_model
 
 

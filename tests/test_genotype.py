@@ -8,17 +8,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nasnet import NASNET_A, OPS, Block, Cell, Genotype, NasnetError
-from nasnet.space import SPACES
+from nasnet.arch.space import SPACES
 
-# SPEC §2, written out independently of the package's own constant.
-SPEC_NORMAL = [
+# docs/nasnet-a.md (TF-Slim's release), written out independently of the package's own constant.
+RELEASED_NORMAL = [
     (0, "sep_conv_5x5", 1, "sep_conv_3x3", "add"),
     (1, "sep_conv_5x5", 1, "sep_conv_3x3", "add"),
     (0, "avg_pool_3x3", 1, "identity", "add"),
     (1, "avg_pool_3x3", 1, "avg_pool_3x3", "add"),
     (0, "sep_conv_3x3", 0, "identity", "add"),
 ]
-SPEC_REDUCE = [
+RELEASED_REDUCE = [
     (0, "sep_conv_5x5", 1, "sep_conv_7x7", "add"),
     (0, "max_pool_3x3", 1, "sep_conv_7x7", "add"),
     (0, "avg_pool_3x3", 1, "sep_conv_5x5", "add"),
@@ -28,11 +28,11 @@ SPEC_REDUCE = [
 
 
 def test_nasnet_a_is_spec_section_2():
-    assert [tuple(vars(b).values()) for b in NASNET_A.normal.blocks] == SPEC_NORMAL
-    assert [tuple(vars(b).values()) for b in NASNET_A.reduce.blocks] == SPEC_REDUCE
+    assert [tuple(vars(b).values()) for b in NASNET_A.normal.blocks] == RELEASED_NORMAL
+    assert [tuple(vars(b).values()) for b in NASNET_A.reduce.blocks] == RELEASED_REDUCE
     assert NASNET_A.normal.concat == (1, 2, 3, 4, 5, 6)
     assert NASNET_A.reduce.concat == (3, 4, 5, 6)
-    # The released concat sets are not the loose-ends rule (SPEC §2).
+    # The released concat sets are not the loose-ends rule (docs/nasnet-a.md).
     assert NASNET_A.normal.loose_ends() != NASNET_A.normal.concat
     assert NASNET_A.reduce.loose_ends() == (4, 5, 6)
     assert NASNET_A.normal.output_multiple() == 6

@@ -7,14 +7,14 @@ import torch
 
 import nasnet
 from nasnet import NASNET_A, Genotype, ModelConfig, NASNet
-from nasnet.counting import count, count_params
-from nasnet.droppath import drop_path_keep
-from nasnet.genotype import OPS, make_cell
-from nasnet.network import filters_from_penultimate
-from nasnet.space import SPACES
+from nasnet.arch.genotype import OPS, make_cell
+from nasnet.arch.space import SPACES
+from nasnet.model.counting import count, count_params
+from nasnet.model.layers import drop_path_keep
+from nasnet.model.network import filters_from_penultimate
 from nasnet.zoo import create_model, list_models, model_config
 
-# SPEC §3: measured on the public reference implementations (1000 classes, no auxiliary head).
+# docs/reference-configs.md: measured on the public reference implementations (1000 classes, no auxiliary head).
 GOLDEN = {
     "nasnet_a_mobile": (5_289_978, 5_326_716, 563.6e6),
     "nasnet_a_large": (88_753_150, 88_949_818, 23_783.4e6),
@@ -169,7 +169,7 @@ def test_single_channel_small_images():
     _check_train_step(model, 8, channels=1)
 
 
-# --- ScheduledDropPath (SPEC §2) --------------------------------------------------------------
+# --- ScheduledDropPath (paper A.5) ---------------------------------------------------------------
 
 def test_drop_path_schedule_values():
     T, k0 = 20, 0.6
@@ -212,7 +212,7 @@ def test_evaluation_is_deterministic_with_drop_path():
 def test_kept_paths_are_rescaled_in_training():
     # Each example of a path is kept with probability k and then divided by k, so the expected
     # output equals the input (App. A.5); dropped examples are zero.
-    from nasnet.layers import drop_path
+    from nasnet.model.layers import drop_path
 
     torch.manual_seed(0)
     x = torch.full((40_000, 2, 1, 1), 3.0)

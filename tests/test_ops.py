@@ -5,14 +5,14 @@ import torch
 import torch.nn.functional as F
 
 from nasnet import OPS
-from nasnet.layers import Conv2d, FactorizedReduce, LayerStyle, Pool2d, drop_path, same_pads
-from nasnet.ops import OPS_REGISTRY, Identity, PoolOp, Projection, SepConv, make_op
+from nasnet.model.layers import Conv2d, FactorizedReduce, LayerStyle, Pool2d, drop_path, same_pads
+from nasnet.model.ops import OPS_TABLE, Identity, PoolOp, Projection, SepConv, make_op
 
 SYM, SAME = LayerStyle(), LayerStyle(padding="same")
 
 
 def test_registry_names_the_13_ops():
-    assert set(OPS_REGISTRY) == set(OPS)
+    assert set(OPS_TABLE) == set(OPS)
 
 
 @pytest.mark.parametrize("name", OPS)

@@ -15,16 +15,15 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from nasnet.drawing import op_labels
-from nasnet.genotype import Genotype
+from conftest import ROOT, trial_rows
+from nasnet.arch.genotype import Genotype
 from nasnet.report import make_report
 from nasnet.report.data import load_run
+from nasnet.report.drawing import op_labels
 from nasnet.report.figures import failures_figure, rewards_figure
 from nasnet.search import ChildConfig, ExecutorConfig, SearchConfig, StrategyConfig
 from nasnet.search.loop import Search
 from nasnet.search.store import TrialStore
-
-from conftest import ROOT, trial_rows
 from report_runs import ANALYTIC, compare_runs, faulty_run
 
 SVG = "{http://www.w3.org/2000/svg}"

@@ -10,9 +10,8 @@ import shutil
 
 import pytest
 
-from nasnet.report import make_report
-
 from conftest import ROOT, trial_rows
+from nasnet.report import make_report
 from report_runs import compare_runs, faulty_run
 
 ARTIFACTS = ROOT / "test-artifacts"

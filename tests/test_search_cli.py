@@ -45,7 +45,7 @@ def test_search_cli_prints_the_best_continues_runs_and_reports_errors_in_one_lin
     fresh = [
         (["--children", "0"], "--children must be at least 1"),
         (["--child", "no_such_module:f"], "cannot import the child module 'no_such_module'"),
-        (["--child", "nasnet.search.analytic:nothing"], "has no function 'nothing'"),
+        (["--child", "nasnet.search.children.analytic:nothing"], "has no function 'nothing'"),
         (["--child-set", "noequals"], "KEY=VALUE"),
         (["--space", "nasnet-z"], "unknown search space"),
         (["--executor", "ray", "--workers", "-1"], "--workers must be at least 1"),
@@ -78,7 +78,7 @@ def test_search_cli_prints_the_best_continues_runs_and_reports_errors_in_one_lin
 
 
 def test_search_trains_real_children_on_digits(tmp_path, cli):
-    """The default child (nasnet.child.train_child) on the built-in digits, end to end, tiny."""
+    """The default child (nasnet.search.children.train.train_child) on the built-in digits, end to end, tiny."""
     run_dir = tmp_path / "run"
     res = cli("search", "--run-dir", str(run_dir), "--children", "1", "--workers", "1", "--epochs", "2",
               "--filters", "4", "--json")
@@ -86,7 +86,7 @@ def test_search_trains_real_children_on_digits(tmp_path, cli):
     out = json.loads(res.stdout)
     assert out["counts"]["done"] == 1
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["child"]["fn"] == "nasnet.child:train_child" and config["child"]["data"] == "digits"
+    assert config["child"]["fn"] == "nasnet.search.children.train:train_child" and config["child"]["data"] == "digits"
     assert config["child"]["model"] == {"normal_cells": 1, "filters": 4}       # the quick digits child
     assert config["child"]["train"] == {"epochs": 2}
     db = sqlite3.connect(run_dir / "trials.db")

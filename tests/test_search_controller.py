@@ -1,4 +1,4 @@
-"""The LSTM controller and the strategies (paper §3, SPEC §1.6)."""
+"""The LSTM controller and the strategies (paper §3, A.2-A.3)."""
 
 import math
 import random
@@ -7,10 +7,10 @@ from collections import Counter
 import pytest
 import torch
 
+from nasnet.arch.space import get_space
 from nasnet.search.config import StrategyConfig
 from nasnet.search.controller import Controller
 from nasnet.search.strategies import PPO, Proposal, RandomSearch, Reinforce, make_strategy
-from nasnet.space import get_space
 
 SPACE = get_space("nasnet-a")
 SIZES = SPACE.decision_sizes()

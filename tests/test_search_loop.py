@@ -1,4 +1,4 @@
-"""The work queue, trial store, resume and faults with the serial executor (paper §3, SPEC §1.7)."""
+"""The work queue, trial store, resume and faults with the serial executor (paper §3, A.3)."""
 
 import csv
 import json
@@ -12,17 +12,17 @@ import time
 import pytest
 import torch
 
-from nasnet.genotype import Genotype
-from nasnet.search import ChildConfig, ExecutorConfig, SearchConfig, StrategyConfig, run_search
-from nasnet.search import strategies as strategies_mod
-from nasnet.search.analytic import random_expectation, similarity_reward
-from nasnet.search.store import TrialStore
-from nasnet.space import get_space
-
 from conftest import ROOT, trial_rows
+from nasnet.arch.genotype import Genotype
+from nasnet.arch.space import get_space
+from nasnet.search import ChildConfig, ExecutorConfig, SearchConfig, StrategyConfig, run_search
+from nasnet.search import config as config_mod
+from nasnet.search import strategies as strategies_mod
+from nasnet.search.children.analytic import random_expectation, similarity_reward
+from nasnet.search.store import TrialStore
 
-ANALYTIC = "nasnet.search.analytic:analytic_child"
-FAULTY = "nasnet.search.analytic:faulty_child"
+ANALYTIC = "nasnet.search.children.analytic:analytic_child"
+FAULTY = "nasnet.search.children.analytic:faulty_child"
 
 
 def analytic_config(children=40, **kw):
@@ -82,7 +82,7 @@ def test_search_fills_the_store_and_outputs(tmp_path):
 
 def interrupting_child(payload):
     """The analytic child, but Ctrl-C arrives while the trial named in the payload runs."""
-    from nasnet.search.analytic import analytic_child
+    from nasnet.search.children.analytic import analytic_child
 
     if payload.get("interrupt_seed") == payload["seed"] and not os.path.exists(payload["marker"]):
         open(payload["marker"], "w").close()
@@ -186,6 +186,7 @@ class FixedCycle(strategies_mod.RandomSearch):
 
 def test_an_architecture_sampled_again_is_not_retrained(tmp_path, monkeypatch):
     monkeypatch.setitem(strategies_mod.STRATEGIES, "fixed-cycle", FixedCycle)
+    monkeypatch.setattr(config_mod, "STRATEGY_NAMES", config_mod.STRATEGY_NAMES + ("fixed-cycle",))
     log = tmp_path / "exec.log"
     child = ChildConfig(fn=FAULTY, options={"executions_log": str(log)})
     cfg = analytic_config(children=10, child=child, strategy=StrategyConfig(name="fixed-cycle", batch_size=5),

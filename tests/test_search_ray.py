@@ -1,4 +1,4 @@
-"""The Ray executor: two workers on this machine, worker deaths, and a SIGKILLed driver (SPEC §1.7)."""
+"""The Ray executor: two workers on this machine, worker deaths, and a SIGKILLed driver (paper A.3)."""
 
 import json
 import os
@@ -15,12 +15,12 @@ from conftest import ROOT, trial_rows
 
 pytest.importorskip("ray")
 
-FAULTY = "nasnet.search.analytic:faulty_child"
+FAULTY = "nasnet.search.children.analytic:faulty_child"
 
 
 def recorded_alive(run_dir):
     """Processes of a local Ray instance recorded for this run that are still alive."""
-    from nasnet.search.ray_executor import _proc_start
+    from nasnet.search.executors.ray import _proc_start
 
     path = Path(run_dir) / "ray_processes.json"
     if not path.exists():
@@ -33,7 +33,7 @@ def no_leftovers():
     """Whatever happens in the test, remove the Ray processes its drivers recorded."""
     run_dirs = []
     yield run_dirs
-    from nasnet.search.ray_executor import kill_stale_ray
+    from nasnet.search.executors.ray import kill_stale_ray
 
     for d in run_dirs:
         kill_stale_ray(Path(d) / "ray_processes.json")

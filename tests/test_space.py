@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nasnet import NASNET_A, NasnetError, SearchSpace
-from nasnet.space import SPACES, get_space
+from nasnet.arch.space import SPACES, get_space
 
 
 def test_decision_vocabularies():

@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from nasnet.child import train_child
 from nasnet.data import load_dataset
 from nasnet.errors import NasnetError
-from nasnet.network import ModelConfig
-from nasnet.train.checkpoint import load_checkpoint, save_checkpoint
-from nasnet.train.config import PRESETS, TrainConfig, preset
+from nasnet.model.network import ModelConfig
+from nasnet.search.children.train import train_child
+from nasnet.train.config import PRESETS, TrainConfig, model_config_for, preset
 from nasnet.train.ema import ModelEMA
-from nasnet.train.loop import Trainer, examples_for_epoch, model_config_for
+from nasnet.train.loop import Trainer, examples_for_epoch
 from nasnet.train.optim import RMSpropTF, decayed_parameters
+from nasnet.train.run_dir import load_checkpoint, save_checkpoint
 from nasnet.train.schedule import lr_at
 
 
@@ -146,7 +146,7 @@ class _RunsCode:
 
 def test_checkpoint_refuses_code_and_strangers(tmp_path, capsys):
     torch.save({"format": "nasnet-train/1", "x": _RunsCode()}, tmp_path / "evil.pt")
-    with pytest.raises(NasnetError, match=r"evil\.pt: not a readable nasnet checkpoint"):
+    with pytest.raises(NasnetError, match=r"evil\.pt' refers to Python code .* it was not loaded"):
         load_checkpoint(tmp_path / "evil.pt")
     assert "never run" not in capsys.readouterr().out
     torch.save({"weights": torch.ones(1)}, tmp_path / "other.pt")
@@ -227,7 +227,7 @@ def test_train_child_contract_and_determinism(tiny_child):
     assert 0.0 <= r1["reward"] <= 1.0 and r1["reward"] == r1["val_accuracy"]
     assert len(r1["loss_curve"]) == 2 and r1["loss_curve"][1] < r1["loss_curve"][0]
     assert r1["params"] > 0 and r1["mult_adds"] > 0 and r1["images_per_second"] > 0
-    r2 = train_child(dict(tiny_child, seed=5, fn="nasnet.child:train_child", trial_id=3))
+    r2 = train_child(dict(tiny_child, seed=5, fn="nasnet.search.children.train:train_child", trial_id=3))
     assert (r2["reward"], r2["loss_curve"]) == (r1["reward"], r1["loss_curve"])
     r3 = train_child(dict(tiny_child, seed=6))
     assert r3["loss_curve"] != r1["loss_curve"]
@@ -254,7 +254,7 @@ def test_child_rejects_bad_payloads(payload, message):
 
 
 def test_child_module_imports_without_torch():
-    code = "import sys, nasnet.child; print('torch' in sys.modules)"
+    code = "import sys, nasnet.search.children.train; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={"PYTHONPATH": str(__import__("pathlib").Path(__file__).parents[1] / "src")})
     assert out.stdout.strip() == "False"

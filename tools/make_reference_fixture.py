@@ -4,7 +4,7 @@ The exactness tests (tests/test_pretrained.py) must run without the reference im
 installed, so this script is run once, in a separate environment that has them, and its output is
 committed. For each published model it records the reference state-dict layout (key -> shape) and
 the reference logits, in eval mode, for the deterministic weights of
-``nasnet.pretrained.seeded_state_dict(layout, seed)`` on ``nasnet.pretrained.seeded_input``. The
+``nasnet.weights.seeded.seeded_state_dict(layout, seed)`` on ``nasnet.weights.seeded.seeded_input``. The
 tests regenerate those weights from the stored layout, load them through our importer and compare.
 
 References (read from their installed files; nothing is copied into this repository):
@@ -42,7 +42,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from nasnet.pretrained import seeded_input, seeded_state_dict  # noqa: E402
+from nasnet.weights.seeded import seeded_input, seeded_state_dict  # noqa: E402
 
 WEIGHT_SEED = 5
 INPUT_SEED = 7

@@ -1,19 +1,22 @@
-"""nasnet: the NASNet search space, model family and architecture search (Zoph et al., CVPR 2018)."""
+"""nasnet: the NASNet search space, model family and architecture search (Zoph et al., CVPR 2018).
 
+`nasnet.Genotype`, `nasnet.SearchSpace` and the other architecture names import no torch; the
+model and zoo names load torch on first use.
+"""
+
+from .arch import COMBINERS, NASNET_A, OPS, SPACES, Block, Cell, Genotype, SearchSpace, get_space
 from .errors import NasnetError
-from .genotype import COMBINERS, NASNET_A, OPS, Block, Cell, Genotype
-from .space import SPACES, SearchSpace, get_space
 
 __version__ = "0.1.0"
 
 __all__ = [
     "COMBINERS", "NASNET_A", "OPS", "SPACES", "Block", "Cell", "Genotype", "ModelConfig", "NASNet",
-    "NasnetError", "SearchSpace", "build_model", "count", "create_model", "get_space", "list_models",
+    "NasnetError", "SearchSpace", "build_model", "count", "create_model", "get_space", "list_models", "load_model",
 ]
 
 _LAZY = {
-    "ModelConfig": "network", "NASNet": "network", "build_model": "network",
-    "create_model": "zoo", "list_models": "zoo", "count": "counting",
+    "ModelConfig": "model", "NASNet": "model", "build_model": "model", "count": "model",
+    "create_model": "zoo", "list_models": "zoo", "load_model": "zoo",
 }
 
 

@@ -7,10 +7,11 @@ actually typed on top of the run's stored config.
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from ..errors import NasnetError
+from ..search.config import CHILD_ALIASES, DEFAULT_CHILD_FN, QUICK_DIGITS_CHILD, ChildConfig, SearchConfig
+from ._parse import parse_value
 
 
 def add_search_arguments(p: argparse.ArgumentParser, strategy: bool = True) -> None:
@@ -59,8 +60,6 @@ def add_search_arguments(p: argparse.ArgumentParser, strategy: bool = True) -> N
 
 def fresh_config(args: argparse.Namespace):
     """The base config of a new run: the defaults, with the quick digits child for the digits search."""
-    from ..search.config import CHILD_ALIASES, DEFAULT_CHILD_FN, QUICK_DIGITS_CHILD, ChildConfig, SearchConfig
-
     fn = CHILD_ALIASES.get(args.child, args.child) if getattr(args, "child", None) else DEFAULT_CHILD_FN
     if fn == DEFAULT_CHILD_FN and (getattr(args, "data", None) or "digits") == "digits":
         return SearchConfig(child=ChildConfig(model=dict(QUICK_DIGITS_CHILD["model"]),
@@ -68,17 +67,8 @@ def fresh_config(args: argparse.Namespace):
     return SearchConfig()
 
 
-def _parse_value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
 def changes_from_args(args: argparse.Namespace, base) -> dict[str, Any]:
     """SearchConfig.replace() keywords for the flags that were given."""
-    from ..search.config import CHILD_ALIASES
-
     simple = {
         "strategy": "strategy.name", "children": "children", "space": "space", "seed": "seed",
         "failure_reward": "failure_reward", "dedupe": "dedupe", "lr": "strategy.learning_rate",
@@ -110,11 +100,11 @@ def changes_from_args(args: argparse.Namespace, base) -> dict[str, Any]:
             raise NasnetError(f"--child-set expects KEY=VALUE, got {item!r}")
         section, dot, name = key.partition(".")
         if dot and section in ("train", "model"):
-            (train if section == "train" else model)[name] = _parse_value(value)
+            (train if section == "train" else model)[name] = parse_value(value)
         elif key in ("fn", "genotype", "seed", "data", "model", "train", "device"):
             raise NasnetError(f"--child-set cannot set {key!r}; use the matching flag")
         else:
-            options[key] = _parse_value(value)
+            options[key] = parse_value(value)
     if model != base.child.model:
         changes["child.model"] = model
     if train != base.child.train:

@@ -1,5 +1,7 @@
 """`nasnet compare`: RL against random search with the same budget and seeds (paper §4.4, Figure 6).
 
+The work is `nasnet.search.compare.compare`; this module parses the flags and prints the table.
+
 Runs one search per strategy and seed, each in its own run directory under --run-dir
 (``ppo-seed0``, ``random-seed0``, ...; an interrupted comparison continues where it stopped), then
 writes ``compare.csv``: for every number of children sampled, the best reward and the mean of the
@@ -9,20 +11,17 @@ top 5 and top 25 distinct architectures so far, per strategy and seed.
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import sys
 import time
 from pathlib import Path
 
 from ..errors import NasnetError
 from ._search_args import add_search_arguments, changes_from_args, fresh_config
+from ._table import format_table
 
 COMMAND = "compare"
 HELP = "RL vs random search with the same budget and seeds: best / top-5 / top-25 reward curves (Figure 6)"
 ORDER = 45
-
-KS = (1, 5, 25)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -43,58 +42,29 @@ def _list(text: str, what: str, cast=str) -> list:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..search.curves import store_rewards, top_k_curves
-    from ..search.loop import load_run_config, run_search
-    from ..search.store import TrialStore
-    from ..search.strategies import STRATEGIES
+    from ..search.compare import CSV_FILE, compare
 
     strategies = _list(args.strategies, "strategies")
-    for s in strategies:
-        if s not in STRATEGIES:
-            raise NasnetError(f"unknown strategy {s!r} (known: {', '.join(STRATEGIES)})")
     seeds = _list(args.seeds, "seeds", int)
     if args.seed is not None:
         raise NasnetError("use --seeds with nasnet compare")
     root = Path(args.run_dir or f"runs/compare-{time.strftime('%Y%m%d-%H%M%S')}")
-    rows, summary = [], []
-    for seed in seeds:
-        for name in strategies:
-            run_dir = root / f"{name}-seed{seed}"
-            stored = load_run_config(run_dir)
-            base = stored if stored is not None else fresh_config(args)
-            changes = changes_from_args(args, base)
-            changes.update({"strategy.name": name, "seed": seed})
-            config = base.replace(**changes)
-            if not args.quiet:
-                print(f"== {name}, seed {seed}: {run_dir}", file=sys.stderr)
-            try:
-                result = run_search(config, run_dir, progress=not args.quiet)
-            except KeyboardInterrupt:
-                print(f"nasnet compare: interrupted; continue with the same command and --run-dir {root}",
-                      file=sys.stderr)
-                return 130
-            store = TrialStore(run_dir / "trials.db")
-            curve = top_k_curves(store_rewards(store), KS)
-            store.close()
-            for point in curve:
-                rows.append([name, seed, point["children"]] + [point[f"top{k}"] for k in KS])
-            last = curve[-1] if curve else {}
-            summary.append({"strategy": name, "seed": seed, "run_dir": str(run_dir),
-                            **{f"top{k}": last.get(f"top{k}") for k in KS},
-                            "failed": result.counts["failed"] + result.counts["diverged"]})
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / "compare.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["strategy", "seed", "children", "best", "top5_mean", "top25_mean"])
-        w.writerows(rows)
-    (root / "compare.json").write_text(json.dumps(summary, indent=2) + "\n")
 
-    from ._table import format_table
+    def configure(stored):
+        base = stored if stored is not None else fresh_config(args)
+        return base.replace(**changes_from_args(args, base))
+
+    try:
+        summary = compare(configure, strategies, seeds, root, progress=not args.quiet)
+    except KeyboardInterrupt:
+        print(f"nasnet compare: interrupted; continue with the same command and --run-dir {root}", file=sys.stderr)
+        return 130
 
     def fmt(v):
         return "-" if v is None else f"{v:.4f}"
 
     table = [[s["strategy"], s["seed"], fmt(s["top1"]), fmt(s["top5"]), fmt(s["top25"]), s["failed"]] for s in summary]
     print(format_table(["strategy", "seed", "best", "top-5 mean", "top-25 mean", "failed"], table))
-    print(f"curves per number of children sampled: {root / 'compare.csv'}")
+    print(f"curves per number of children sampled: {root / CSV_FILE}")
+    print(f"next: nasnet report {root}   (the runs overlaid, as plots and one HTML page)")
     return 0

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from ..errors import NasnetError
+
 COMMAND = "export"
 HELP = "export a model to ONNX (opset >= 17, dynamic batch) and/or TorchScript, and check the outputs"
 DESCRIPTION = (
@@ -34,8 +36,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import NasnetError
-
     targets = [(kind, Path(path)) for kind, path in (("onnx", args.onnx), ("torchscript", args.torchscript)) if path]
     if not targets:
         raise NasnetError("nothing to do: give --onnx OUT.onnx and/or --torchscript OUT.pt")
@@ -47,11 +47,16 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from ..export import export_onnx, export_torchscript, onnx_parity, torchscript_parity
-    from ..model_file import load_model
+    from ..weights.export import export_onnx, export_torchscript, onnx_parity, torchscript_parity
+    from ..zoo import list_models, load_model
 
     torch.set_grad_enabled(False)
-    model, described = load_model(args.checkpoint, weights_key=args.weights_key)
+    model = load_model(args.checkpoint, weights_key=args.weights_key)
+    if args.checkpoint in list_models() and not Path(args.checkpoint).exists():
+        described = f"zoo model {args.checkpoint} (untrained weights)"
+    else:
+        described = f"checkpoint {args.checkpoint}" + (f" ({args.weights_key!r} weights)"
+                                                       if args.weights_key != "model" else "")
     size = args.image_size or model.config.image_size
     summary = {"source": described, "model": f"{model.config.skeleton} {model.config.name}",
                "image_size": size, "num_classes": model.config.num_classes, "outputs": []}

@@ -1,4 +1,4 @@
-"""`nasnet import-weights SRC --model NAME -o OUT`: published NASNet-A weights -> a nasnet model file (SPEC §4)."""
+"""`nasnet import-weights SRC --model NAME -o OUT`: published NASNet-A weights -> a nasnet model file."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import argparse
 import hashlib
 import json
 from pathlib import Path
+
+from ..errors import NasnetError
 
 COMMAND = "import-weights"
 HELP = "convert published NASNet-A weights (pretrainedmodels / timm layout) into a nasnet model file"
@@ -40,9 +42,9 @@ def _sha256(path: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import NasnetError
-    from ..model_file import save_model_file
-    from ..pretrained import import_reference_model, read_checkpoint
+    from ..weights.io import read_checkpoint
+    from ..weights.model_file import save_model_file
+    from ..zoo import import_reference_model
 
     out = Path(args.output)
     if out.exists() and not args.force:

@@ -12,6 +12,10 @@ import signal
 import sys
 from pathlib import Path
 
+from ..errors import NasnetError
+from ..report import default_out_dir, make_report
+from ..report.data import find_runs
+
 COMMAND = "report"
 HELP = "plots and a self-contained report.html of search runs (overlaid when several); --watch keeps it current"
 ORDER = 50
@@ -37,15 +41,10 @@ def _sigterm(signum, frame):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import NasnetError
-
     if args.cells < 0:
         raise NasnetError(f"--cells must be 0 or more, got {args.cells}")
     if args.interval <= 0 or args.refresh <= 0:
         raise NasnetError("--interval and --refresh must be positive")
-    from ..report import default_out_dir, make_report
-    from ..report.data import find_runs
-
     out = Path(args.out) if args.out else None
     if args.watch:
         from ..report.watch import watch

@@ -1,4 +1,4 @@
-"""`nasnet search`: architecture search with PPO / REINFORCE / random search (paper §3, SPEC §1.6-1.7).
+"""`nasnet search`: architecture search with PPO / REINFORCE / random search (paper §3, A.2-A.3).
 
 A run is a directory (RUN_DIR/config.json, trials.db, controller.pt, best.json, trials.csv);
 `nasnet search --run-dir DIR` on an existing run continues it.
@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..search.run_dir import is_run_dir, load_run_config
 from ._search_args import add_search_arguments, changes_from_args, fresh_config
 
 COMMAND = "search"
@@ -36,8 +37,6 @@ def _sigterm(signum, frame):
 
 
 def resolve_config(args: argparse.Namespace, run_dir: Path):
-    from ..search.loop import load_run_config
-
     stored = load_run_config(run_dir)
     base = stored if stored is not None else fresh_config(args)
     return base.replace(**changes_from_args(args, base))
@@ -66,7 +65,7 @@ class _Reporter:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from ..search.loop import Search
+    from ..search.loop import Search  # imports torch (the controller)
 
     run_dir = Path(args.run_dir or f"runs/search-{time.strftime('%Y%m%d-%H%M%S')}")
     config = resolve_config(args, run_dir)
@@ -78,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         summary = search.run()
     except KeyboardInterrupt:
-        if reporter is not None and (run_dir / "trials.db").is_file():
+        if reporter is not None and is_run_dir(run_dir):
             reporter()
         print(f"nasnet search: interrupted; the run is saved. Continue it with: nasnet search --run-dir {run_dir}",
               file=sys.stderr)

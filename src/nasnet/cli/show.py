@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from ..arch.genotype import Genotype
+from ._table import format_table
+
 COMMAND = "show"
 HELP = "print a genotype's cells as tables (nasnet-a, a genotype string, or a file)"
 ORDER = 20
@@ -16,8 +19,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def cell_table(name: str, cell) -> str:
-    from ._table import format_table
-
     k = cell.num_inputs
     def state(s: int) -> str:
         return f"{s} (block {s - k})" if s >= k else f"{s} (input)"
@@ -31,8 +32,6 @@ def cell_table(name: str, cell) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..genotype import Genotype
-
     g = Genotype.load(args.genotype)
     if args.json:
         print(g.to_json())
@@ -44,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         print()
     print(f"text form: {g}")
     if args.out:
-        from ..drawing import draw_genotype
+        from ..report.drawing import draw_genotype
 
         print(f"drawn to {draw_genotype(g, args.out, title=g.name)}")
     return 0

@@ -1,9 +1,15 @@
-"""`nasnet zoo`: every zoo model with its parameter and mult-add counts beside the paper's (SPEC §3)."""
+"""`nasnet zoo`: every zoo model with its parameter and mult-add counts beside the paper's.
+
+The published counts and their sources are in docs/reference-configs.md.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+
+from ..errors import NasnetError
+from ._table import format_table
 
 COMMAND = "zoo"
 HELP = "list the model zoo with parameter and mult-add counts beside the paper's"
@@ -18,8 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def zoo_rows() -> list[dict]:
     """One dict per zoo model: our counts and the paper's numbers."""
-    from ..counting import count
-    from ..zoo import get_entry, list_models
+    from ..model.counting import count
+    from ..zoo.table import get_entry, list_models
 
     rows = []
     for name in list_models():
@@ -45,8 +51,7 @@ def zoo_rows() -> list[dict]:
 def _plot(rows: list[dict], out: str) -> None:
     from pathlib import Path
 
-    from ..errors import NasnetError
-    from ..plots import zoo_figure
+    from ..report.plots import zoo_figure
 
     path = Path(out)
     if path.suffix.lower() not in (".png", ".svg", ".pdf"):
@@ -65,8 +70,6 @@ def _millions(v: int | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ._table import format_table
-
     rows = zoo_rows()
     if args.plot:
         _plot(rows, args.plot)
@@ -85,5 +88,5 @@ def run(args: argparse.Namespace) -> int:
         table, "llrrrrrrr"))
     print("\nparams: trainable, without the auxiliary head; mult-adds: conv + linear, one image at the "
           "model's size.\nThe paper's 7 @ 2304, 5 @ 1538 and 7 @ 1920 are not reproducible from the released "
-          "code with the plain N @ F reading (SPEC §3).")
+          "code with the plain N @ F reading (see docs/reference-configs.md).")
     return 0

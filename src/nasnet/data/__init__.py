@@ -1,4 +1,4 @@
-"""Datasets behind one `--data` spec (paper A.1, A.7; SPEC §1.8, §4).
+"""Datasets behind one `--data` spec (paper A.1, A.7; docs/formats.md).
 
     digits                the default: scikit-learn's bundled 8x8 digits, 1,257 / 180 / 360 images
     cifar10:PATH          the CIFAR-10 python-version archive (.tar.gz or its folder): 45,000 / 5,000 / 10,000

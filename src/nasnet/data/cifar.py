@@ -1,4 +1,4 @@
-"""CIFAR-10 and CIFAR-100 from the user's "python version" archive (SPEC §4; paper A.1).
+"""CIFAR-10 and CIFAR-100 from the user's "python version" archive (paper A.1; docs/formats.md).
 
 The archive is the .tar.gz as distributed, or the folder it extracts to (or that folder's parent):
 
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import NasnetError
-from .core import DataSpec, Dataset, Split, existing_path, finish
+from .core import Dataset, DataSpec, Split, existing_path, finish
 
 LAYOUTS = {
     "cifar10": dict(folder="cifar-10-batches-py", train=[f"data_batch_{i}" for i in range(1, 6)],

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import DataSpec, Dataset, Split, finish
+from ..errors import NasnetError
+from .core import Dataset, DataSpec, Split, finish
 
 
 def load(spec: DataSpec) -> Dataset:
     if spec.path:
-        from ..errors import NasnetError
-
         raise NasnetError(f"data {spec}: digits takes no path (it is bundled with scikit-learn)")
     from sklearn.datasets import load_digits
 

@@ -1,4 +1,4 @@
-"""Image folders, ImageNet style (SPEC §4): one sub-folder of JPEG/PNG files per class.
+"""Image folders, ImageNet style (docs/formats.md): one sub-folder of JPEG/PNG files per class.
 
 Either PATH/train/CLASS/*.jpg with PATH/val/CLASS/... (and optionally PATH/test/CLASS/...), or
 PATH/CLASS/*.jpg, split by seed into train / validation / test (``val=`` and ``test=`` options,
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import NasnetError
-from .core import DataSpec, Dataset, Split, existing_path, finish
+from .core import Dataset, DataSpec, Split, existing_path, finish
 
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 SPLIT_DIRS = {"train": ("train",), "val": ("val", "valid", "validation"), "test": ("test",)}

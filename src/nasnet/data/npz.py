@@ -14,7 +14,7 @@ import zipfile
 import numpy as np
 
 from ..errors import NasnetError
-from .core import DataSpec, Dataset, Split, existing_path, finish
+from .core import Dataset, DataSpec, Split, existing_path, finish
 
 
 def _images(a: np.ndarray, where: str) -> np.ndarray:

@@ -22,8 +22,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..arch.genotype import Genotype
 from ..atomic import replacing, write_bytes
+from ..errors import NasnetError
 from .data import RunData, find_runs, load_run, run_names
+from .drawing import draw_genotype
+from .figures import FIGURES
+from .html import Image, render
+from .plots import _pyplot
 
 __all__ = ["ReportResult", "make_report", "find_runs", "load_run", "default_out_dir"]
 
@@ -45,8 +51,6 @@ class ReportResult:
 
 def default_out_dir(paths: list[Path]) -> Path:
     """Where a report goes without --out: RUN_DIR/report, or the shared parent's report folder."""
-    from ..errors import NasnetError
-
     if len(paths) == 1:
         return Path(paths[0]) / "report"
     parents = {Path(p).resolve().parent for p in paths}
@@ -56,8 +60,6 @@ def default_out_dir(paths: list[Path]) -> Path:
 
 
 def _png(fig) -> bytes:
-    from ..plots import _pyplot
-
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=PNG_DPI, metadata={"Software": "nasnet report"})
     _pyplot().close(fig)
@@ -78,20 +80,16 @@ def _cell_choices(run: RunData, k: int) -> list[tuple[str, str, str]]:
                     + (f" (search reward {search:.4f})" if search is not None else "")))
         seen.add(best["genotype"])
     for rank, t in enumerate(run.top(k + len(seen)), start=1):
-        if t["genotype"] in seen or len(out) >= k:
+        if t.genotype in seen or len(out) >= k:
             continue
-        seen.add(t["genotype"])
-        out.append((t["genotype"], f"{run.label}: trial {t['id']}, reward {t['reward']:.4f}",
-                    f"{run.label}, trial {t['id']}: #{rank} by search reward, {t['reward']:.4f}"))
+        seen.add(t.genotype)
+        out.append((t.genotype, f"{run.label}: trial {t.id}, reward {t.reward:.4f}",
+                    f"{run.label}, trial {t.id}: #{rank} by search reward, {t.reward:.4f}"))
     return out
 
 
 def _draw_cells(runs: list[RunData], out_dir: Path, k: int):
     """Draw (or reuse, by content hash) the best cells as SVG; returns html.Image entries."""
-    from ..drawing import draw_genotype
-    from ..genotype import Genotype
-    from .html import Image
-
     images = []
     for run in runs:
         for text, title, caption in _cell_choices(run, k):
@@ -112,9 +110,6 @@ def make_report(paths, out_dir=None, refresh: float | None = None, cells: int = 
     `cells` is how many of each run's best distinct architectures are drawn; the trials table shows
     `page_size` rows at a time.
     """
-    from .figures import FIGURES
-    from .html import Image, render
-
     start = time.perf_counter()
     paths = [Path(p) for p in paths]
     runs = [load_run(p, name) for p, name in zip(paths, run_names(paths))]

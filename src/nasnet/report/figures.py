@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 from statistics import mean, median
 
-from ..plots import _pyplot
+from ..arch.space import get_space
+from .plots import _pyplot
 
 CURVES = (("top1", "-", "best so far"), ("top5", "--", "top-5 mean"), ("top25", ":", "top-25 mean"))
 FAILURE_STYLES = (("failed", "-", "x"), ("diverged", "--", "v"))
@@ -57,17 +58,17 @@ def rewards_figure(runs):
     any_reward = False
     for i, r in enumerate(runs):
         c = f"C{i}"
-        done = [t for t in r.trials if t["status"] == "done" and t["reward"] is not None]
+        done = [t for t in r.trials if t.status == "done" and t.reward is not None]
         if done:
             any_reward = True
-            ax.scatter([t["id"] for t in done], [t["reward"] for t in done], s=9, color=c, alpha=0.35, lw=0,
+            ax.scatter([t.id for t in done], [t.reward for t in done], s=9, color=c, alpha=0.35, lw=0,
                        zorder=2)
         for key, ls, _ in CURVES:
             pts = [(p["children"], p[key]) for p in r.curves if p[key] is not None]
             if pts:
                 ax.plot(*zip(*pts), color=c, ls=ls, lw=1.8, zorder=3, drawstyle="steps-post")
         for status, _, marker in FAILURE_STYLES:
-            xs = [t["id"] for t in r.trials if t["status"] == status]
+            xs = [t.id for t in r.trials if t.status == status]
             if xs:
                 ax.plot(xs, [0.03 + 0.04 * i] * len(xs), ls="", marker=marker, ms=5, color=c,
                         transform=ax.get_xaxis_transform(), zorder=4, clip_on=False)
@@ -89,8 +90,6 @@ def rewards_figure(runs):
 
 
 def _uniform_entropy(space_name: str) -> float | None:
-    from ..space import get_space
-
     try:
         return sum(math.log(n) for n in get_space(space_name).decision_sizes())
     except Exception:   # noqa: BLE001 - an unknown space in a foreign config: no reference line
@@ -110,8 +109,8 @@ def entropy_figure(runs):
     for i, r in enumerate(runs):
         by_version: dict[int, list[float]] = {}
         for t in r.trials:
-            if t["entropy"] is not None and t["policy_version"] is not None:
-                by_version.setdefault(t["policy_version"], []).append(t["entropy"])
+            if t.entropy is not None and t.policy_version is not None:
+                by_version.setdefault(t.policy_version, []).append(t.entropy)
         if by_version:
             xs = sorted(by_version)
             ax.plot(xs, [mean(by_version[v]) for v in xs], color=f"C{i}", marker="o", ms=3, lw=1.5)
@@ -159,13 +158,13 @@ def failures_figure(runs):
             continue
         t0 = r.started_at
         for status, ls, _ in FAILURE_STYLES:
-            times = [(t["finished_at"] - t0) / scale for t in done if t["status"] == status and t["finished_at"]]
+            times = [(t.finished_at - t0) / scale for t in done if t.status == status and t.finished_at]
             total += len(times)
             xs = [0.0] + times + [((r.last_activity or t0) - t0) / scale]
             ys = [0] + list(range(1, len(times) + 1)) + [len(times)]
             ax.plot(xs, ys, color=f"C{i}", ls=ls, lw=1.6, drawstyle="steps-post")
-        retries = sorted((t["finished_at"] - t0) / scale for t in done if t["finished_at"]
-                         for _ in range(max(0, (t["attempts"] or 0) - 1)))
+        retries = sorted((t.finished_at - t0) / scale for t in done if t.finished_at
+                         for _ in range(max(0, (t.attempts or 0) - 1)))
         if retries:
             ax.plot([0.0] + retries, range(len(retries) + 1), color=f"C{i}", ls=":", lw=1.2,
                     drawstyle="steps-post")
@@ -174,7 +173,7 @@ def failures_figure(runs):
         for start in range(0, len(done), width):
             chunk = done[start:start + width]
             xs.append(start + len(chunk))
-            ys.append(sum(t["status"] != "done" for t in chunk) / len(chunk))
+            ys.append(sum(t.status != "done" for t in chunk) / len(chunk))
         ax2.plot(xs, ys, color=f"C{i}", marker="o", ms=3, lw=1.5)
     if not any(r.finished() for r in runs):
         _note(ax, "no child has finished yet")
@@ -218,15 +217,15 @@ def throughput_figure(runs):
     for i, r in enumerate(runs):
         c = f"C{i}"
         done = r.finished()
-        timed = [(k, t) for k, t in enumerate(done, start=1) if t["seconds"] is not None]
+        timed = [(k, t) for k, t in enumerate(done, start=1) if t.seconds is not None]
         for status, m in markers.items():
-            pts = [(k, t["seconds"]) for k, t in timed if t["status"] == status]
+            pts = [(k, t.seconds) for k, t in timed if t.status == status]
             if pts:
                 ax.scatter(*zip(*pts), s=10, marker=m, color=c, alpha=0.45, lw=1 if m == "x" else 0)
         if timed:
             size = max(5, len(timed) // 40)
-            ax.plot(*binned_medians([k for k, _ in timed], [t["seconds"] for _, t in timed], size), color=c, lw=1.8)
-        stamps = sorted(t["finished_at"] for t in done if t["finished_at"])
+            ax.plot(*binned_medians([k for k, _ in timed], [t.seconds for _, t in timed], size), color=c, lw=1.8)
+        stamps = sorted(t.finished_at for t in done if t.finished_at)
         if len(stamps) >= 2:
             t0 = r.started_at
             window = int((r.config or {}).get("strategy", {}).get("batch_size") or 20)

@@ -213,8 +213,8 @@ def summary_table(runs: list[RunData]) -> str:
         if best:
             best_reward = fmt_reward(best["reward"]) + " (top-k stage)"
         else:
-            best_reward = fmt_reward(top[0]["reward"]) if top else "-"
-        best_trial = (best or {}).get("trial") or (top[0]["id"] if top else "-")
+            best_reward = fmt_reward(top[0].reward) if top else "-"
+        best_trial = (best or {}).get("trial") or (top[0].id if top else "-")
         finished = c["done"] + c["failed"] + c["diverged"]
         span = (r.last_activity or 0) - (r.started_at or 0)
         rate = f"{3600 * finished / span:.0f}" if finished and span > 0 else "-"
@@ -261,21 +261,21 @@ def trials_table(runs: list[RunData], page_size: int = 500) -> str:
     for r in runs:
         for t in r.trials:
             hidden = " hidden" if len(out) >= page_size else ""     # the script pages through them
-            m = t["metrics"] if isinstance(t["metrics"], dict) else {}
-            error = (t["error"] or "").strip()
+            m = t.metrics if isinstance(t.metrics, dict) else {}
+            error = (t.error or "").strip()
             first = error.splitlines()[-1] if error else ""
             cells = [_td(r.label, cls="r")] if several else []
             cells += [
-                _td(t["id"], t["id"], "n"), _td(t["status"]), _td(fmt_reward(t["reward"]), t["reward"], "n"),
-                _td(t["policy_version"], t["policy_version"], "n"),
-                _td("" if t["entropy"] is None else f"{t['entropy']:.2f}", t["entropy"], "n"),
-                _td(t["attempts"], t["attempts"], "n"), _td(fmt_seconds(t["seconds"]), t["seconds"], "n"),
-                _td(fmt_count(m.get("params")), m.get("params"), "n"), _td(t["worker"] or ""),
-                _td(t["cached_from"] or "", t["cached_from"], "n"),
+                _td(t.id, t.id, "n"), _td(t.status), _td(fmt_reward(t.reward), t.reward, "n"),
+                _td(t.policy_version, t.policy_version, "n"),
+                _td("" if t.entropy is None else f"{t.entropy:.2f}", t.entropy, "n"),
+                _td(t.attempts, t.attempts, "n"), _td(fmt_seconds(t.seconds), t.seconds, "n"),
+                _td(fmt_count(m.get("params")), m.get("params"), "n"), _td(t.worker or ""),
+                _td(t.cached_from or "", t.cached_from, "n"),
                 _td(first[:300], cls="e", title=error[:2000] or None),
-                _td(t["genotype"], cls="g"),
+                _td(t.genotype, cls="g"),
             ]
-            out.append(f"<tr class={_esc(t['status'])}{hidden}>{''.join(cells)}</tr>")
+            out.append(f"<tr class={_esc(t.status)}{hidden}>{''.join(cells)}</tr>")
     n = sum(len(r.trials) for r in runs)
     return (f"<div class=controls><input id=filter type=search placeholder='filter: a status, a worker, an op, "
             f"an error...' aria-label='filter trials'><button id=prev type=button hidden>&lsaquo; previous</button>"
@@ -290,12 +290,12 @@ def finals_table(runs: list[RunData]) -> str:
     rows = []
     for r in runs:
         for f in r.finals:
-            error = (f["error"] or "").strip()
+            error = (f.error or "").strip()
             rows.append(
-                f"<tr class={_esc(f['status'])}><td>{_esc(r.label)}</td><td class=n>{f['trial_id']}</td>"
-                f"<td class=n>{fmt_reward(f['search_reward'])}</td><td class=n>{_esc(f['epochs'] or '')}</td>"
-                f"<td>{_esc(f['status'])}</td><td class=n>{fmt_reward(f['reward'])}</td>"
-                f"<td>{_esc(f['worker'] or '')}</td>"
+                f"<tr class={_esc(f.status)}><td>{_esc(r.label)}</td><td class=n>{f.trial_id}</td>"
+                f"<td class=n>{fmt_reward(f.search_reward)}</td><td class=n>{_esc(f.epochs or '')}</td>"
+                f"<td>{_esc(f.status)}</td><td class=n>{fmt_reward(f.reward)}</td>"
+                f"<td>{_esc(f.worker or '')}</td>"
                 f"<td title='{_esc(error[:2000])}'>{_esc(error.splitlines()[-1][:200] if error else '')}</td></tr>")
     if not rows:
         return ""

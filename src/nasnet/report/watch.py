@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import NasnetError
+from ..search.run_dir import BEST_FILE, CONFIG_FILE, STORE_FILE
 from . import ReportResult, make_report
-from .data import BEST_FILE, CONFIG_FILE, STORE_FILE, find_runs
+from .data import find_runs
 
 WATCHED = (STORE_FILE, STORE_FILE + "-wal", BEST_FILE, CONFIG_FILE)
 

@@ -1,11 +1,12 @@
-"""Architecture search: controller, strategies, work queue, trial store, executors (paper §3, SPEC §1.6-1.7).
+"""Architecture search (paper §3, §4.4, Appendix A.2-A.3).
 
     from nasnet.search import SearchConfig, run_search
     summary = run_search(SearchConfig(children=100), "runs/search")
 
 Modules: config (SearchConfig), controller (the LSTM policy), strategies (ppo / reinforce / random
-behind ask/tell), store (the SQLite trial store), executors (serial, ray), loop (the work-queue
-driver), analytic (rewards computed without training), curves (best / top-k reward curves).
+behind ask/tell), store (Trial, Status and the SQLite trial store), run_dir (the files of a run),
+executors/ (serial, process, ray), children/ (train, analytic), loop (the work-queue driver),
+compare (strategies against each other at equal budgets), curves (best / top-k reward curves).
 Importing this package does not import torch or ray.
 """
 
@@ -16,6 +17,6 @@ __all__ = ["ChildConfig", "ExecutorConfig", "SearchConfig", "StrategyConfig", "r
 
 def run_search(config, run_dir, progress=False, log=None):
     """Start or continue a search in `run_dir`; see `nasnet.search.loop.Search`."""
-    from .loop import run_search as _run
+    from .loop import run_search as _run  # the driver imports torch (the controller); the package does not
 
     return _run(config, run_dir, progress=progress, log=log)

@@ -2,8 +2,9 @@
 
 `SearchConfig` holds everything that defines a search (space, strategy, budget, child payload,
 failure handling, top-k stage) and how it runs (executor, workers, resources). Defaults are the
-paper's where it gives a value (SPEC §1.6: PPO, learning rate 0.00035, entropy weight 1e-5,
-baseline decay 0.95, minibatches of 20, clipping 0.2; §1.7: the top-k retraining stage).
+paper's where it gives a value (§3 and A.3: PPO, learning rate 0.00035, entropy weight 1e-5,
+baseline decay 0.95, minibatches of 20; A.3: the top-k retraining stage); PPO's clipping
+0.2 is Schulman et al.'s. Importing this module does not import torch.
 """
 
 from __future__ import annotations
@@ -13,11 +14,16 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..arch.space import get_space
 from ..errors import NasnetError
+from .executors import EXECUTORS
 
-# The real child (issue 3's nasnet.child) and the analytic one (no training; see analytic.py).
-DEFAULT_CHILD_FN = "nasnet.child:train_child"
-ANALYTIC_CHILD_FN = "nasnet.search.analytic:analytic_child"
+# The strategies (nasnet.search.strategies implements one class per name).
+STRATEGY_NAMES = ("ppo", "reinforce", "random")
+
+# The training child and the analytic one (no training; see nasnet.search.children).
+DEFAULT_CHILD_FN = "nasnet.search.children.train:train_child"
+ANALYTIC_CHILD_FN = "nasnet.search.children.analytic:analytic_child"
 CHILD_ALIASES = {"train": DEFAULT_CHILD_FN, "analytic": ANALYTIC_CHILD_FN}
 
 # `nasnet search` with no arguments: a digits search that finishes within minutes on 2 CPU cores.
@@ -28,7 +34,7 @@ QUICK_DIGITS_CHILD = {"model": {"normal_cells": 1, "filters": 8}, "train": {"epo
 
 @dataclass(frozen=True)
 class StrategyConfig:
-    """How the controller proposes architectures and learns from their rewards (SPEC §1.6)."""
+    """How the controller proposes architectures and learns from their rewards (paper §3, A.2, A.3)."""
 
     name: str = "ppo"                 # ppo | reinforce | random
     learning_rate: float = 0.00035    # paper
@@ -45,7 +51,7 @@ class StrategyConfig:
 
 @dataclass(frozen=True)
 class ExecutorConfig:
-    """Where children run. `workers` is W, the number of children kept in flight (SPEC §1.7)."""
+    """Where children run. `workers` is W, the number of children kept in flight (paper §3, A.3)."""
 
     name: str = "process"             # serial (in this process) | process (local processes) | ray
     workers: int = 0                  # 0: as many as the CPUs (and GPUs) allow; serial: 1
@@ -85,14 +91,11 @@ class SearchConfig:
         self.validate()
 
     def validate(self) -> None:
-        from ..space import get_space
-        from .strategies import STRATEGIES
-
         get_space(self.space)
         s, e = self.strategy, self.executor
         checks = [
             (self.children >= 1, f"--children must be at least 1, got {self.children}"),
-            (s.name in STRATEGIES, f"unknown strategy {s.name!r} (known: {', '.join(STRATEGIES)})"),
+            (s.name in STRATEGY_NAMES, f"unknown strategy {s.name!r} (known: {', '.join(STRATEGY_NAMES)})"),
             (s.learning_rate > 0, f"the learning rate must be positive, got {s.learning_rate}"),
             (s.entropy_weight >= 0, f"the entropy weight must be non-negative, got {s.entropy_weight}"),
             (0 <= s.baseline_decay < 1, f"the baseline decay must be in [0, 1), got {s.baseline_decay}"),
@@ -101,7 +104,7 @@ class SearchConfig:
             (s.ppo_epochs >= 1, f"PPO epochs must be at least 1, got {s.ppo_epochs}"),
             (s.hidden_size >= 1, f"the controller's hidden size must be at least 1, got {s.hidden_size}"),
             (s.optimizer in ("adam", "sgd"), f"unknown optimizer {s.optimizer!r} (known: adam, sgd)"),
-            (e.name in ("serial", "process", "ray"), f"unknown executor {e.name!r} (known: serial, process, ray)"),
+            (e.name in EXECUTORS, f"unknown executor {e.name!r} (known: {', '.join(EXECUTORS)})"),
             (e.workers >= 0, f"--workers must be at least 1 (or 0: as many as the CPUs allow), got {e.workers}"),
             (e.cpus_per_child > 0, f"--cpus-per-child must be positive, got {e.cpus_per_child}"),
             (e.gpus_per_child >= 0, f"--gpus-per-child must be non-negative, got {e.gpus_per_child}"),

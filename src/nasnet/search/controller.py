@@ -3,7 +3,7 @@
 The controller knows only the decision vocabularies of a search space (`SearchSpace.decision_sizes`),
 never models. It emits 2 x 5B decisions (the Normal Cell's 5B first, then the Reduction Cell's), each
 from its own softmax sized by that decision's vocabulary (the input-choice softmax of block b has
-K + b entries), and feeds each sampled decision back, embedded, as the next LSTM input (SPEC §1.6).
+K + b entries), and feeds each sampled decision back, embedded, as the next LSTM input (paper §3, A.2).
 The first input is a learned start embedding. Every weight is initialised U(-0.1, 0.1).
 
 Per-position softmax heads and embeddings are stored as one wide matrix each: position t owns the

@@ -27,7 +27,7 @@ def top_k_curves(rewards: Iterable[float | None], ks: Sequence[int] = DEFAULT_KS
     return rows
 
 
-def store_rewards(store) -> list[float | None]:
-    """Rewards of a trial store's trials in sampling order; None for failed, diverged and repeats."""
-    return [r["reward"] if r["status"] == "done" and r["cached_from"] is None else None
-            for r in store.db.execute("SELECT reward, status, cached_from FROM trials ORDER BY id")]
+def sampled_rewards(trials: Iterable) -> list[float | None]:
+    """Rewards of trials (`nasnet.search.store.Trial`) in sampling order; None for failed, diverged and repeats."""
+    ordered = sorted(trials, key=lambda t: t.id)
+    return [t.reward if t.status == "done" and t.cached_from is None else None for t in ordered]

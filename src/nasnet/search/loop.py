@@ -1,4 +1,4 @@
-"""The search driver: a crash-safe work queue between a strategy and an executor (paper §3, SPEC §1.7).
+"""The search driver: a crash-safe work queue between a strategy and an executor (paper §3, A.3).
 
     ask -> trial (queued, in the store) -> executor (running) -> result (done / failed / diverged)
         -> tell -> controller update every minibatch -> checkpoint
@@ -18,12 +18,13 @@ With `dedupe` (the default) an architecture sampled again is not retrained: the 
 first one's result (worker "cache", `cached_from` set), waiting for it if it is still running.
 
 After the search, the top-k stage retrains the K best architectures with `final_epochs` (the
-paper's "top 250 trained to convergence") and records the best of them in best.json.
+paper's "top 250 architectures are then chosen to train until convergence", A.3) and records the
+best of them in best.json. Both stages go through one drain loop (`_drain`): fill the executor up
+to its capacity, wait for outcomes, retry infrastructure failures, record everything else.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
@@ -32,18 +33,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..atomic import replacing, write_text
+from ..arch.space import get_space
 from ..errors import NasnetError
-from .config import IDENTITY_FIELDS, SearchConfig
-from .store import TERMINAL, TrialStore
-
-CONFIG_FILE = "config.json"
-STORE_FILE = "trials.db"
-CHECKPOINT_FILE = "controller.pt"
-BEST_FILE = "best.json"
-CSV_FILE = "trials.csv"
-LOCK_FILE = ".lock"
-RAY_RECORD = "ray_processes.json"
+from ..seeding import CHILD, derive_seed
+from ..weights.io import read_checkpoint
+from . import run_dir as files
+from .config import SearchConfig
+from .executors import Outcome, make_executor, resolve
+from .store import TERMINAL, FinalTrial, Stage, Status, Trial, TrialStore
+from .strategies import make_strategy
 
 
 @dataclass
@@ -56,37 +54,16 @@ class SearchSummary:
     wall_seconds: float
     updates: int
     stage: str = "search"
-    final: list[dict] = field(default_factory=list)
-
-
-def load_run_config(run_dir: str | Path) -> SearchConfig | None:
-    path = Path(run_dir) / CONFIG_FILE
-    if not path.is_file():
-        return None
-    try:
-        return SearchConfig.from_dict(json.loads(path.read_text()))
-    except (OSError, ValueError) as err:
-        raise NasnetError(f"{path}: cannot read the run's config ({err})") from None
-
-
-def check_resumable(stored: SearchConfig, config: SearchConfig, run_dir: Path) -> None:
-    """A resumed run must keep what defines the search; the budget and resources may change."""
-    a, b = stored.to_dict(), config.to_dict()
-    for name in IDENTITY_FIELDS:
-        pairs = [(f"{name}.{k}", v, b[name].get(k)) for k, v in a[name].items()] if isinstance(a[name], dict) \
-            else [(name, a[name], b[name])]
-        for field_name, old, new in pairs:
-            if old != new:
-                raise NasnetError(f"{run_dir} holds a search with {field_name}={old!r}; it cannot continue with "
-                                  f"{new!r} (use a new --run-dir)")
+    final: list[FinalTrial] = field(default_factory=list)
 
 
 def trial_seed(seed: int, trial_id: int) -> int:
-    return (int(seed) * 1_000_003 + int(trial_id)) % (2**31 - 1)
+    """The seed of trial `trial_id`'s child (31 bits: any child function can take it)."""
+    return derive_seed(seed, trial_id, CHILD, bits=31)
 
 
 def child_payload(config: SearchConfig, genotype: str, trial_id: int) -> dict[str, Any]:
-    """The JSON payload a child receives (the contract of nasnet.child.train_child)."""
+    """The JSON payload a child receives (the contract of nasnet.search.children.train.train_child)."""
     c = config.child
     payload = {**c.options, "fn": c.fn, "genotype": genotype, "model": dict(c.model), "train": dict(c.train),
                "data": c.data, "seed": trial_seed(config.seed, trial_id)}
@@ -108,6 +85,7 @@ class Search:
         self.on_update = on_update     # called after each controller update is stored and checkpointed
         self._bar = None
         self._refreshed = 0.0
+        self._lock = files.RunLock(self.run_dir)
 
     # -- small helpers ---------------------------------------------------------------------
     def log(self, message: str) -> None:
@@ -121,105 +99,97 @@ class Search:
     def _save_checkpoint(self) -> None:
         import torch
 
-        with replacing(self.run_dir / CHECKPOINT_FILE) as tmp:
+        from ..atomic import replacing
+
+        with replacing(self.run_dir / files.CHECKPOINT_FILE) as tmp:
             torch.save(self.strategy.state_dict(), tmp)
 
     def _load_checkpoint(self) -> None:
-        import torch
-
-        path = self.run_dir / CHECKPOINT_FILE
+        path = self.run_dir / files.CHECKPOINT_FILE
         if not path.is_file():
             return
+        state = read_checkpoint(path)
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
             self.strategy.load_state_dict(state)
-        except Exception as err:   # noqa: BLE001 - any unreadable checkpoint is a user-facing error
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
             raise NasnetError(f"{path}: cannot load the controller checkpoint ({err})") from None
 
     # -- setup -----------------------------------------------------------------------------
     def _open(self) -> None:
-        from ..space import get_space
-        from .executors import resolve
-        from .strategies import make_strategy
-
-        stored = load_run_config(self.run_dir)
+        stored = files.load_run_config(self.run_dir)
         if stored is not None:
-            check_resumable(stored, self.config, self.run_dir)
+            files.check_resumable(stored, self.config, self.run_dir)
         resolve(self.config.child.fn)          # fail now, not in every child, if it cannot be imported
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._lock()
+        self._lock.acquire()
         self.space = get_space(self.config.space)
-        self.store = TrialStore(self.run_dir / STORE_FILE)
+        self.store = TrialStore(self.run_dir / files.STORE_FILE)
         n = self.store.count()
         if n > self.config.children:
             raise NasnetError(f"{self.run_dir} already holds {n} trials; --children must be at least {n}")
-        write_text(self.run_dir / CONFIG_FILE, self.config.to_json() + "\n")
+        files.write_config(self.run_dir, self.config)
         self.strategy = make_strategy(self.space.decision_sizes(), self.config.strategy, self.config.seed)
         self._load_checkpoint()
         # Results the checkpoint has not seen, in the order the controller first saw them.
-        for row in self.store.results_after(self.strategy.told):
-            self._tell(row)
+        for trial in self.store.results_after(self.strategy.told):
+            self._tell(trial)
         self.strategy.asked = max(self.strategy.asked, n)
         self.resumed = stored is not None
         self.requeued = self.store.requeue_interrupted()
-        self.store.final_requeue_interrupted()
         if self.config.executor.child_timeout and self.config.executor.name == "serial":
             self.log("note: --child-timeout does not apply to the serial executor; its children run to the end")
 
-    def _lock(self) -> None:
-        """One driver per run directory (an flock, released by the kernel if the driver dies)."""
-        self._lock_file = open(self.run_dir / LOCK_FILE, "a+")
-        try:
-            import fcntl
-
-            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except ImportError:        # not POSIX: no lock
-            return
-        except OSError:
-            self._lock_file.close()
-            raise NasnetError(f"{self.run_dir} is in use by another nasnet search; wait for it or stop it") from None
-
-    def _unlock(self) -> None:
-        lock = getattr(self, "_lock_file", None)
-        if lock is not None:
-            lock.close()
-            self._lock_file = None
-
-    def _tell(self, row) -> None:
-        update = self.strategy.tell((json.loads(row["decisions"]), row["log_prob"]), row["policy_reward"])
+    def _tell(self, trial: Trial) -> None:
+        update = self.strategy.tell((trial.decisions, trial.log_prob), trial.policy_reward)
         if update is not None:
             self.store.add_update(update)
             self._save_checkpoint()
             if self.on_update is not None:
                 self.on_update(update)
 
-    # -- the work queue --------------------------------------------------------------------
-    def _propose(self) -> int:
-        p = self.strategy.ask()
-        text = str(self.space.decode(list(p.decisions)))
-        return self.store.add(text, p.decisions, p.log_prob, p.entropy, p.policy_version,
-                              lambda tid: child_payload(self.config, text, tid))
-
-    def _dispatch(self, tid: int) -> None:
-        row = self.store.get(tid)
-        if self.config.dedupe:
-            first = self.store.first_with_genotype(row["genotype"], before=tid)
-            if first is not None:
-                if first["status"] in TERMINAL:
-                    self._finish_cached(tid, first)
-                else:
-                    self.waiting.setdefault(first["id"], []).append(tid)
+    # -- the drain loop, shared by both stages ------------------------------------------------
+    def _drain(self, stage: Stage, queue: deque, propose: Callable[[], int | None], dispatch: Callable[[int], None],
+               record: Callable[[int, Outcome, Status, float | None, str | None], None]) -> None:
+        """Keep the executor full until nothing is left: `queue` holds keys to run (retries go back to
+        its front), `propose` makes a new one (or None), `dispatch` hands a key to the executor (or
+        completes it at once, e.g. from the cache), `record` stores a terminal outcome."""
+        inflight, waiting = self.inflight, self.waiting
+        while True:
+            while len(inflight) + sum(map(len, waiting.values())) < self.executor.capacity:
+                key = queue.popleft() if queue else propose()
+                if key is None:
+                    break
+                dispatch(key)
+            if not inflight:
+                if waiting:       # cannot happen: every waiting trial waits on an in-flight one
+                    raise RuntimeError(f"search: trials {sorted(waiting)} wait on nothing")
+                if queue:
+                    continue
                 return
-        self.store.mark_running(tid)
-        self.executor.submit(tid, json.loads(row["payload"]))
-        self.inflight.add(tid)
+            for outcome in self.executor.wait(timeout=1.0):
+                key = outcome.key[1] if stage is Stage.FINAL else outcome.key
+                inflight.discard(key)
+                trial = self.store.get_stage(key, stage)
+                status, reward, error = self._classify(outcome, trial.attempts, trial.error)
+                if status == "retry":
+                    self.log(f"trial {key}: {outcome.error.splitlines()[0]} (attempt {trial.attempts} of "
+                             f"{self.config.executor.max_retries + 1}); retrying")
+                    self.store.requeue(key, error, stage)
+                    queue.appendleft(key)
+                    continue
+                record(key, outcome, status, reward, error)
+            if self._bar is not None and time.monotonic() - self._refreshed > 5:
+                self._refreshed = time.monotonic()     # keep children/h current while children run
+                self._set_postfix()
+                self._bar.refresh()
 
-    def _finish_cached(self, tid: int, first) -> None:
-        self._complete(tid, first["status"], first["reward"],
-                       json.loads(first["metrics"]) if first["metrics"] else None, first["error"], "cache",
-                       time.time(), time.time(), cached_from=first["id"])
+    def _submit(self, key: int, stage: Stage, payload: dict) -> None:
+        self.store.mark_running(key, stage)
+        self.executor.submit(("final", key) if stage is Stage.FINAL else key, payload)
+        self.inflight.add(key)
 
-    def _classify(self, outcome, attempts: int, history: str | None) -> tuple[str, float | None, str | None]:
+    def _classify(self, outcome: Outcome, attempts: int, history: str | None
+                  ) -> tuple[str, float | None, str | None]:
         """(status, reward, error) of an outcome; status "retry" for an infrastructure failure to retry.
 
         `history` is the error text of earlier attempts; it is kept in front of any new error.
@@ -231,50 +201,69 @@ class Search:
             history = with_history(f"attempt {attempts}: {outcome.error}")
             if attempts <= self.config.executor.max_retries:
                 return "retry", None, history
-            return "failed", None, f"infrastructure failure, gave up after {attempts} attempts:\n{history}"
+            return Status.FAILED, None, f"infrastructure failure, gave up after {attempts} attempts:\n{history}"
         if outcome.kind == "error":
-            return "failed", None, with_history(outcome.error)
+            return Status.FAILED, None, with_history(outcome.error)
         result = outcome.result or {}
         status = result.get("status", "done")
         if status == "done":
             reward = result.get("reward")
             if isinstance(reward, bool) or not isinstance(reward, (int, float)) or not math.isfinite(reward):
-                return "failed", None, with_history(f"the child returned no finite reward ({reward!r})")
-            return "done", float(reward), history
+                return Status.FAILED, None, with_history(f"the child returned no finite reward ({reward!r})")
+            return Status.DONE, float(reward), history
         if status == "diverged":
-            return "diverged", None, with_history(result.get("error") or "the child's loss diverged")
-        return "failed", None, with_history(result.get("error") or f"the child reported status {status!r}")
+            return Status.DIVERGED, None, with_history(result.get("error") or "the child's loss diverged")
+        return Status.FAILED, None, with_history(result.get("error") or f"the child reported status {status!r}")
 
-    def _handle(self, outcome) -> None:
-        tid = outcome.key
-        self.inflight.discard(tid)
-        row = self.store.get(tid)
-        status, reward, error = self._classify(outcome, row["attempts"], row["error"])
-        if status == "retry":
-            self.log(f"trial {tid}: {outcome.error.splitlines()[0]} (attempt {row['attempts']} of "
-                     f"{self.config.executor.max_retries + 1}); retrying")
-            self.store.requeue(tid, error)
-            self.queue.appendleft(tid)
-            return
-        if status != "done" and error:
+    # -- the search stage -------------------------------------------------------------------
+    def _propose(self) -> int | None:
+        if self.store.count() >= self.config.children:
+            return None
+        p = self.strategy.ask()
+        text = str(self.space.decode(list(p.decisions)))
+        return self.store.add(text, p.decisions, p.log_prob, p.entropy, p.policy_version,
+                              lambda tid: child_payload(self.config, text, tid))
+
+    def _dispatch(self, tid: int) -> None:
+        trial = self.store.get(tid)
+        if self.config.dedupe:
+            first = self.store.first_with_genotype(trial.genotype, before=tid)
+            if first is not None:
+                if first.status.terminal:
+                    self._finish_cached(tid, first)
+                else:
+                    self.waiting.setdefault(first.id, []).append(tid)
+                return
+        self._submit(tid, Stage.SEARCH, trial.payload)
+
+    def _finish_cached(self, tid: int, first: Trial) -> None:
+        now = time.time()
+        self._complete(tid, first.status, first.reward, first.metrics, first.error, "cache", now, now,
+                       cached_from=first.id)
+
+    def _record_search(self, tid: int, outcome: Outcome, status: Status, reward, error) -> None:
+        if status != Status.DONE and error:
             self.log(f"trial {tid}: {status}: {error.strip().splitlines()[-1][:200]}")
         self._complete(tid, status, reward, outcome.result, error, outcome.worker, outcome.started_at,
                        outcome.finished_at)
+        first = self.store.get(tid)
         for dup in self.waiting.pop(tid, []):
-            self._finish_cached(dup, self.store.get(tid))
+            self._finish_cached(dup, first)
 
     def _complete(self, tid, status, reward, metrics, error, worker, started_at, finished_at, cached_from=None):
-        policy_reward = reward if status == "done" else self.config.failure_reward
-        self.store.finish(tid, status, reward, policy_reward, metrics, error, worker, started_at, finished_at,
-                          cached_from)
+        policy_reward = reward if status == Status.DONE else self.config.failure_reward
+        self.store.finish(tid, status, reward, metrics, error, worker, started_at, finished_at,
+                          policy_reward=policy_reward, cached_from=cached_from)
         self._tell(self.store.get(tid))
         self.finished += 1
         self.session_finished += 1
-        if status == "done":
+        if status == Status.DONE:
             self.recent.append(reward)
             if self.best is None or reward > self.best[0]:
                 self.best = (reward, tid)
-                self._write_best()
+                trial = self.store.get(tid)
+                files.write_best(self.run_dir, {"genotype": trial.genotype, "reward": reward, "trial": tid,
+                                                "stage": "search", "metrics": trial.metrics})
         if self._bar is not None:
             self._bar.update(1)
             self._set_postfix()
@@ -285,85 +274,38 @@ class Search:
         post = {"best": f"{self.best[0]:.4f}" if self.best else "-",
                 "recent": f"{sum(recent) / len(recent):.4f}" if recent else "-",
                 "children/h": f"{self.session_finished / hours:.0f}" if hours > 0 else "-"}
-        failed = self.store.counts()
-        if failed["failed"] or failed["diverged"]:
-            post["failed"] = failed["failed"] + failed["diverged"]
+        counts = self.store.counts()
+        if counts["failed"] or counts["diverged"]:
+            post["failed"] = counts["failed"] + counts["diverged"]
         self._bar.set_postfix(post, refresh=False)
 
-    def _write_best(self, final: dict | None = None) -> None:
-        if final is not None:
-            data = final
-        else:
-            reward, tid = self.best
-            row = self.store.get(tid)
-            data = {"genotype": row["genotype"], "reward": reward, "trial": tid, "stage": "search",
-                    "metrics": json.loads(row["metrics"]) if row["metrics"] else None}
-        write_text(self.run_dir / BEST_FILE, json.dumps(data, indent=2) + "\n")
-
-    def _search(self) -> None:
-        cfg = self.config
-        width = self.executor.capacity
-        self.queue = deque(self.store.queued())
-        while True:
-            while len(self.inflight) + sum(map(len, self.waiting.values())) < width:
-                if self.queue:
-                    tid = self.queue.popleft()
-                elif self.store.count() < cfg.children:
-                    tid = self._propose()
-                else:
-                    break
-                self._dispatch(tid)
-            if not self.inflight:
-                if self.waiting:       # cannot happen: every waiting trial waits on an in-flight one
-                    raise RuntimeError(f"search: trials {sorted(self.waiting)} wait on nothing")
-                if self.queue or self.store.count() < cfg.children:
-                    continue
-                break
-            for outcome in self.executor.wait(timeout=1.0):
-                self._handle(outcome)
-            if self._bar is not None and time.monotonic() - self._refreshed > 5:
-                self._refreshed = time.monotonic()     # keep children/h current while children run
-                self._set_postfix()
-                self._bar.refresh()
-
     # -- the top-k stage -------------------------------------------------------------------
-    def _final_stage(self) -> list[dict]:
+    def _final_stage(self) -> list[FinalTrial]:
         cfg = self.config
-        for row in self.store.top(cfg.top_k):
-            payload = json.loads(row["payload"])
+        for trial in self.store.top(cfg.top_k):
+            payload = dict(trial.payload or {})
             if cfg.final_epochs:
                 payload["train"] = {**payload.get("train", {}), "epochs": cfg.final_epochs}
-            self.store.add_final(row, cfg.final_epochs, payload)
-        todo = deque(r["trial_id"] for r in self.store.finals() if r["status"] not in TERMINAL)
+            self.store.add_final(trial, cfg.final_epochs, payload)
+        todo = deque(f.trial_id for f in self.store.finals() if not f.status.terminal)
         if todo:
             self.log(f"top-{cfg.top_k} stage: retraining {len(todo)} architecture(s)"
                      + (f" for {cfg.final_epochs} epochs" if cfg.final_epochs else ""))
-        rows = {r["trial_id"]: r for r in self.store.finals()}
-        inflight: set[int] = set()
-        while todo or inflight:
-            while todo and len(inflight) < self.executor.capacity:
-                tid = todo.popleft()
-                self.store.final_mark_running(tid)
-                self.executor.submit(("final", tid), json.loads(rows[tid]["payload"]))
-                inflight.add(tid)
-            for o in self.executor.wait(timeout=1.0):
-                tid = o.key[1]
-                inflight.discard(tid)
-                row = self.store.final(tid)
-                status, reward, error = self._classify(o, row["attempts"], row["error"])
-                if status == "retry":
-                    self.store.final_requeue(tid, error)
-                    todo.appendleft(tid)
-                    continue
-                self.store.final_finish(tid, status, reward, o.result, error, o.worker, o.started_at, o.finished_at)
-                self.log(f"top-k: trial {tid}: {status}" + (f", reward {reward:.4f}" if reward is not None else ""))
-        finals = [dict(r) for r in self.store.finals()]
-        done = [r for r in finals if r["status"] == "done"]
+
+        def record(tid: int, outcome: Outcome, status: Status, reward, error) -> None:
+            self.store.finish(tid, status, reward, outcome.result, error, outcome.worker, outcome.started_at,
+                              outcome.finished_at, stage=Stage.FINAL)
+            self.log(f"top-k: trial {tid}: {status}" + (f", reward {reward:.4f}" if reward is not None else ""))
+
+        self._drain(Stage.FINAL, todo, lambda: None,
+                    lambda tid: self._submit(tid, Stage.FINAL, self.store.final(tid).payload), record)
+        finals = self.store.finals()
+        done = [f for f in finals if f.status == Status.DONE]
         if done:
-            best = max(done, key=lambda r: (r["reward"], -r["trial_id"]))
-            self._write_best({"genotype": best["genotype"], "reward": best["reward"], "trial": best["trial_id"],
-                              "stage": "final", "search_reward": best["search_reward"], "epochs": best["epochs"],
-                              "metrics": json.loads(best["metrics"]) if best["metrics"] else None})
+            best = max(done, key=lambda f: (f.reward, -f.trial_id))
+            files.write_best(self.run_dir, {"genotype": best.genotype, "reward": best.reward, "trial": best.trial_id,
+                                            "stage": "final", "search_reward": best.search_reward,
+                                            "epochs": best.epochs, "metrics": best.metrics})
         return finals
 
     # -- the whole run ---------------------------------------------------------------------
@@ -374,34 +316,32 @@ class Search:
             store = getattr(self, "store", None)
             if store is not None:
                 store.close()
-            self._unlock()
+            self._lock.release()
 
     def _run(self) -> SearchSummary:
-        from .executors import make_executor
-
         self._open()
         self.t0 = time.monotonic()
         self.inflight: set[int] = set()
         self.waiting: dict[int, list[int]] = {}
         self.recent: deque[float] = deque(maxlen=100)
         top = self.store.top(1)
-        self.best = (top[0]["reward"], top[0]["id"]) if top else None
+        self.best = (top[0].reward, top[0].id) if top else None
         counts = self.store.counts()
-        self.finished = sum(counts[s] for s in TERMINAL)
+        self.finished = sum(counts[s.value] for s in TERMINAL)
         self.session_finished = 0
         if self.resumed:
             self.log(f"resuming {self.run_dir}: {self.finished} of {self.config.children} children finished, "
                      f"{self.requeued} re-queued, controller at update {self.strategy.version}")
-        final: list[dict] = []
+        final: list[FinalTrial] = []
         self.executor = None
         try:
-            self.executor = make_executor(self.config.executor, record=self.run_dir / RAY_RECORD)
+            self.executor = make_executor(self.config.executor, record=self.run_dir / files.RAY_RECORD)
             if self.progress:
                 from tqdm import tqdm
 
                 self._bar = tqdm(total=self.config.children, initial=self.finished, desc="search", unit="child",
                                  file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
-            self._search()
+            self._drain(Stage.SEARCH, deque(self.store.queued()), self._propose, self._dispatch, self._record_search)
             if self._bar is not None:
                 self._bar.close()
                 self._bar = None
@@ -415,11 +355,10 @@ class Search:
                 self.executor.close()
             # Trials still in flight (Ctrl-C, an error) go back to the queue for the next run.
             self.store.requeue_interrupted()
-            self.store.final_requeue_interrupted()
-            self.store.export_csv(self.run_dir / CSV_FILE)
+            self.store.export_csv(self.run_dir / files.CSV_FILE)
             if self.strategy.told:
                 self._save_checkpoint()
-        best = json.loads((self.run_dir / BEST_FILE).read_text()) if (self.run_dir / BEST_FILE).is_file() else None
+        best = files.read_best(self.run_dir)
         return SearchSummary(
             run_dir=self.run_dir,
             best_genotype=best["genotype"] if best else None,

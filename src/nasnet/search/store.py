@@ -1,16 +1,21 @@
-"""The trial store: every proposal, its status, reward and metrics, in SQLite (paper §3, SPEC §1.7).
+"""The trial store: every proposal, its status, reward and metrics, in SQLite (paper §3, §4.4).
 
 `RUN_DIR/trials.db` is the search's memory and its work queue. It is opened in WAL mode, so a report
 can read it while the search writes, and every state change is committed before the driver acts on
 it, so a driver killed at any moment loses nothing: on resume, finished trials are kept and trials
 that were queued or running are run again with the same architecture and payload.
 
+This module is the only code that speaks SQL. Everything else sees values: a `Trial` (frozen) per
+row of the search, a `FinalTrial` per row of the top-k stage, both with a `Status`; controller
+updates are plain dicts. `TrialStore(path, readonly=True)` is the reader the report uses: it can
+never modify a live run's store, nor create one by mistake.
+
 Schema (version 1)::
 
     trials                         one row per sampled architecture, 1-based ids in sampling order
       id              INTEGER PRIMARY KEY
-      genotype        TEXT     the genotype's text form (nasnet.genotype)
-      decisions       TEXT     JSON list of the 2 x 5B decision indices (nasnet.space order)
+      genotype        TEXT     the genotype's text form (nasnet.arch.genotype)
+      decisions       TEXT     JSON list of the 2 x 5B decision indices (nasnet.arch.space order)
       log_prob        REAL     log-probability of the decisions under the sampling policy
       entropy         REAL     the sampling policy's entropy along them (nats, summed)
       policy_version  INTEGER  number of controller updates made before sampling
@@ -42,17 +47,147 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import sqlite3
 import time
+from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
+from urllib.parse import quote
 
 from ..atomic import replacing
 from ..errors import NasnetError
 
 SCHEMA_VERSION = 1
-TERMINAL = ("done", "failed", "diverged")
-STATUSES = ("queued", "running") + TERMINAL
+
+
+class Status(str, Enum):
+    """Where a trial stands. A str, so it compares equal to its stored text ("done" == Status.DONE)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    DIVERGED = "diverged"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+    def __str__(self) -> str:
+        return self.value
+
+
+TERMINAL = frozenset({Status.DONE, Status.FAILED, Status.DIVERGED})
+
+
+class Stage(str, Enum):
+    """The search proper, or the top-k stage that retrains its best architectures."""
+
+    SEARCH = "search"
+    FINAL = "final"
+
+
+def _json(text: str | None) -> Any:
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _row_values(row: sqlite3.Row) -> dict[str, Any]:
+    """A row's columns with the JSON columns decoded and the status as a Status."""
+    d = dict(row)
+    d["payload"], d["metrics"] = _json(d["payload"]), _json(d["metrics"])
+    d["status"] = Status(d["status"])
+    return d
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One sampled architecture and what became of it (a row of `trials`)."""
+
+    id: int
+    genotype: str
+    decisions: tuple[int, ...]
+    log_prob: float | None
+    entropy: float | None
+    policy_version: int | None
+    payload: dict | None
+    status: Status
+    reward: float | None
+    policy_reward: float | None
+    metrics: dict | None
+    error: str | None
+    worker: str | None
+    attempts: int
+    cached_from: int | None
+    result_seq: int | None
+    created_at: float | None
+    started_at: float | None
+    finished_at: float | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> "Trial":
+        d = _row_values(row)
+        d["decisions"] = tuple(_json(d["decisions"]) or ())
+        return cls(**d)
+
+    @property
+    def key(self) -> int:
+        return self.id
+
+    @property
+    def seconds(self) -> float | None:
+        """Wall time of the (last) execution: finished - started; None for reused or unfinished trials."""
+        if self.cached_from is not None or not self.finished_at or not self.started_at:
+            return None
+        s = self.finished_at - self.started_at
+        return s if math.isfinite(s) and s >= 0 else None
+
+
+@dataclass(frozen=True)
+class FinalTrial:
+    """One architecture of the top-k stage, retrained with the final budget (a row of `final`)."""
+
+    trial_id: int
+    genotype: str
+    search_reward: float | None
+    epochs: int | None
+    payload: dict | None
+    status: Status
+    reward: float | None
+    metrics: dict | None
+    error: str | None
+    worker: str | None
+    attempts: int
+    created_at: float | None
+    started_at: float | None
+    finished_at: float | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> "FinalTrial":
+        return cls(**_row_values(row))
+
+    @property
+    def key(self) -> int:
+        return self.trial_id
+
+
+@dataclass(frozen=True)
+class StoreSnapshot:
+    """A store read at one moment: its trials, controller updates, top-k stage, status counts, and the
+    distinct done trials ranked best first (what `TrialStore.top` returns)."""
+
+    trials: list[Trial]
+    updates: list[dict[str, Any]]
+    finals: list[FinalTrial]
+    counts: dict[str, int]
+    ranked: list[Trial]
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS trials (
@@ -108,17 +243,29 @@ CREATE TABLE IF NOT EXISTS final (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
 
+# (table, key column) of each stage: the queue operations are the same for both.
+_TABLES = {Stage.SEARCH: ("trials", "id"), Stage.FINAL: ("final", "trial_id")}
+
 CSV_COLUMNS = ("id", "status", "reward", "policy_reward", "policy_version", "log_prob", "entropy", "attempts",
                "worker", "cached_from", "created_at", "started_at", "finished_at", "wall_seconds", "params",
                "error", "genotype")
 
 
 class TrialStore:
-    """The SQLite trial store of one run directory (`RUN_DIR/trials.db`)."""
+    """The SQLite trial store of one run directory (`RUN_DIR/trials.db`).
 
-    def __init__(self, path: str | Path):
+    readonly: open an existing store for reading only (the report); it is never created or changed.
+    """
+
+    def __init__(self, path: str | Path, readonly: bool = False):
         self.path = Path(path)
+        self.readonly = readonly
         try:
+            if readonly:
+                uri = "file:" + quote(str(self.path.resolve())) + "?mode=ro"
+                self.db = sqlite3.connect(uri, uri=True, timeout=10)
+                self.db.row_factory = sqlite3.Row
+                return
             self.db = sqlite3.connect(self.path, timeout=30)
             self.db.row_factory = sqlite3.Row
             self.db.execute("PRAGMA journal_mode=WAL")
@@ -138,9 +285,15 @@ class TrialStore:
     def close(self) -> None:
         self.db.close()
 
-    # -- the work queue --------------------------------------------------------------------
+    def __enter__(self) -> "TrialStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- the work queue (both stages) --------------------------------------------------------
     def add(self, genotype: str, decisions: Iterable[int], log_prob: float, entropy: float, policy_version: int,
-            payload_fn) -> int:
+            payload_fn: Callable[[int], dict]) -> int:
         """Insert a queued trial; `payload_fn(trial_id)` builds its payload. Returns the id."""
         with self.db:
             cur = self.db.execute(
@@ -151,45 +304,92 @@ class TrialStore:
             self.db.execute("UPDATE trials SET payload=? WHERE id=?", (json.dumps(payload_fn(tid)), tid))
         return tid
 
-    def get(self, trial_id: int) -> sqlite3.Row:
-        return self.db.execute("SELECT * FROM trials WHERE id=?", (trial_id,)).fetchone()
-
-    def mark_running(self, trial_id: int) -> None:
+    def add_final(self, trial: Trial, epochs: int | None, payload: dict) -> None:
+        """Queue a search trial's architecture for the top-k stage (once: a second call changes nothing)."""
         with self.db:
-            self.db.execute("UPDATE trials SET status='running', attempts=attempts+1, started_at=? WHERE id=?",
-                            (time.time(), trial_id))
+            self.db.execute(
+                "INSERT OR IGNORE INTO final (trial_id, genotype, search_reward, epochs, payload, status, created_at) "
+                "VALUES (?, ?, ?, ?, ?, 'queued', ?)",
+                (trial.id, trial.genotype, trial.reward, epochs, json.dumps(payload), time.time()))
 
-    def requeue(self, trial_id: int, error: str | None = None) -> None:
+    def mark_running(self, key: int, stage: Stage = Stage.SEARCH) -> None:
+        table, col = _TABLES[stage]
+        with self.db:
+            self.db.execute(f"UPDATE {table} SET status='running', attempts=attempts+1, started_at=? WHERE {col}=?",
+                            (time.time(), key))
+
+    def requeue(self, key: int, error: str | None = None, stage: Stage = Stage.SEARCH) -> None:
         """Back to the queue (an infrastructure failure to retry); the error is kept for the record."""
+        table, col = _TABLES[stage]
         with self.db:
-            self.db.execute("UPDATE trials SET status='queued', error=? WHERE id=?", (error, trial_id))
+            self.db.execute(f"UPDATE {table} SET status='queued', error=? WHERE {col}=?", (error, key))
 
     def requeue_interrupted(self) -> int:
-        """On resume: trials left running by a stopped driver go back to the queue."""
+        """On resume or stop: trials left running (in either stage) go back to the queue."""
         with self.db:
-            return self.db.execute("UPDATE trials SET status='queued' WHERE status='running'").rowcount
+            return sum(self.db.execute(f"UPDATE {table} SET status='queued' WHERE status='running'").rowcount
+                       for table, _ in _TABLES.values())
 
-    def finish(self, trial_id: int, status: str, reward: float | None, policy_reward: float,
-               metrics: dict | None, error: str | None, worker: str | None, started_at: float | None = None,
-               finished_at: float | None = None, cached_from: int | None = None) -> int:
-        """Record a terminal result and give it the next result sequence number (returned)."""
-        if status not in TERMINAL:
+    def finish(self, key: int, status: Status, reward: float | None, metrics: dict | None, error: str | None,
+               worker: str | None, started_at: float | None = None, finished_at: float | None = None, *,
+               stage: Stage = Stage.SEARCH, policy_reward: float | None = None, cached_from: int | None = None) -> None:
+        """Record a terminal result. In the search stage the result also gets the next result sequence
+        number (the order in which results reach the controller), with what the controller is told."""
+        status = Status(status)
+        if not status.terminal:
             raise ValueError(f"not a terminal status: {status!r}")
+        metrics_text = None if metrics is None else json.dumps(metrics)
         with self.db:
+            if stage is Stage.FINAL:
+                self.db.execute(
+                    "UPDATE final SET status=?, reward=?, metrics=?, error=?, worker=?, "
+                    "started_at=COALESCE(?, started_at), finished_at=? WHERE trial_id=?",
+                    (status.value, reward, metrics_text, error, worker, started_at, finished_at or time.time(), key))
+                return
             seq = self.db.execute("SELECT COALESCE(MAX(result_seq), 0) + 1 FROM trials").fetchone()[0]
             self.db.execute(
                 "UPDATE trials SET status=?, reward=?, policy_reward=?, metrics=?, error=?, worker=?, "
                 "started_at=COALESCE(?, started_at), finished_at=?, cached_from=?, result_seq=? WHERE id=?",
-                (status, reward, policy_reward, None if metrics is None else json.dumps(metrics), error, worker,
-                 started_at, finished_at or time.time(), cached_from, seq, trial_id))
-        return int(seq)
+                (status.value, reward, policy_reward, metrics_text, error, worker, started_at,
+                 finished_at or time.time(), cached_from, seq, key))
 
-    # -- queries ---------------------------------------------------------------------------
+    # -- reading -----------------------------------------------------------------------------
+    def get(self, trial_id: int) -> Trial:
+        row = self.db.execute("SELECT * FROM trials WHERE id=?", (trial_id,)).fetchone()
+        if row is None:
+            raise KeyError(f"no trial {trial_id}")
+        return Trial.from_row(row)
+
+    def final(self, trial_id: int) -> FinalTrial:
+        row = self.db.execute("SELECT * FROM final WHERE trial_id=?", (trial_id,)).fetchone()
+        if row is None:
+            raise KeyError(f"no top-k trial {trial_id}")
+        return FinalTrial.from_row(row)
+
+    def get_stage(self, key: int, stage: Stage) -> Trial | FinalTrial:
+        return self.final(key) if stage is Stage.FINAL else self.get(key)
+
+    def trials(self) -> list[Trial]:
+        """Every trial, in sampling order."""
+        return [Trial.from_row(r) for r in self.db.execute("SELECT * FROM trials ORDER BY id")]
+
+    def finals(self) -> list[FinalTrial]:
+        return [FinalTrial.from_row(r) for r in self.db.execute("SELECT * FROM final ORDER BY trial_id")]
+
+    def updates(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.db.execute("SELECT * FROM updates ORDER BY version")]
+
+    def snapshot(self) -> "StoreSnapshot":
+        """Everything, read in one transaction: a consistent view while a search writes (the report's read)."""
+        with self.db:
+            self.db.execute("BEGIN")
+            return StoreSnapshot(self.trials(), self.updates(), self.finals(), self.counts(), self.top(self.count()))
+
     def count(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM trials").fetchone()[0])
 
     def counts(self) -> dict[str, int]:
-        out = dict.fromkeys(STATUSES, 0)
+        out = {s.value: 0 for s in Status}
         for status, n in self.db.execute("SELECT status, COUNT(*) FROM trials GROUP BY status"):
             out[status] = n
         return out
@@ -197,24 +397,22 @@ class TrialStore:
     def queued(self) -> list[int]:
         return [r[0] for r in self.db.execute("SELECT id FROM trials WHERE status='queued' ORDER BY id")]
 
-    def results_after(self, seq: int) -> list[sqlite3.Row]:
+    def results_after(self, seq: int) -> list[Trial]:
         """Terminal trials whose results reached the controller after sequence number `seq`, in order."""
-        return self.db.execute("SELECT * FROM trials WHERE result_seq > ? ORDER BY result_seq", (seq,)).fetchall()
+        rows = self.db.execute("SELECT * FROM trials WHERE result_seq > ? ORDER BY result_seq", (seq,))
+        return [Trial.from_row(r) for r in rows]
 
-    def first_with_genotype(self, genotype: str, before: int) -> sqlite3.Row | None:
+    def first_with_genotype(self, genotype: str, before: int) -> Trial | None:
         """The earliest other trial of this architecture (a result to reuse, or one to wait for)."""
-        return self.db.execute("SELECT * FROM trials WHERE genotype=? AND id<? AND cached_from IS NULL "
-                               "ORDER BY id LIMIT 1", (genotype, before)).fetchone()
+        row = self.db.execute("SELECT * FROM trials WHERE genotype=? AND id<? AND cached_from IS NULL "
+                              "ORDER BY id LIMIT 1", (genotype, before)).fetchone()
+        return None if row is None else Trial.from_row(row)
 
-    def top(self, k: int, distinct: bool = True) -> list[sqlite3.Row]:
+    def top(self, k: int) -> list[Trial]:
         """The k best done trials by reward (ties: earlier first), each architecture once."""
-        where = "status='done' AND reward IS NOT NULL" + (" AND cached_from IS NULL" if distinct else "")
-        return self.db.execute(f"SELECT * FROM trials WHERE {where} ORDER BY reward DESC, id LIMIT ?",
-                               (k,)).fetchall()
-
-    def rewards_in_order(self) -> list[float | None]:
-        """Reward of every trial in sampling order (None when not done)."""
-        return [r[0] for r in self.db.execute("SELECT reward FROM trials ORDER BY id")]
+        rows = self.db.execute("SELECT * FROM trials WHERE status='done' AND reward IS NOT NULL "
+                               "AND cached_from IS NULL ORDER BY reward DESC, id LIMIT ?", (k,))
+        return [Trial.from_row(r) for r in rows]
 
     # -- controller updates ----------------------------------------------------------------
     def add_update(self, stats: dict[str, Any]) -> None:
@@ -224,55 +422,15 @@ class TrialStore:
                 (stats["version"], stats["time"], stats["num_results"], stats["told"], stats["mean_reward"],
                  stats["baseline"], stats.get("entropy"), stats.get("loss"), stats.get("seconds")))
 
-    def updates(self) -> list[sqlite3.Row]:
-        return self.db.execute("SELECT * FROM updates ORDER BY version").fetchall()
-
-    # -- the top-k stage -------------------------------------------------------------------
-    def add_final(self, trial: sqlite3.Row, epochs: int | None, payload: dict) -> None:
-        with self.db:
-            self.db.execute(
-                "INSERT OR IGNORE INTO final (trial_id, genotype, search_reward, epochs, payload, status, created_at) "
-                "VALUES (?, ?, ?, ?, ?, 'queued', ?)",
-                (trial["id"], trial["genotype"], trial["reward"], epochs, json.dumps(payload), time.time()))
-
-    def final(self, trial_id: int) -> sqlite3.Row:
-        return self.db.execute("SELECT * FROM final WHERE trial_id=?", (trial_id,)).fetchone()
-
-    def final_requeue_interrupted(self) -> int:
-        with self.db:
-            return self.db.execute("UPDATE final SET status='queued' WHERE status='running'").rowcount
-
-    def finals(self) -> list[sqlite3.Row]:
-        return self.db.execute("SELECT * FROM final ORDER BY trial_id").fetchall()
-
-    def final_mark_running(self, trial_id: int) -> None:
-        with self.db:
-            self.db.execute("UPDATE final SET status='running', attempts=attempts+1, started_at=? WHERE trial_id=?",
-                            (time.time(), trial_id))
-
-    def final_requeue(self, trial_id: int, error: str | None = None) -> None:
-        with self.db:
-            self.db.execute("UPDATE final SET status='queued', error=? WHERE trial_id=?", (error, trial_id))
-
-    def final_finish(self, trial_id: int, status: str, reward: float | None, metrics: dict | None,
-                     error: str | None, worker: str | None, started_at=None, finished_at=None) -> None:
-        with self.db:
-            self.db.execute(
-                "UPDATE final SET status=?, reward=?, metrics=?, error=?, worker=?, "
-                "started_at=COALESCE(?, started_at), finished_at=? WHERE trial_id=?",
-                (status, reward, None if metrics is None else json.dumps(metrics), error, worker, started_at,
-                 finished_at or time.time(), trial_id))
-
     # -- export ----------------------------------------------------------------------------
     def export_csv(self, path: str | Path) -> None:
         """Write every trial as a CSV row (atomically: a reader never sees half a file)."""
         with replacing(path) as tmp, open(tmp, "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(CSV_COLUMNS)
-            for r in self.db.execute("SELECT * FROM trials ORDER BY id"):
-                m = json.loads(r["metrics"]) if r["metrics"] else {}
-                w.writerow([r["id"], r["status"], r["reward"], r["policy_reward"], r["policy_version"],
-                            r["log_prob"], r["entropy"], r["attempts"], r["worker"], r["cached_from"],
-                            r["created_at"], r["started_at"], r["finished_at"], m.get("wall_seconds"),
-                            m.get("params"), (r["error"] or "").splitlines()[0] if r["error"] else "",
-                            r["genotype"]])
+            for t in self.trials():
+                m = t.metrics or {}
+                w.writerow([t.id, t.status.value, t.reward, t.policy_reward, t.policy_version, t.log_prob, t.entropy,
+                            t.attempts, t.worker, t.cached_from, t.created_at, t.started_at, t.finished_at,
+                            m.get("wall_seconds"), m.get("params"), (t.error or "").splitlines()[0] if t.error else "",
+                            t.genotype])

@@ -6,7 +6,7 @@
 
 The paper trains the controller with Proximal Policy Optimization (learning rate 0.00035, entropy
 penalty weight 0.00001, a baseline that is an exponential moving average of rewards with weight 0.95,
-minibatches of 20 architectures; SPEC §1.6) and compares it with REINFORCE (the rule of Zoph & Le,
+minibatches of 20 architectures; §3, A.3) and compares it with REINFORCE (the rule of Zoph & Le,
 2017) and with random search, every decision uniform (Figure 6).
 
 Results arrive out of order from a pool of workers, so a minibatch can hold architectures sampled
@@ -34,7 +34,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from .config import StrategyConfig
+from ..errors import NasnetError
+from ..seeding import CONTROLLER_SAMPLE, derive_seed
+from .config import STRATEGY_NAMES, StrategyConfig
 
 
 @dataclass(frozen=True)
@@ -126,15 +128,11 @@ class RandomSearch(Strategy):
     name = "random"
 
     def ask(self) -> Proposal:
-        rng = random.Random(f"{self.seed}:{self.asked}")
+        rng = random.Random(derive_seed(self.seed, self.asked, CONTROLLER_SAMPLE))
         self.asked += 1
         decisions = tuple(rng.randrange(n) for n in self.sizes)
         log_prob = -sum(math.log(n) for n in self.sizes)
         return Proposal(decisions, log_prob, self.version, -log_prob)
-
-
-def _sample_seed(seed: int, index: int) -> int:
-    return (int(seed) * 1_000_003 + int(index) * 7_919 + 17) % (2**63 - 1)
 
 
 class _PolicyGradient(Strategy):
@@ -157,7 +155,7 @@ class _PolicyGradient(Strategy):
 
         from .controller import single_thread
 
-        generator = torch.Generator().manual_seed(_sample_seed(self.seed, self.asked))
+        generator = torch.Generator().manual_seed(derive_seed(self.seed, self.asked, CONTROLLER_SAMPLE))
         self.asked += 1
         with single_thread():
             s = self.controller.sample(1, generator=generator)[0]
@@ -235,13 +233,12 @@ class PPO(_PolicyGradient):
 
 
 STRATEGIES: dict[str, type[Strategy]] = {"ppo": PPO, "reinforce": Reinforce, "random": RandomSearch}
+assert tuple(STRATEGIES) == STRATEGY_NAMES, "every strategy name in the config has a class, and no other"
 
 
 def make_strategy(sizes: Sequence[int], config: StrategyConfig, seed: int = 0) -> Strategy:
     try:
         cls = STRATEGIES[config.name]
     except KeyError:
-        from ..errors import NasnetError
-
         raise NasnetError(f"unknown strategy {config.name!r} (known: {', '.join(STRATEGIES)})") from None
     return cls(sizes, config, seed)

@@ -1,8 +1,12 @@
-"""Training: the recipes (config.py), LR schedules (schedule.py), optimizers and L2 (optim.py), the
-weight EMA (ema.py), atomic checkpoints (checkpoint.py), run-directory files (run_files.py) and the
-loop (loop.py). Paper A.6 (CIFAR, and child training during the search) and A.7 (ImageNet)."""
+"""Training (paper A.6 for CIFAR and the search's children, A.7 for ImageNet).
 
-from .config import PRESETS, TrainConfig, preset
+config (TrainConfig, the recipes, and `resolve`: recipe + model + data -> the configs of a run),
+job (TrainJob: a new, resumed or torchrun-restarted run), loop (the Trainer), evaluate (scoring a
+checkpoint), run_dir (every file of a run directory and the checkpoint format), schedule, optim,
+ema, and distributed / launch (data parallelism over torchrun).
+"""
+
+from .config import PRESETS, RunConfig, TrainConfig, preset, resolve
 from .schedule import lr_at
 
-__all__ = ["PRESETS", "TrainConfig", "lr_at", "preset"]
+__all__ = ["PRESETS", "RunConfig", "TrainConfig", "lr_at", "preset", "resolve"]

@@ -1,4 +1,4 @@
-"""TrainConfig and the named recipes (paper A.1, A.6, A.7; SPEC §1.8, §1.9).
+"""TrainConfig and the named recipes (paper A.1, A.6, A.7).
 
 A frozen dataclass holds every training choice; presets are named TrainConfigs and every field of
 one can be overridden (`preset("cifar", epochs=10)`, `nasnet train --set lr=0.1`).
@@ -24,11 +24,16 @@ set, override the model's ModelConfig fields (they are part of a recipe, not of 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
-from typing import Any
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
-from ..augment import AUGMENTS, NORMALIZE
+from ..arch.genotype import Genotype
+from ..data import Dataset, load_dataset
+from ..data.augment import AUGMENTS, NORMALIZE, Augment
 from ..errors import NasnetError
+from ..model.network import ModelConfig, filters_from_penultimate
+from ..zoo.table import get_entry
 
 OPTIMIZERS = ("momentum", "rmsprop")
 LR_SCHEDULES = ("cosine", "exponential", "constant")
@@ -160,6 +165,12 @@ class TrainConfig:
     def cutout_for(self, image_size: int) -> int:
         return image_size // 2 if self.cutout is None else self.cutout
 
+    def augment_for(self, image_size: int) -> Augment:
+        """The recipe's input pipeline at the model's image size (training and evaluation alike)."""
+        return Augment(kind=self.augment, normalize=self.normalize, image_size=image_size,
+                       pad=self.pad_for(image_size), cutout=self.cutout_for(image_size),
+                       scale_min=self.crop_scale_min, eval_crop=self.eval_crop)
+
 
 PRESETS: dict[str, TrainConfig] = {
     "child": TrainConfig(epochs=20, batch_size=128, lr=0.1, momentum=0.9, weight_decay=5e-4, lr_schedule="cosine",
@@ -180,3 +191,114 @@ def preset(name: str, **overrides: Any) -> TrainConfig:
         raise NasnetError(f"unknown training preset {name!r} (known: {', '.join(PRESETS)})")
     cfg = PRESETS[name]
     return cfg.replace(**overrides) if overrides else cfg
+
+
+# -- resolving a run: recipe + model + data -> the configs a Trainer takes ---------------------------
+def default_preset(kind: str, image_size: int) -> str:
+    """The recipe a dataset gets when none is named: digits -> digits, small images -> cifar, else imagenet."""
+    if kind == "digits":
+        return "digits"
+    return "cifar" if image_size <= 64 else "imagenet"
+
+
+def model_config_for(base: ModelConfig, cfg: TrainConfig, dataset: Dataset) -> ModelConfig:
+    """Fit a model config to a dataset and a recipe: classes, channels, image size, aux head,
+    ScheduledDropPath k0 and dropout (the last three from the recipe when it sets them).
+
+    The image size is the recipe's, else the stored size; with Inception crops it defaults to the
+    evaluation crop of the stored size (256 -> 224), so evaluation needs no resizing."""
+    size = cfg.image_size or dataset.image_size
+    if cfg.image_size is None and cfg.augment == "inception":
+        size = max(1, round(dataset.image_size * cfg.eval_crop))
+    over: dict[str, Any] = dict(num_classes=dataset.num_classes, in_chans=dataset.channels,
+                                image_size=size, aux_head=cfg.aux_weight > 0)
+    if cfg.drop_path_keep is not None:
+        over["drop_path_keep"] = cfg.drop_path_keep
+    if cfg.dropout is not None:
+        over["dropout"] = cfg.dropout
+    return base.replace(**over)
+
+
+def base_model(dataset: Dataset, model: str | None = None, genotype: str | Genotype | None = None,
+               normal_cells: int | None = None, filters: int | None = None, penultimate: int | None = None,
+               skeleton: str | None = None) -> tuple[ModelConfig, str]:
+    """(the model before the recipe and the data are applied, its name for the log).
+
+    `model` is a zoo name; without one, NASNet-A (or `genotype`) at the dataset's default size: the
+    CIFAR model for CIFAR, a small 2 @ 384-style model for other images up to 64 pixels, the Mobile
+    skeleton (symmetric padding) for larger ones. `normal_cells` / `filters` / `penultimate` (the N,
+    F0 and F of the paper's "N @ F") and `skeleton` resize it."""
+    if model:
+        cfg = get_entry(model).config
+        name = model
+        if genotype:
+            cfg = cfg.replace(genotype=Genotype.load(genotype))
+            name += " with the given genotype"
+    else:
+        arch = Genotype.load(genotype or "nasnet-a")
+        if dataset.kind in ("cifar10", "cifar100"):
+            cfg = get_entry("nasnet_a_cifar").config.replace(genotype=arch)
+        elif dataset.image_size <= 64:
+            cfg = ModelConfig(genotype=arch, skeleton="cifar", normal_cells=2, filters=16)
+        else:
+            cfg = get_entry("nasnet_a_mobile").config.replace(genotype=arch, padding="symmetric")
+        name = "NASNet-A" if not genotype else "genotype"
+    over: dict[str, Any] = {}
+    if normal_cells is not None:
+        over["normal_cells"] = normal_cells
+    if filters is not None and penultimate is not None:
+        raise NasnetError("give the width either as --F0 (first-stage filters) or as --F (penultimate), not both")
+    if filters is not None:
+        over["filters"] = filters
+    if penultimate is not None:
+        over["filters"] = _filters_for(cfg, penultimate)
+    if skeleton is not None:
+        over["skeleton"] = skeleton
+    return (cfg.replace(**over) if over else cfg), name
+
+
+def _filters_for(cfg: ModelConfig, penultimate: int) -> int:
+    """F0 for the paper's "N @ F": F / (normal-cell output width x 2**reductions), said when inexact."""
+    if penultimate < 1:
+        raise NasnetError(f"--F must be a positive width, got {penultimate}")
+    f0 = filters_from_penultimate(cfg.genotype, penultimate, cfg.num_reductions)
+    built = cfg.replace(filters=f0).penultimate_filters
+    if built != penultimate:
+        print(f"note: --F {penultimate} is not a multiple of {built // f0}; building F0 = {f0} "
+              f"(penultimate width {built})", file=sys.stderr)
+    return f0
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A resolved run: what a `Trainer` takes, plus the dataset and plain facts for the log."""
+
+    model: ModelConfig
+    train: TrainConfig
+    dataset: Dataset = field(compare=False, repr=False)
+    meta: dict = field(default_factory=dict)    # {"preset": ..., "model_name": ...}
+
+
+def resolve(data: str | Dataset = "digits", preset_name: str | None = None, train: Mapping[str, Any] | None = None,
+            base: ModelConfig | None = None, model: Mapping[str, Any] | None = None,
+            model_name: str | None = None) -> RunConfig:
+    """The one resolution of a run, for `nasnet train`, the search's child and Python users.
+
+    data: a --data spec or a loaded Dataset. preset_name: a recipe (default: the dataset's,
+    `default_preset`). train: TrainConfig overrides on the recipe. base: the model before the recipe
+    and data are applied (default: `base_model(dataset)`). model: ModelConfig overrides applied last
+    (they win over what the recipe and the data set)."""
+    dataset = load_dataset(data) if isinstance(data, str) else data
+    name = preset_name or default_preset(dataset.kind, dataset.image_size)
+    train_cfg = preset(name, **dict(train or {}))
+    if base is None:
+        base, model_name = base_model(dataset)
+    model_cfg = model_config_for(base, train_cfg, dataset)
+    if model:
+        if "genotype" in model:
+            raise NasnetError("give the genotype as the base model's, not as a model override")
+        model_cfg = model_cfg.replace(**model)
+    if model_cfg.skeleton == "imagenet" and model_cfg.image_size < 32:
+        raise NasnetError(f"the imagenet skeleton needs images of 32 pixels or more; {dataset.spec} has "
+                          f"{model_cfg.image_size} (use --skeleton cifar)")
+    return RunConfig(model_cfg, train_cfg, dataset, {"preset": name, "model_name": model_name or "custom"})

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import NasnetError
+from .run_dir import holds_run
 
 LAUNCH_ENV = "NASNET_TRAIN_LAUNCHER"   # set for processes started by `nasnet train --nproc`
 DEFAULT_RDZV_ID = "nasnet-train"
@@ -112,11 +113,6 @@ def launch(opts: LaunchOptions, worker_argv: list[str], run_dir: Path) -> int:
         print(f"nasnet train: stopped by {err.sigval.name}; continue with: {hint}", file=sys.stderr)
         return 128 + int(err.sigval)
     return 0
-
-
-def holds_run(run_dir: Path) -> bool:
-    """Whether `run_dir` already holds a training run (a checkpoint or a written configuration)."""
-    return (run_dir / "checkpoint.pt").is_file() or (run_dir / "config.json").is_file()
 
 
 def _recorded_message(message) -> str:

@@ -35,20 +35,20 @@ import time
 import weakref
 from typing import Any, Callable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..augment import Augment
+from .. import seeding
 from ..data import Dataset
+from ..data.augment import Augment
 from ..errors import NasnetError
-from ..network import ModelConfig, NASNet
+from ..model.network import ModelConfig, NASNet
+from ..seeding import derive_seed
 from . import distributed
-from .checkpoint import rng_state, set_rng_state
 from .config import TrainConfig
 from .ema import ModelEMA
 from .optim import add_l2_gradient, build_optimizer, decayed_parameters
-from .run_files import RunFiles
+from .run_dir import RunFiles, rng_state, set_rng_state
 from .schedule import lr_at
 
 
@@ -68,18 +68,10 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def derive_seed(*parts: int) -> int:
-    """A 63-bit seed from integers (run seed, epoch, rank, purpose), well mixed by SeedSequence."""
-    return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(2, np.uint64)[0] >> 1)
-
-
-_PURPOSE_ORDER, _PURPOSE_AUGMENT, _PURPOSE_RANK_RNG = 1, 2, 3
-
-
 def examples_for_epoch(n: int, seed: int, epoch: int, rank: int = 0, world_size: int = 1) -> torch.Tensor:
     """The training examples this process visits in `epoch`, in order: a permutation seeded by
     (seed, epoch), this rank's share of it. The only place that decides data order and sharding."""
-    g = torch.Generator().manual_seed(derive_seed(seed, epoch, _PURPOSE_ORDER))
+    g = torch.Generator().manual_seed(derive_seed(seed, epoch, seeding.DATA_ORDER))
     order = torch.randperm(n, generator=g)
     return order[rank::world_size] if world_size > 1 else order
 
@@ -103,24 +95,6 @@ def steps_per_epoch(n_train: int, batch_size: int, world_size: int = 1) -> int:
     examples (the last partial batch and the n_train % world_size leftover are dropped, different ones
     every epoch since the order is reshuffled; BatchNorm on a batch of 1 is undefined); one step at least."""
     return max(1, (n_train // world_size) // batch_size)
-
-
-def model_config_for(base: ModelConfig, cfg: TrainConfig, dataset: Dataset) -> ModelConfig:
-    """Fit a model config to a dataset and a recipe: classes, channels, image size, aux head,
-    ScheduledDropPath k0 and dropout (the last three from the recipe when it sets them).
-
-    The image size is the recipe's, else the stored size; with Inception crops it defaults to the
-    evaluation crop of the stored size (256 -> 224), so evaluation needs no resizing."""
-    size = cfg.image_size or dataset.image_size
-    if cfg.image_size is None and cfg.augment == "inception":
-        size = max(1, round(dataset.image_size * cfg.eval_crop))
-    over: dict[str, Any] = dict(num_classes=dataset.num_classes, in_chans=dataset.channels,
-                                image_size=size, aux_head=cfg.aux_weight > 0)
-    if cfg.drop_path_keep is not None:
-        over["drop_path_keep"] = cfg.drop_path_keep
-    if cfg.dropout is not None:
-        over["dropout"] = cfg.dropout
-    return base.replace(**over)
 
 
 _DEVICE_DATA: "weakref.WeakKeyDictionary[Dataset, dict]" = weakref.WeakKeyDictionary()
@@ -175,7 +149,7 @@ class Trainer:
         self.model_config = model_config
         self.model = NASNet(model_config).to(self.device)
         if rank > 0:  # drop-path masks and dropout: an independent stream per process (rank 0 keeps the seed's)
-            torch.manual_seed(derive_seed(cfg.seed, rank, _PURPOSE_RANK_RNG))
+            torch.manual_seed(derive_seed(cfg.seed, rank, seeding.RANK_RNG))
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.sync_bn = cfg.sync_bn and world_size > 1
@@ -200,8 +174,7 @@ class Trainer:
         self.lr_scale = world_size if cfg.lr_scaling == "linear" else 1
 
         size = model_config.image_size
-        self.augment = Augment(kind=cfg.augment, normalize=cfg.normalize, image_size=size, pad=cfg.pad_for(size),
-                               cutout=cfg.cutout_for(size), scale_min=cfg.crop_scale_min, eval_crop=cfg.eval_crop)
+        self.augment = cfg.augment_for(size)
         self.data = device_splits(dataset, self.device)
         self.steps_per_epoch = steps_per_epoch(len(dataset.split("train")), cfg.batch_size, world_size)
         self.total_steps = cfg.epochs * self.steps_per_epoch
@@ -266,7 +239,7 @@ class Trainer:
         elif saved_world == self.world_size or self.rank == 0:
             set_rng_state(state["rng"], self.device)
         else:  # another number of processes: fresh streams for the new ranks (not bit-exact, by nature)
-            torch.manual_seed(derive_seed(self.cfg.seed, self.epoch, self.rank, _PURPOSE_RANK_RNG))
+            torch.manual_seed(derive_seed(self.cfg.seed, self.epoch, self.rank, seeding.RANK_RNG))
         if saved_world != self.world_size:
             # checkpoints sit at epoch boundaries: count the steps as this number of processes would
             # have, so the LR schedule and ScheduledDropPath continue from the same point of the run
@@ -305,7 +278,7 @@ class Trainer:
         x_all, y_all = self.data["train"]
         order = examples_for_epoch(len(y_all), cfg.seed, epoch, self.rank, self.world_size).to(dev)
         gen = torch.Generator(device=dev)
-        gen.manual_seed(derive_seed(cfg.seed, epoch, self.rank, _PURPOSE_AUGMENT))
+        gen.manual_seed(derive_seed(cfg.seed, epoch, self.rank, seeding.AUGMENT))
         self._train_mode()
         loss_sum = torch.zeros((), device=dev)
         correct = torch.zeros((), device=dev, dtype=torch.long)

@@ -1,0 +1,173 @@
+"""Cell diagrams in the style of the paper's Figure 4 (paper §3; Figure 4 and Appendix B figures).
+
+Each cell is drawn bottom-up: the cell inputs (state 0 = h_i, the previous cell; state 1 = h_{i-1},
+two cells back), each block's two op boxes (yellow) above the states they read, the block's
+combiner (green; "add + LN" and "add + IN" are the B/C spaces' add + LayerNorm / InstanceNorm)
+above its ops, and the cell output (pink) on top, fed by the states it
+concatenates (or, for a NASNet-B "split" cell, the states it passes on). Ops that read a cell input
+in a reduction cell carry "stride 2". Inputs no block or output uses are drawn dashed and grey.
+
+Rows come from the data-flow depth of each state, so any valid genotype is laid out without
+overlaps. Rendering uses matplotlib (Agg); SVG output keeps text as text so labels are searchable,
+and PNG output records the genotype's text form (hence every op label) in its "Description"
+metadata.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..arch.genotype import Cell, Genotype
+from ..errors import NasnetError
+
+COLORS = {"input": "#d9d9d9", "op": "#fde68a", "combine": "#86efac", "output": "#f9a8d4", "edge": "#4b5563"}
+COMBINER_LABELS = {"add": "add", "concat": "concat", "add_ln": "add + LN", "add_in": "add + IN"}
+FORMATS = (".svg", ".png", ".pdf")
+
+BOX_W, BOX_H, COL_W, ROW_H = 1.9, 0.55, 2.3, 1.25
+
+
+@dataclass
+class _Node:
+    kind: str          # input | op | combine | output
+    label: str
+    x: float
+    y: float
+    sub: str = ""      # second, smaller line of text
+    muted: bool = False
+
+
+def _depths(cell: Cell) -> list[int]:
+    depth = [0] * cell.num_inputs
+    for blk in cell.blocks:
+        depth.append(1 + max(depth[i] for i in blk.inputs))
+    return depth
+
+
+def layout_cell(cell: Cell, reduction: bool) -> tuple[list[_Node], list[tuple[int, int]]]:
+    """Nodes with positions and edges (index pairs) for one cell."""
+    k = cell.num_inputs
+    depth = _depths(cell)
+    levels = max(depth)
+    by_level: dict[int, list[int]] = {}
+    for b in range(cell.num_blocks):
+        by_level.setdefault(depth[k + b], []).append(b)
+    width = max([len(v) * 2 for v in by_level.values()] + [k])
+
+    nodes: list[_Node] = []
+    state_node: dict[int, int] = {}
+    used = cell.used_states() | set(cell.concat)
+    names = ["h_i", "h_{i-1}"] + [f"h_{{i-{j}}}" for j in range(2, k)]
+    for s in range(k):
+        x = (s + 0.5) * width / k * COL_W
+        sub = "previous cell" if s == 0 else f"{s + 1} cells back"
+        state_node[s] = len(nodes)
+        nodes.append(_Node("input", f"{s}: ${names[s]}$", x, 0.0, sub, muted=s not in used))
+
+    edges: list[tuple[int, int]] = []
+    for level, blocks in sorted(by_level.items()):
+        span = len(blocks) * 2
+        left = (width - span) / 2
+        for pos, b in enumerate(blocks):
+            blk = cell.blocks[b]
+            op_ids = []
+            for side, (s, op) in enumerate(zip(blk.inputs, blk.ops)):
+                x = (left + 2 * pos + side + 0.5) * COL_W
+                strided = reduction and s < k
+                sub = "stride 2" if strided else ""
+                op_ids.append(len(nodes))
+                nodes.append(_Node("op", op, x, (2 * level - 1) * ROW_H, sub))
+                edges.append((state_node[s], op_ids[-1]))
+            cx = (left + 2 * pos + 1) * COL_W
+            state_node[k + b] = len(nodes)
+            nodes.append(_Node("combine", COMBINER_LABELS[blk.combiner], cx, 2 * level * ROW_H, f"state {k + b}"))
+            edges += [(op_ids[0], state_node[k + b]), (op_ids[1], state_node[k + b])]
+
+    states = ", ".join(str(s) for s in cell.concat)
+    out_label, out_sub = ("concat", f"states {states}") if cell.output == "concat" else ("split", f"{states} -> next")
+    out = len(nodes)
+    nodes.append(_Node("output", out_label, width * COL_W / 2, (2 * levels + 1) * ROW_H, out_sub))
+    edges += [(state_node[s], out) for s in cell.concat]
+    return nodes, edges
+
+
+def _draw_cell(ax, cell: Cell, title: str, reduction: bool) -> None:
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    nodes, edges = layout_cell(cell, reduction)
+    for a, b in edges:
+        na, nb = nodes[a], nodes[b]
+        ax.add_patch(FancyArrowPatch((na.x, na.y + BOX_H / 2), (nb.x, nb.y - BOX_H / 2), arrowstyle="-|>",
+                                     mutation_scale=9, color=COLORS["edge"], lw=0.8, shrinkA=0, shrinkB=1,
+                                     zorder=1))
+    for n in nodes:
+        ax.add_patch(FancyBboxPatch((n.x - BOX_W / 2, n.y - BOX_H / 2), BOX_W, BOX_H,
+                                    boxstyle="round,pad=0.02,rounding_size=0.12",
+                                    fc="#f3f4f6" if n.muted else COLORS[n.kind],
+                                    ec="#9ca3af" if n.muted else "#374151", lw=0.9,
+                                    ls="--" if n.muted else "-", zorder=2))
+        dy = 0.08 if n.sub else 0.0
+        ax.text(n.x, n.y + dy, n.label, ha="center", va="center", fontsize=8, zorder=3,
+                color="#6b7280" if n.muted else "#111827", fontfamily="DejaVu Sans")
+        if n.sub:
+            ax.text(n.x, n.y - 0.16, n.sub, ha="center", va="center", fontsize=6, zorder=3, color="#374151")
+    xs = [n.x for n in nodes]
+    ys = [n.y for n in nodes]
+    ax.set_xlim(min(xs) - BOX_W, max(xs) + BOX_W)
+    ax.set_ylim(min(ys) - 1.0, max(ys) + 0.8)
+    ax.set_title(title, fontsize=10)
+    ax.set_aspect("equal")
+    ax.axis("off")
+
+
+def figure_for(genotype: Genotype, title: str | None = None):
+    """A matplotlib Figure with both cells, the Normal Cell above the Reduction Cell."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    sizes = []
+    for _, cell in genotype.cells:
+        nodes, _ = layout_cell(cell, False)
+        sizes.append((max(n.x for n in nodes) + 2 * BOX_W, max(n.y for n in nodes) + 2))
+    # Stacked (normal above reduction): cells are wider than tall, so this keeps the text legible.
+    w = max(s[0] for s in sizes)
+    h = sum(s[1] for s in sizes)
+    fig, axes = plt.subplots(2, 1, figsize=(max(6.0, w * 0.55), max(5.0, h * 0.55) + 0.4),
+                             gridspec_kw={"height_ratios": [s[1] for s in sizes]})
+    for ax, (name, cell) in zip(axes, genotype.cells):
+        label = "Normal Cell" if name == "normal" else "Reduction Cell"
+        _draw_cell(ax, cell, label, reduction=name == "reduce")
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def op_labels(genotype: Genotype) -> list[str]:
+    """Every op name the drawing shows, in order of appearance."""
+    return [op for _, cell in genotype.cells for blk in cell.blocks for op in blk.ops]
+
+
+def draw_genotype(genotype: Genotype, path: str | Path, title: str | None = None) -> Path:
+    """Draw both cells to `path` (.svg, .png or .pdf). Returns the path written."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    if path.suffix.lower() not in FORMATS:
+        raise NasnetError(f"cannot draw to {path.name!r}: use a file ending in {', '.join(FORMATS)}")
+    if not path.parent.exists():
+        raise NasnetError(f"cannot draw to {path}: folder {path.parent} does not exist")
+    fig = figure_for(genotype, title)
+    meta = {"Title": title or "NASNet cells"}
+    if path.suffix.lower() == ".png":
+        meta["Description"] = f"{genotype}"
+    with matplotlib.rc_context({"svg.fonttype": "none"}):
+        fig.savefig(path, dpi=150, metadata=meta)
+    plt.close(fig)
+    return path

@@ -1,0 +1,121 @@
+"""Child training, the search's reward (paper §3, A.1, A.6): JSON in, JSON out.
+
+`train_child(payload) -> result` trains one sampled architecture the paper's way and scores it on
+the held-out validation split. Nothing but JSON crosses the boundary, so the serial executor, local
+processes and Ray workers are interchangeable and a trial can be re-run by hand from its payload.
+
+Payload (a dict of JSON values)::
+
+    genotype  str     the architecture's text form (required; a name such as "nasnet-a" works too)
+    model     dict    ModelConfig field overrides on top of the child defaults below
+    train     dict    TrainConfig field overrides on top of the "child" preset
+    data      str     a --data spec (default "digits"); see nasnet.data
+    seed      int     model initialisation, data order and augmentation (default 0)
+    device    str     "auto" (CUDA when available) | "cpu" | "cuda" (default "auto")
+    fn        str     ignored here (the executor uses it to find this function); other keys are ignored
+
+Child defaults: the CIFAR skeleton, N = 2 normal cells per stage, F0 = 32, stem multiplier 3, no
+auxiliary head, no ScheduledDropPath, no dropout; classes, channels and image size come from the
+data. The "child" preset: 20 epochs, batch 128, momentum 0.9, lr 0.1 with single-period cosine
+decay, L2 5e-4, pad-and-crop + flip on whitened images, validation only after the last epoch.
+For the built-in digits a cheaper child is {"model": {"filters": 16}, "train": {"epochs": 10}}.
+
+Result::
+
+    status             "done" | "diverged" (the training loss went NaN/inf; training stopped early)
+    reward             validation top-1 accuracy in [0, 1]; null when diverged
+    val_accuracy       the same (null when diverged)
+    val_loss           validation cross-entropy (null when diverged)
+    loss_curve         mean training loss of every completed epoch
+    params             trainable parameters (auxiliary head excluded)
+    mult_adds          multiply-accumulates per image at the data's image size
+    wall_seconds       the whole call, data loading included
+    images_per_second  training throughput
+    epochs_completed   epochs finished
+    error              null, or one line saying why the child diverged
+
+Bad payloads raise NasnetError; other exceptions (out of memory, ...) propagate: the search's
+executor records them as failed trials. Loaded datasets are cached per process, so a worker that
+trains many children reads its data once; importing this module does not import torch.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ...arch.genotype import Genotype
+from ...data import load_dataset
+from ...errors import NasnetError
+
+CHILD_MODEL_DEFAULTS: dict[str, Any] = dict(skeleton="cifar", normal_cells=2, filters=32, stem_multiplier=3.0,
+                                            aux_head=False, drop_path_keep=1.0, dropout=0.0)
+
+
+def child_setup(payload: dict[str, Any]):
+    """(ModelConfig, TrainConfig, Dataset) for a payload; raises NasnetError on a bad one."""
+    from ...model.network import ModelConfig
+    from ...train.config import resolve
+
+    if not isinstance(payload, dict):
+        raise NasnetError(f"child payload must be a JSON object, got {type(payload).__name__}")
+    if "genotype" not in payload:
+        raise NasnetError("child payload: 'genotype' is required")
+    genotype = payload["genotype"]
+    if not isinstance(genotype, (str, dict)):
+        raise NasnetError("child payload: 'genotype' must be the text form (or its JSON object)")
+    genotype = Genotype.from_dict(genotype) if isinstance(genotype, dict) else Genotype.load(genotype)
+    model_over = payload.get("model") or {}
+    train_over = payload.get("train") or {}
+    for key, value in (("model", model_over), ("train", train_over)):
+        if not isinstance(value, dict):
+            raise NasnetError(f"child payload: '{key}' must be an object of field overrides")
+    seed = payload.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise NasnetError(f"child payload: 'seed' must be an integer, got {seed!r}")
+    data = payload.get("data", "digits")
+    if not isinstance(data, str):
+        raise NasnetError("child payload: 'data' must be a data spec string such as 'digits'")
+    device = payload.get("device", "auto")
+
+    if "genotype" in model_over:
+        raise NasnetError("child payload: give the genotype as payload['genotype'], not in 'model'")
+    dataset = load_dataset(data)
+    dataset.split("val")  # the reward needs a validation split: fail early, with the data named
+    run = resolve(dataset, "child", {"seed": seed, "device": device, **train_over},
+                  ModelConfig(genotype=genotype, **CHILD_MODEL_DEFAULTS), model_over, "child")
+    return run.model, run.train, run.dataset
+
+
+def train_child(payload: dict[str, Any]) -> dict[str, Any]:
+    """Train one child network and return its reward and metrics (see the module docstring)."""
+    start = time.perf_counter()
+    from ...model.counting import count
+    from ...train.loop import Diverged, Trainer
+
+    model_cfg, train_cfg, dataset = child_setup(payload)
+    counts = count(model_cfg)
+    trainer = Trainer(model_cfg, train_cfg, dataset)
+    status, error = "done", None
+    try:
+        trainer.fit()
+    except Diverged as err:
+        status, error = "diverged", str(err)
+    history = trainer.history
+    last = history[-1] if history else {}
+    train_seconds = sum(r["epoch_seconds"] for r in history)
+    trained_images = sum(r["images"] for r in history)
+    done = status == "done"
+    return {
+        "status": status,
+        "reward": last.get("val_top1") if done else None,
+        "val_accuracy": last.get("val_top1") if done else None,
+        "val_loss": last.get("val_loss") if done else None,
+        "loss_curve": [r["train_loss"] for r in history],
+        "params": counts.params,
+        "mult_adds": counts.mult_adds,
+        "wall_seconds": time.perf_counter() - start,
+        "images_per_second": trained_images / train_seconds if train_seconds > 0 else None,
+        "epochs_completed": len(history),
+        "error": error,
+    }

@@ -1,0 +1,186 @@
+"""Local worker processes: W children at once on this machine, each in its own process (paper A.3).
+
+The paper's pool of child workers, on one machine and without Ray. Each worker is a spawned Python
+process that runs payloads it receives over a pipe (`nasnet.search.executors.run_payload`: JSON
+text in and out). A child that crashes its process — a segfault, the kernel's OOM killer, SIGKILL —
+takes only that worker down: its trial comes back as an infrastructure failure and a fresh worker
+replaces it. Workers limit their math libraries to `cpus_per_child` threads (tiny child networks
+run much faster on one thread each than on several competing ones), ignore Ctrl-C (the driver
+stops them), and die with the driver (Linux PR_SET_PDEATHSIG).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import time
+from collections import deque
+from multiprocessing import connection, get_context
+from typing import Any
+
+from .base import Executor, Outcome, outcome_from_json, run_payload
+
+_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def _die_with_parent() -> None:
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)      # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass                               # not Linux: the closed pipe ends the worker instead
+
+
+def _worker_main(conn, threads: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
+    for var in _THREAD_VARS:
+        os.environ[var] = str(threads)
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        try:
+            conn.send(run_payload(message))
+        except (BrokenPipeError, OSError):
+            return
+
+
+def _exit_reason(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with status {code}"
+
+
+class _Worker:
+    def __init__(self, ctx, threads: int):
+        self.conn, child_end = ctx.Pipe()
+        self.process = ctx.Process(target=_worker_main, args=(child_end, threads), daemon=True,
+                                   name="nasnet-child-worker")
+        self.process.start()
+        child_end.close()
+        self.key: Any = None
+        self.started = 0.0
+
+    def stop(self, timeout: float = 2.0) -> None:
+        if self.process.is_alive() and self.key is None:
+            try:
+                self.conn.send(None)
+            except OSError:
+                pass
+            self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout)
+        self.conn.close()
+
+
+class ProcessExecutor(Executor):
+    """`workers` local processes (0: one per `cpus_per_child` CPUs of this machine)."""
+
+    name = "process"
+
+    def __init__(self, workers: int = 0, cpus_per_child: float = 1.0, child_timeout: float | None = None):
+        cpus = os.cpu_count() or 1
+        self.capacity = int(workers) if workers else max(1, int(cpus / cpus_per_child + 1e-9))
+        self.threads = max(1, math.floor(cpus_per_child))
+        self.child_timeout = child_timeout
+        self._ctx = get_context("spawn")          # fork is unsafe once torch has started threads
+        self._workers: list[_Worker] = []
+        self._queue: deque[tuple[Any, str]] = deque()
+
+    def _idle(self) -> _Worker | None:
+        for w in self._workers:
+            if w.key is None:
+                return w
+        if len(self._workers) < self.capacity:
+            w = _Worker(self._ctx, self.threads)
+            self._workers.append(w)
+            return w
+        return None
+
+    def _dispatch(self) -> None:
+        while self._queue:
+            w = self._idle()
+            if w is None:
+                return
+            key, text = self._queue[0]
+            try:
+                w.conn.send(text)
+            except OSError:                # the idle worker has died (e.g. the OOM killer): replace it
+                self._replace(w)
+                continue
+            self._queue.popleft()
+            w.key, w.started = key, time.time()
+
+    def submit(self, key, payload):
+        import json
+
+        self._queue.append((key, json.dumps(payload, allow_nan=False)))
+        self._dispatch()
+
+    def _replace(self, w: _Worker) -> None:
+        w.key = None
+        w.stop(timeout=0.5)
+        self._workers.remove(w)
+
+    def wait(self, timeout=None):
+        self._dispatch()
+        busy = [w for w in self._workers if w.key is not None]
+        if not busy:
+            return []
+        if self.child_timeout:
+            first_deadline = min(w.started for w in busy) + self.child_timeout - time.time()
+            timeout = max(0.0, first_deadline if timeout is None else min(timeout, first_deadline))
+        handles = {w.conn: w for w in busy} | {w.process.sentinel: w for w in busy}
+        ready = connection.wait(list(handles), timeout)
+        outcomes, seen = [], set()
+        for handle in ready:
+            w = handles[handle]
+            if id(w) in seen or w.key is None:
+                continue
+            seen.add(id(w))
+            key = w.key
+            try:
+                text = w.conn.recv() if w.conn.poll() else None
+            except (EOFError, OSError):
+                text = None
+            if text is not None:
+                w.key = None
+                outcomes.append(outcome_from_json(key, text))
+                continue
+            w.process.join(0.5)
+            outcomes.append(Outcome(key, "infra", error=f"worker process {w.process.pid} "
+                                    f"{_exit_reason(w.process.exitcode)}", worker=f"local:{w.process.pid}",
+                                    started_at=w.started, finished_at=time.time()))
+            self._replace(w)
+        if self.child_timeout:
+            now = time.time()
+            for w in [w for w in self._workers if w.key is not None and now - w.started > self.child_timeout]:
+                outcomes.append(Outcome(w.key, "error", error=f"TimeoutError: stopped after the "
+                                        f"{self.child_timeout:g} s child timeout", worker=f"local:{w.process.pid}",
+                                        started_at=w.started, finished_at=now))
+                self._replace(w)
+        self._dispatch()
+        return outcomes
+
+    def cancel_all(self):
+        self._queue.clear()
+        for w in list(self._workers):
+            if w.key is not None:
+                self._replace(w)
+
+    def close(self):
+        self._queue.clear()
+        for w in self._workers:
+            w.stop()                       # idle workers are asked to exit, busy ones are killed
+        self._workers.clear()

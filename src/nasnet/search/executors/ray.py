@@ -1,0 +1,286 @@
+"""The Ray executor: children as Ray tasks on a local instance or a cluster (paper §3, A.3).
+
+The paper ran its children on a pool of 450 GPU workers fed from a global queue; here a Ray cluster
+plays the pool. See `nasnet.search.executors` for the contract every executor follows.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ...atomic import write_text
+from ...errors import NasnetError
+from .base import Executor, Outcome, outcome_from_json, run_payload
+
+
+def _ray_run(payload_json: str) -> str:
+    return run_payload(payload_json)
+
+
+# -- Ray ------------------------------------------------------------------------------------------
+
+def _proc_children(pid: int) -> list[int]:
+    """All descendants of a process (Linux /proc; empty elsewhere)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[-1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def _proc_start(pid: int) -> str | None:
+    """A process's start time in clock ticks since boot: with the pid, it names one process."""
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[-1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+class ProcessRecord:
+    """The processes of a local Ray instance, written to a file so a later driver can remove them.
+
+    When a driver is SIGKILLed, its raylet and GCS die with it, but Ray's agents (and, for a while,
+    idle workers) survive as orphans. Their environment is overwritten by their process titles, so
+    they are recognised by (pid, start time) pairs recorded while the driver lived: a background
+    thread records the driver's descendants during `ray.init`, and `refresh` adds later ones.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.procs: dict[int, str] = {}
+        self._stop = None
+        self._last = 0.0
+
+    def refresh(self) -> None:
+        self._last = time.monotonic()
+        changed = False
+        for pid in _proc_children(os.getpid()):
+            start = _proc_start(pid)
+            if start is not None and self.procs.get(pid) != start:
+                self.procs[pid] = start
+                changed = True
+        if changed:
+            write_text(self.path, json.dumps(sorted(self.procs.items())))
+
+    def maybe_refresh(self, every: float = 5.0) -> None:
+        if time.monotonic() - self._last > every:
+            self.refresh()
+
+    def start_polling(self, interval: float = 0.25) -> None:
+        import threading
+
+        stop = self._stop = threading.Event()
+
+        def poll():
+            while not stop.wait(interval):
+                self.refresh()
+
+        threading.Thread(target=poll, name="nasnet-ray-record", daemon=True).start()
+
+    def stop_polling(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+            self._stop = None
+        self.refresh()
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def kill_stale_ray(record: Path) -> int:
+    """Kill the recorded processes of a local Ray instance whose driver died (see `ProcessRecord`).
+
+    Only a process that still has the recorded pid and start time is killed, so a reused pid is
+    never touched. Returns how many were killed; the record is removed.
+    """
+    import signal
+
+    try:
+        procs = json.loads(Path(record).read_text())
+    except (OSError, ValueError):
+        return 0
+    killed = 0
+    for pid, start in procs:
+        if pid != os.getpid() and _proc_start(pid) == start:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except OSError:
+                pass
+    Path(record).unlink(missing_ok=True)
+    return killed
+
+
+def _ray_errors_to_stderr() -> None:
+    """Ray's driver prints raylet errors ("A worker died ...") on stdout; send them to stderr.
+
+    Failures are recorded in the trial store anyway; stdout stays clean for `--json` output.
+    Uses a private Ray hook, so it is skipped quietly if Ray changes.
+    """
+    try:
+        from ray._private import worker as ray_worker
+    except ImportError:
+        return
+    original = getattr(ray_worker, "print_to_stdstream", None)
+    if original is None or getattr(original, "_nasnet", False):
+        return
+
+    def to_stderr(data, *args, **kwargs):
+        return original({**data, "is_err": True}, *args, **kwargs)
+
+    to_stderr._nasnet = True
+    ray_worker.print_to_stdstream = to_stderr
+
+
+class RayExecutor(Executor):
+    """Runs payloads as Ray tasks: a local instance started on demand, or an existing cluster.
+
+    The address is `address`, else RAY_ADDRESS, else a local instance with `workers x
+    cpus_per_child` CPUs (no dashboard). `workers` = 0 keeps as many children in flight as the
+    cluster's CPUs (and GPUs) allow. Each task asks for `cpus_per_child` CPUs and
+    `gpus_per_child` GPUs (fractional: Ray packs several children on one GPU). Ray's own task retries
+    are off; the driver decides about retries. With `record` set (a file in the run directory), a
+    local instance's processes are recorded there, and what a SIGKILLed driver of the same run left
+    behind is removed first (`kill_stale_ray`).
+    """
+
+    name = "ray"
+
+    def __init__(self, workers: int = 1, address: str | None = None, cpus_per_child: float = 1.0,
+                 gpus_per_child: float = 0.0, child_timeout: float | None = None, record: Path | None = None):
+        try:
+            import ray
+        except ImportError:
+            raise NasnetError("the ray executor needs Ray: pip install 'nasnet[ray]'") from None
+        self._ray = ray
+        self.child_timeout = child_timeout
+        address = address or os.environ.get("RAY_ADDRESS") or None
+        self._owns = False
+        self._record = None
+        if record is not None and address is None:
+            killed = kill_stale_ray(record)
+            if killed:
+                print(f"removed {killed} process(es) left by an earlier driver's Ray instance", file=sys.stderr)
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = dict(logging_level="ERROR", log_to_driver=False)
+            try:
+                if address:
+                    ray.init(address=address, **kwargs)
+                else:
+                    if record is not None:
+                        self._record = ProcessRecord(record)
+                        self._record.start_polling()
+                    # the instance's workers inherit this environment: make sure they import this nasnet
+                    saved_path = os.environ.get("PYTHONPATH")
+                    here = str(Path(__file__).resolve().parents[2])
+                    if here not in (saved_path or "").split(os.pathsep):
+                        os.environ["PYTHONPATH"] = here + (os.pathsep + saved_path if saved_path else "")
+                    try:
+                        ray.init(num_cpus=max(1, math.ceil(workers * cpus_per_child)) if workers else None,
+                                 num_gpus=None if gpus_per_child > 0 else 0, include_dashboard=False,
+                                 object_store_memory=200 * 1024**2, **kwargs)
+                    finally:
+                        if saved_path is None:
+                            os.environ.pop("PYTHONPATH", None)
+                        else:
+                            os.environ["PYTHONPATH"] = saved_path
+                        if self._record is not None:
+                            self._record.stop_polling()
+                    self._owns = True
+            except ConnectionError as err:
+                raise NasnetError(f"cannot connect to the Ray cluster at {address!r}: {err}") from None
+        _ray_errors_to_stderr()
+        self._remote = ray.remote(_ray_run).options(num_cpus=cpus_per_child, num_gpus=gpus_per_child,
+                                                     max_retries=0, retry_exceptions=False)
+        self._refs: dict[Any, tuple[Any, float]] = {}     # ref -> (key, submitted_at)
+        self._timed_out: set = set()
+        self._check_resources(cpus_per_child, gpus_per_child)
+        if workers:
+            self.capacity = int(workers)
+        else:       # as many as the cluster's resources allow
+            total = ray.cluster_resources()
+            fits = [total.get("CPU", 1) / cpus_per_child]
+            if gpus_per_child:
+                fits.append(total.get("GPU", 0) / gpus_per_child)
+            self.capacity = max(1, int(min(fits) + 1e-9))
+
+    def _check_resources(self, cpus: float, gpus: float) -> None:
+        """A child asking for more than any node has would wait forever: say so now."""
+        nodes = [n.get("Resources", {}) for n in self._ray.nodes() if n.get("Alive")]
+        if nodes and not any(n.get("CPU", 0) >= cpus and n.get("GPU", 0) >= gpus for n in nodes):
+            most_cpu = max(n.get("CPU", 0) for n in nodes)
+            most_gpu = max(n.get("GPU", 0) for n in nodes)
+            self.close()
+            raise NasnetError(f"no Ray node can run a child asking for {cpus:g} CPUs and {gpus:g} GPUs "
+                              f"(the largest node has {most_cpu:g} CPUs, {most_gpu:g} GPUs); lower "
+                              "--cpus-per-child / --gpus-per-child")
+
+    def submit(self, key, payload):
+        ref = self._remote.remote(json.dumps(payload, allow_nan=False))
+        self._refs[ref] = (key, time.time())
+
+    def wait(self, timeout=None):
+        ray = self._ray
+        if not self._refs:
+            return []
+        if self._record is not None:
+            self._record.maybe_refresh()       # Ray starts workers and helpers lazily
+        ready, _ = ray.wait(list(self._refs), num_returns=1, timeout=timeout)
+        if ready:
+            ready, _ = ray.wait(list(self._refs), num_returns=len(self._refs), timeout=0)
+        outcomes = []
+        for ref in ready:
+            key, submitted = self._refs.pop(ref)
+            if ref in self._timed_out:
+                self._timed_out.discard(ref)
+                outcomes.append(Outcome(key, "error", error=f"TimeoutError: cancelled after the {self.child_timeout} s "
+                                        "child timeout", started_at=submitted, finished_at=time.time()))
+                continue
+            try:
+                outcomes.append(outcome_from_json(key, ray.get(ref)))
+            except ray.exceptions.RayError as err:
+                first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+                outcomes.append(Outcome(key, "infra", error=f"{type(err).__name__}: {first}"[:2000],
+                                        started_at=submitted, finished_at=time.time()))
+        if self.child_timeout:
+            now = time.time()
+            for ref, (_key, submitted) in list(self._refs.items()):
+                if now - submitted > self.child_timeout and ref not in self._timed_out:
+                    self._timed_out.add(ref)
+                    ray.cancel(ref, force=True)
+        return outcomes
+
+    def cancel_all(self):
+        # Not force=True: killing workers right before shutdown can abort Ray's core worker in the
+        # driver. A plain cancel interrupts a running child (KeyboardInterrupt in its worker).
+        for ref in list(self._refs):
+            try:
+                self._ray.cancel(ref, force=False)
+            except Exception:   # noqa: BLE001 - best effort while shutting down
+                pass
+        self._refs.clear()
+        self._timed_out.clear()
+
+    def close(self):
+        if self._owns:                 # shutting the local instance down stops its children
+            self._refs.clear()
+        else:
+            self.cancel_all()
+        if self._owns:
+            self._ray.shutdown()
+            if self._record is not None:
+                self._record.remove()

@@ -1,0 +1,107 @@
+"""A search's run directory: the names of its files, its config, its lock, its best.json (paper §3, §4.4).
+
+    config.json          the resolved SearchConfig (strategy, executor, child payload, budget)
+    trials.db            the trial store (nasnet.search.store; SQLite, WAL mode)
+    controller.pt        the strategy's state (controller weights, optimizer, baseline, counters)
+    best.json            {"genotype", "reward", "trial", "stage", "metrics", ...}: the best so far
+    trials.csv           one row per trial (written when the search stops)
+    ray_processes.json   the processes of a local Ray instance (removed when the search ends)
+    .lock                held by the one driver of the run (an flock)
+
+The search loop writes them, the report and `nasnet compare` read them; only this module spells
+their names. Importing it does not import torch.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..atomic import write_text
+from ..errors import NasnetError
+from .config import IDENTITY_FIELDS, SearchConfig
+
+CONFIG_FILE = "config.json"
+STORE_FILE = "trials.db"
+CHECKPOINT_FILE = "controller.pt"
+BEST_FILE = "best.json"
+CSV_FILE = "trials.csv"
+LOCK_FILE = ".lock"
+RAY_RECORD = "ray_processes.json"
+
+
+def is_run_dir(path: Path) -> bool:
+    return (Path(path) / STORE_FILE).is_file()
+
+
+def read_json(path: Path) -> dict | None:
+    """A JSON object file, or None when absent, unreadable (being replaced right now) or not an object."""
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def load_run_config(run_dir: str | Path) -> SearchConfig | None:
+    """The config a run directory was started with, or None for a new directory."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        return None
+    try:
+        return SearchConfig.from_dict(json.loads(path.read_text()))
+    except (OSError, ValueError) as err:
+        raise NasnetError(f"{path}: cannot read the run's config ({err})") from None
+
+
+def write_config(run_dir: Path, config: SearchConfig) -> None:
+    write_text(run_dir / CONFIG_FILE, config.to_json() + "\n")
+
+
+def write_best(run_dir: Path, best: dict[str, Any]) -> None:
+    write_text(run_dir / BEST_FILE, json.dumps(best, indent=2) + "\n")
+
+
+def read_best(run_dir: Path) -> dict | None:
+    return read_json(Path(run_dir) / BEST_FILE)
+
+
+def check_resumable(stored: SearchConfig, config: SearchConfig, run_dir: Path) -> None:
+    """A resumed run must keep what defines the search; the budget and resources may change."""
+    a, b = stored.to_dict(), config.to_dict()
+    for name in IDENTITY_FIELDS:
+        pairs = [(f"{name}.{k}", v, b[name].get(k)) for k, v in a[name].items()] if isinstance(a[name], dict) \
+            else [(name, a[name], b[name])]
+        for field_name, old, new in pairs:
+            if old != new:
+                raise NasnetError(f"{run_dir} holds a search with {field_name}={old!r}; it cannot continue with "
+                                  f"{new!r} (use a new --run-dir)")
+
+
+class RunLock:
+    """One driver per run directory: an flock on RUN_DIR/.lock, released by the kernel if the driver dies."""
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / LOCK_FILE
+        self._file = None
+
+    def acquire(self) -> None:
+        self._file = open(self.path, "a+")
+        try:
+            import fcntl
+        except ImportError:        # not POSIX: no lock
+            return
+        try:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self.release()
+            raise NasnetError(f"{self.path.parent} is in use by another nasnet search; wait for it or stop it") \
+                from None
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None

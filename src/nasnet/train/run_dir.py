@@ -1,0 +1,155 @@
+"""A training run's directory: every file `nasnet train` writes, and the checkpoint format, in one place.
+
+    config.json      the resolved model, training and data configuration (written at the start)
+    metrics.csv      one row per completed epoch (rewritten whole from the checkpoint's history, so
+                     after a resume every epoch appears exactly once)
+    checkpoint.pt    the last completed epoch (model, optimizer, EMA, step, RNG, config, history)
+    best.pt          the weights with the best validation top-1 so far (same format, no optimizer)
+    results.json     final validation and test metrics
+    tb/              TensorBoard events, when tensorboard is installed and enabled
+
+Only rank 0 writes under data parallelism. Every file is replaced atomically (nasnet.atomic).
+
+Checkpoints are dicts of tensors and plain containers (numbers, strings, lists, dicts), read with
+`nasnet.weights.io.read_checkpoint` (weights_only=True): the resolved configs are stored as plain
+dicts, the genotype as its text form, RNG states as uint8 tensors. Keys: format, model, optimizer,
+ema (or None), epoch (completed epochs), step, rng, config ({"model": ..., "train": ..., "data":
+...}), model_config (= config["model"]), genotype, history (per-epoch metrics), best, meta. With
+"model_config" and "model" a checkpoint is also a model file (nasnet.weights.model_file):
+`nasnet export`, `create_model(checkpoint=...)` and `nasnet.load_model` read it, and
+`weights_key="ema"` picks the averaged weights. world_size and rng_ranks (every data-parallel
+process's RNG state) make a resume with the same number of processes exact.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..atomic import write_bytes
+from ..errors import NasnetError
+from ..weights.io import read_checkpoint
+
+FORMAT = "nasnet-train/1"
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.csv"
+CHECKPOINT_FILE = "checkpoint.pt"
+BEST_FILE = "best.pt"
+RESULTS_FILE = "results.json"
+TENSORBOARD_DIR = "tb"
+
+METRIC_COLUMNS = ("epoch", "step", "lr", "train_loss", "train_top1", "val_loss", "val_top1", "val_top5",
+                  "epoch_seconds", "images_per_second", "wall_seconds")
+
+
+def holds_run(run_dir: Path) -> bool:
+    """Whether `run_dir` already holds a training run (a checkpoint or a written configuration)."""
+    return (run_dir / CHECKPOINT_FILE).is_file() or (run_dir / CONFIG_FILE).is_file()
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    buf = io.BytesIO()
+    torch.save({"format": FORMAT, **state}, buf)
+    write_bytes(path, buf.getvalue())
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a training checkpoint file (or a run directory's checkpoint.pt)."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        candidate = path / CHECKPOINT_FILE
+        if not candidate.is_file():
+            raise NasnetError(f"{path}: no {CHECKPOINT_FILE} in this folder (is it a `nasnet train` run directory?)")
+        path = candidate
+    state = read_checkpoint(path, map_location)
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise NasnetError(f"{path}: not a nasnet training checkpoint (format {FORMAT} expected)")
+    return state
+
+
+def rng_state(device: torch.device) -> dict[str, torch.Tensor]:
+    state = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def set_rng_state(state: dict[str, torch.Tensor], device: torch.device) -> None:
+    torch.set_rng_state(state["torch"].cpu())
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"].cpu(), device)
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_bytes(path, (json.dumps(data, indent=2) + "\n").encode())
+
+
+def metrics_csv(history: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    w = csv.DictWriter(out, fieldnames=METRIC_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for row in history:
+        w.writerow({k: ("" if row.get(k) is None else _fmt(row[k])) for k in METRIC_COLUMNS})
+    return out.getvalue()
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
+class RunFiles:
+    def __init__(self, run_dir: str | Path, tensorboard: bool = False):
+        self.dir = Path(run_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.tensorboard = tensorboard
+        self._tb = None
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.dir / CHECKPOINT_FILE
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        write_json(self.dir / CONFIG_FILE, config)
+
+    def write_metrics(self, history: list[dict[str, Any]]) -> None:
+        write_bytes(self.dir / METRICS_FILE, metrics_csv(history).encode())
+
+    def save(self, state: dict[str, Any], best: bool = False) -> None:
+        save_checkpoint(self.checkpoint_path, state)
+        if best:
+            save_checkpoint(self.dir / BEST_FILE, {k: v for k, v in state.items() if k not in ("optimizer",)})
+
+    def write_results(self, results: dict[str, Any]) -> None:
+        write_json(self.dir / RESULTS_FILE, results)
+
+    # -- TensorBoard (optional) ---------------------------------------------------------------
+    def open_tensorboard(self, completed_epochs: int) -> bool:
+        if not self.tensorboard:
+            return False
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            self.tensorboard = False
+            return False
+        # purge_step drops events of epochs that a resumed run is about to redo
+        self._tb = SummaryWriter(log_dir=str(self.dir / TENSORBOARD_DIR), purge_step=completed_epochs + 1)
+        return True
+
+    def log_epoch(self, row: dict[str, Any]) -> None:
+        if self._tb is None:
+            return
+        for k in METRIC_COLUMNS[2:]:
+            if row.get(k) is not None:
+                self._tb.add_scalar(k.replace("_", "/", 1) if k.startswith(("train_", "val_")) else k,
+                                    row[k], row["epoch"])
+        self._tb.flush()
+
+    def close(self) -> None:
+        if self._tb is not None:
+            self._tb.close()
+            self._tb = None

@@ -1,0 +1,133 @@
+"""The shape of the package (ARCHITECTURE.md): no import cycles, light layers stay light, thin commands,
+and every document the code or the README points to exists in the repository."""
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src"
+
+
+def _modules() -> dict[str, Path]:
+    mods = {}
+    for f in (SRC / "nasnet").rglob("*.py"):
+        rel = f.relative_to(SRC).with_suffix("")
+        mods[".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)] = f
+    return mods
+
+
+def _imports(name: str, path: Path, mods: dict[str, Path]) -> set[str]:
+    """Internal modules `name` imports anywhere in its file (inside functions too)."""
+    is_pkg = path.name == "__init__.py"
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = name if is_pkg else name.rsplit(".", 1)[0]
+            if node.level:
+                parts = base.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1])
+                mod = base + ("." + node.module if node.module else "")
+            else:
+                mod = node.module or ""
+            targets = [mod] + [f"{mod}.{a.name}" for a in node.names]
+        else:
+            continue
+        out.update(t for t in targets if t in mods)
+    out.discard(name)
+    if is_pkg:  # a package importing its own submodules is how it exports them, not a cycle
+        out = {t for t in out if not t.startswith(name + ".")}
+    return out
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    index, low, stack, on, found, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                found.append(sorted(comp))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_cycles():
+    mods = _modules()
+    graph = {name: _imports(name, path, mods) for name, path in mods.items()}
+    assert _cycles(graph) == []
+    # and the cycle finder finds one when there is one
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == [["a", "b", "c"]]
+
+
+# layers above must not be imported by layers below (the folder order of ARCHITECTURE.md)
+ORDER = {"arch": 0, "model": 1, "data": 1, "weights": 2, "zoo": 3, "train": 4, "search": 5, "report": 6, "cli": 7}
+
+
+def test_imports_point_down_the_layers():
+    mods = _modules()
+    wrong = []
+    for name, path in mods.items():
+        parts = name.split(".")
+        if len(parts) < 2 or parts[1] not in ORDER:
+            continue
+        for dep in _imports(name, path, mods):
+            dparts = dep.split(".")
+            if len(dparts) >= 2 and dparts[1] in ORDER and ORDER[dparts[1]] > ORDER[parts[1]]:
+                wrong.append(f"{name} -> {dep}")
+    assert wrong == []
+
+
+@pytest.mark.parametrize("module", ["nasnet.arch", "nasnet.search", "nasnet.search.run_dir", "nasnet.search.store",
+                                    "nasnet.search.children.train", "nasnet.cli"])
+def test_light_modules_do_not_import_torch(module):
+    code = f"import sys, {module}; print(sorted(m for m in ('torch', 'matplotlib', 'ray') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_the_help_imports_no_heavy_dependency():
+    code = ("import sys; from nasnet.cli import build_parser; build_parser(); "
+            "print(sorted(m for m in ('torch', 'matplotlib', 'ray', 'numpy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_commands_are_thin():
+    long = {f.name: n for f in (SRC / "nasnet" / "cli").glob("*.py") if (n := len(f.read_text().splitlines())) > 200}
+    assert long == {}
+
+
+def test_documents_referred_to_exist():
+    """Docstrings and the README point only to documents inside the repository."""
+    texts = [(p, p.read_text()) for p in [ROOT / "README.md", ROOT / "ARCHITECTURE.md", *(SRC / "nasnet").rglob("*.py")]]
+    refs = {(p.name, m) for p, t in texts for m in re.findall(r"\b((?:docs/)[\w\-./]+\.md|ARCHITECTURE\.md)", t)}
+    assert refs, "the code cites its docs"
+    missing = sorted(f"{where}: {ref}" for where, ref in refs if not (ROOT / ref).is_file())
+    assert missing == []
+    assert not [p.name for p, t in texts if re.search(r"\bSPEC\b", t)], "a reference to a document outside the repo"

@@ -100,6 +100,19 @@ def test_large_no_top_features_equal_keras():
           f"{np.abs(tf_feats.permute(0, 2, 3, 1).numpy() - data['features']).max():.3f}")
 
 
+def test_keras_padding_counts_the_zeros_of_strided_pools_only():
+    from nasnet.model.layers import LayerStyle
+
+    x = -torch.ones(1, 1, 4, 4)          # even size: "SAME" pads one row and column at the bottom/right
+    keras, same = LayerStyle(padding="keras"), LayerStyle(padding="same")
+    assert Pool2d("avg", 3, 2, keras)(x)[0, 0, -1, -1].item() == pytest.approx(-4 / 9)   # 4 pixels + 5 zeros
+    assert Pool2d("avg", 3, 2, same)(x)[0, 0, -1, -1].item() == pytest.approx(-1.0)      # zeros not counted
+    assert Pool2d("max", 3, 2, keras)(x)[0, 0, -1, -1].item() == 0.0                     # a zero is the max
+    assert Pool2d("max", 3, 2, same)(x)[0, 0, -1, -1].item() == -1.0
+    for kind in ("avg", "max"):                                                           # stride 1: "SAME"
+        assert torch.equal(Pool2d(kind, 3, 1, keras)(x), Pool2d(kind, 3, 1, same)(x))
+
+
 def test_block_ids_follow_keras():
     ids = keras_block_ids(model_config("nasnet_a_mobile"))
     assert [b for _, b in ids] == ["stem_1", "stem_2", "0", "1", "2", "3", "reduce_4", "5", "6", "7", "8",

@@ -144,12 +144,6 @@ def test_1001_classes_become_1000_unless_kept(mobile_file):
     config, converted, info = read_safetensors_weights(path, keep_background=True)
     assert config.num_classes == 1001 and not info.dropped_background
     assert torch.equal(converted["classifier.weight"], state["last_linear.weight"])
-    # the logits of both are the same but for class 0 (up to the rounding of two differently sized products)
-    x = seeded_input((1, 3, 96, 96), 1)
-    m1000, _ = import_weights(path)
-    m1001, _ = import_weights(path, keep_background=True)
-    with torch.no_grad():
-        assert (m1000(x) - m1001(x)[:, 1:]).abs().max().item() < 1e-6
 
 
 def test_label_offset_in_config_json(tmp_path, mobile_file):

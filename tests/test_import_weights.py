@@ -20,6 +20,7 @@ from nasnet.cli import main
 from nasnet.weights.reference import reference_shapes
 from nasnet.weights.seeded import seeded_input, seeded_state_dict
 from nasnet.zoo import create_model, import_weights, load_model, reference_config
+from nasnet.zoo.importer import convert_weights
 
 safetensors_torch = pytest.importorskip("safetensors.torch")
 
@@ -91,6 +92,10 @@ def test_published_pth_and_safetensors_give_the_same_model(tmp_path, capsys, pub
     a, b = torch.load(tmp_path / "a.pt", weights_only=True), torch.load(tmp_path / "b.pt", weights_only=True)
     assert a["model"].keys() == b["model"].keys() and all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     assert b["source"]["import"]["format"] == "safetensors"
+    # a ModelConfig instead of a zoo name: the same conversion, no zoo model named
+    converted = convert_weights(d / "model.safetensors", reference_config("nasnet_a_mobile"))
+    assert converted.info.model is None and converted.config.num_classes == 1000
+    assert all(torch.equal(v, b["model"][k]) for k, v in converted.state.items())
 
 
 def test_plain_state_dicts_when_told_the_model(tmp_path, capsys):

@@ -24,7 +24,7 @@ exception - files written by old PyTorch versions lack them and they change no o
 missing counter is left at 0. The 1001-class variant (TensorFlow's class 0 is "background") is
 converted by dropping row 0 of the classifier when the target model has 1000 classes.
 
-This module knows layouts, not model names' configurations: the caller (`nasnet.zoo.factory`)
+This module knows layouts, not model names' configurations: the caller (`nasnet.zoo.importer`)
 builds the target `ModelConfig` from the zoo.
 """
 

@@ -145,9 +145,10 @@ def convert_reference(state: Mapping[str, torch.Tensor], model: Model = None, ke
     state = as_state_dict(state)
     detected = detect_reference_model(state)
     classes = head_classes(state["last_linear.weight"].shape[0], keep_background)
-    if isinstance(model, ModelConfig):
+    if isinstance(model, ModelConfig):  # a config, not a zoo name: the info names no zoo model
         config = model.replace(num_classes=classes)
-        return (config, *convert_reference_state_dict(state, config))
+        ours, info = convert_reference_state_dict(state, config)
+        return config, ours, replace(info, model=None)
     if model is not None and model != detected:
         if model not in REFERENCE_MODELS:
             raise NasnetError(f"no published-weights layout for {model!r} (known: {', '.join(REFERENCE_MODELS)})")

@@ -6,8 +6,8 @@ plays the pool. See `nasnet.search.executors` for the contract every executor fo
 A cluster given by address is reached the way Ray's own tools reach one they find by themselves:
 when RAY_AUTH_MODE is unset and this machine has a token (RAY_AUTH_TOKEN, the file named by
 RAY_AUTH_TOKEN_PATH, or ~/.ray/auth_token, in that order), token authentication is turned on and the
-token is sent; a cluster without authentication ignores it. An unreachable address, a missing or a
-refused token are each one line saying what to do.
+token is sent; a cluster without authentication ignores it. An address where nothing listens, or
+where no head node answers, a missing token and a refused one are each one line saying what to do.
 """
 
 from __future__ import annotations
@@ -157,29 +157,33 @@ def _stderr_silenced():
         os.close(saved)
 
 
-def check_token(address: str, source: str | None) -> None:
-    """Ask the cluster's GCS whether it accepts this machine (milliseconds), so that a missing or a
-    refused token is one line now rather than after ray.init's twenty seconds of retries, each logged.
-    Uses Ray's GCS client; any other outcome is left to ray.init."""
+def probe(address: str, source: str | None, timeout: float = 20.0) -> None:
+    """Ask the GCS at `address` for the cluster's id with Ray's own GCS client (milliseconds), so that
+    a missing or refused token, or a port where no Ray head node answers, is one line now rather than
+    after ray.init's retries, each logged (twenty seconds for a token, many minutes for a wrong port).
+    Any other outcome is left to ray.init."""
     if address.startswith("ray://") or not _HOST_PORT.match(address):
         return
     try:
-        from ray._raylet import GcsClient
+        from ray._raylet import InnerGcsClient
     except ImportError:
         return
     try:
-        with _stderr_silenced():
-            GcsClient(address=address, cluster_id=None)
-    except Exception as err:   # noqa: BLE001 - only a refusal is reported here
+        with _stderr_silenced():           # Ray's C++ client logs every attempt there
+            InnerGcsClient.standalone(address, None, int(timeout * 1000))
+    except Exception as err:   # noqa: BLE001 - only a refusal and silence are reported here
         if is_auth_error(err):
             raise NasnetError(token_message(address, source)) from None
+        if "Timed out while waiting for GCS" in str(err):
+            raise NasnetError(f"no Ray cluster answers at {address}: something listens there, but not the head "
+                              "node's GCS (give the head node's host and the --port of `ray start --head`)") from None
 
 
 def connect(ray, address: str, **kwargs) -> None:
     """`ray.init(address=...)` with this machine's token (see `use_token`) and one-line errors."""
     source = use_token()
     check_reachable(address)
-    check_token(address, source)
+    probe(address, source)
     try:
         ray.init(address=address, **kwargs)
     except Exception as err:

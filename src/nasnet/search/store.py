@@ -25,7 +25,7 @@ Schema (version 1)::
       policy_reward   REAL     what the controller was told (the failure reward if not done)
       metrics         TEXT     JSON of the child's result (val_accuracy, loss_curve, params, ...)
       error           TEXT     error text of a failure, or of retried infrastructure failures
-      worker          TEXT     host:pid that ran it; "cache" when the result was reused
+      worker          TEXT     host:pid that ran it (host:pid@node on Ray); "cache" when reused
       attempts        INTEGER  times it was handed to an executor
       cached_from     INTEGER  the trial whose result was reused (an architecture sampled again)
       result_seq      INTEGER  order in which results reached the controller (1, 2, ...)

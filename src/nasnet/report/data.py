@@ -22,7 +22,7 @@ from pathlib import Path
 from ..errors import NasnetError
 from ..search import run_dir as files
 from ..search.curves import DEFAULT_KS, sampled_rewards, top_k_curves
-from ..search.store import TERMINAL, FinalTrial, Trial, TrialStore
+from ..search.store import TERMINAL, FinalTrial, RungResult, Trial, TrialStore
 
 
 @dataclass
@@ -39,11 +39,24 @@ class RunData:
     status_counts: dict[str, int] = field(default_factory=dict)
     ranked: list[Trial] = field(default_factory=list)     # distinct done trials, best first (TrialStore.top)
     curves: list[dict] = field(default_factory=list)      # nasnet.search.curves.top_k_curves rows
+    rungs: list[RungResult] = field(default_factory=list)  # ASHA: every rung job
     read_at: float = field(default_factory=time.time)
 
     @property
     def strategy(self) -> str | None:
         return (self.config or {}).get("strategy", {}).get("name")
+
+    @property
+    def asha_rungs(self) -> list[int]:
+        """The rungs' epochs of an ASHA run, else []."""
+        stop = (self.config or {}).get("early_stop") or {}
+        return list(stop.get("rungs") or []) if stop.get("name") == "asha" else []
+
+    @property
+    def cost(self) -> dict | None:
+        """The cost objective ({"name", "target", "weight"}) of a cost-aware run, else None."""
+        cost = (self.config or {}).get("cost") or {}
+        return cost if cost.get("name") else None
 
     @property
     def budget(self) -> int | None:
@@ -104,7 +117,7 @@ def load_run(path: str | Path, name: str | None = None) -> RunData:
         raise NasnetError(f"{db_path}: not a readable trial store ({err})") from None
     return RunData(path=path, name=name or path.name, config=files.read_json(path / files.CONFIG_FILE),
                    best=files.read_best(path), trials=snap.trials, updates=snap.updates, finals=snap.finals,
-                   status_counts=snap.counts, ranked=snap.ranked,
+                   status_counts=snap.counts, ranked=snap.ranked, rungs=snap.rungs,
                    curves=top_k_curves(sampled_rewards(snap.trials), DEFAULT_KS))
 
 

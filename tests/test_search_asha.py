@@ -130,6 +130,9 @@ def test_an_epoch_budget_caps_the_child_epochs(tmp_path, asha):
         assert len(trials) > 40 // 9                # early stopping sampled more children than full training could
     else:
         assert summary.epochs == 39 and len(trials) == 13     # 3 epochs a child
+    from nasnet.report.data import load_run
+
+    assert load_run(tmp_path).complete                       # the report sees a finished run
 
 
 def test_asha_runs_on_worker_processes(tmp_path):

@@ -137,6 +137,12 @@ def test_failure_rewards_must_be_finite_or_worst(tmp_path, capsys):
     assert stored["failure_reward"] == "worst"
     run_search(cfg.replace(children=35), tmp_path / "worst")        # and the run can be continued
     assert len(trial_rows(tmp_path / "worst")) == 35
+    # a run an older nasnet started with a NaN failure reward: one line saying which file is wrong
+    stored["failure_reward"] = math.nan
+    (tmp_path / "worst" / "config.json").write_text(json.dumps(stored))
+    assert main(["search", "--run-dir", str(tmp_path / "worst")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "config.json: cannot read the run's config (--failure-reward" in err[0], err
 
 
 @pytest.mark.parametrize("args, message", [
@@ -166,6 +172,7 @@ def test_failure_rewards_must_be_finite_or_worst(tmp_path, capsys):
     (["--top-k", "2", "--epochs", "4", "--final-epochs", "4"], "only the seed would change"),
     (["--pick-seeds", "-1"], "--pick-seeds must be non-negative"),
     (["--final-filters", "0"], "--final-filters must be at least 1"),
+    (["--final-normal-cells", "0"], "--final-normal-cells must be at least 1"),
     (["--child-set", "checkpoint=x"], "--child-set cannot set 'checkpoint'"),
 ])
 def test_bad_values_of_the_new_flags_are_one_line_errors(tmp_path, capsys, args, message):
@@ -279,13 +286,13 @@ def test_a_version_1_store_is_read_and_migrated(tmp_path):
 def test_compare_runs_variants_at_equal_child_epochs_and_retrains_their_picks(tmp_path, cli):
     res = cli("compare", "--run-dir", str(tmp_path), "--child", "analytic", "--strategies",
               "random,ppo:lr=0.005:batch-size=5,evolution:population=6:sample-size=2", "--early-stop", "none,asha",
-              "--rungs", "1,3", "--eta", "3", "--epoch-budget", "30", "--seeds", "0,1", "--pick-seeds", "2",
+              "--rungs", "1,3", "--eta", "3", "--epoch-budget", "30", "--seeds", "3", "--pick-seeds", "2",
               "--child-set", "epoch_scale=2", "--child-set", "noise=0.05", "--executor", "serial", "--quiet")
     assert res.returncode == 0, res.stderr
     summary = json.loads((tmp_path / "compare.json").read_text())
     names = {"random", "ppo-batchsize5-lr0.005", "evolution-population6-samplesize2"}
     assert {s["run"] for s in summary} == names | {n + "-asha" for n in names}
-    assert len(summary) == 12 and {s["seed"] for s in summary} == {0, 1}
+    assert len(summary) == 6 and {s["seed"] for s in summary} == {3}
     for s in summary:
         config = json.loads((tmp_path / f"{s['run']}-seed{s['seed']}" / "config.json").read_text())
         assert config["child"]["train"]["epochs"] == 3 and config["epoch_budget"] == 30
@@ -296,11 +303,11 @@ def test_compare_runs_variants_at_equal_child_epochs_and_retrains_their_picks(tm
             assert s["children"] > 10                          # early stopping samples more children
         else:
             assert s["children"] == 10
-    ppo = json.loads((tmp_path / "ppo-batchsize5-lr0.005-seed1" / "config.json").read_text())
-    assert ppo["strategy"]["learning_rate"] == 0.005 and ppo["strategy"]["batch_size"] == 5 and ppo["seed"] == 1
+    ppo = json.loads((tmp_path / "ppo-batchsize5-lr0.005-seed3" / "config.json").read_text())
+    assert ppo["strategy"]["learning_rate"] == 0.005 and ppo["strategy"]["batch_size"] == 5 and ppo["seed"] == 3
     with open(tmp_path / "compare.csv") as f:
         rows = list(csv.DictReader(f))
-    mine = [r for r in rows if r["run"] == "random-asha" and r["seed"] == "0"]
+    mine = [r for r in rows if r["run"] == "random-asha" and r["seed"] == "3"]
     epochs = [int(r["epochs"]) for r in mine]
     assert epochs == sorted(epochs) and epochs[-1] <= 30
     assert "pick retrained" in res.stdout

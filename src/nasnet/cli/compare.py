@@ -54,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     stops = _list(args.early_stop_list or "none", "early-stop")
     variants = [parse_variant(text, stop) for stop in stops for text in _list(args.strategies, "strategies")]
     root = Path(args.run_dir or f"runs/compare-{time.strftime('%Y%m%d-%H%M%S')}")
+    if args.top_k is None:
+        args.top_k = 0             # no top-k stage unless asked for (a new digits search would get one)
     asha = None
     if "asha" in stops:        # resolved once, as for `nasnet search --early-stop asha`, then given to those variants
         probe = resolve_config(argparse.Namespace(**{**vars(args), "early_stop": "asha", "top_k": 0}), None).early_stop

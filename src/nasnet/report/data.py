@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..errors import NasnetError
 from ..search import run_dir as files
+from ..search.config import SearchConfig
 from ..search.curves import DEFAULT_KS, sampled_rewards, top_k_curves
 from ..search.store import TERMINAL, FinalTrial, RungResult, Trial, TrialStore
 
@@ -95,8 +96,18 @@ class RunData:
         """Every trial of the budget and of the top-k stage has finished (a continued run may still add more)."""
         c = self.counts()
         top_k = int((self.config or {}).get("top_k") or 0)
-        return bool(self.budget) and len(self.trials) >= self.budget and not c["queued"] and not c["running"] \
+        return bool(self.budget) and (len(self.trials) >= self.budget or self._budget_exhausted()) \
+            and not c["queued"] and not c["running"] and all(g.status in TERMINAL for g in self.rungs) \
             and len(self.finals) >= len(self.top(top_k)) and all(f.status in TERMINAL for f in self.finals)
+
+    def _budget_exhausted(self) -> bool:
+        """Whether the run's epoch budget leaves room for no further child or promotion."""
+        try:
+            config = SearchConfig.from_dict(self.config or {})
+        except NasnetError:       # a config this nasnet cannot read: no budget to judge by
+            return False
+        uncached = sum(t.cached_from is None for t in self.trials)
+        return config.budget_exhausted(config.committed_epochs(uncached, [g.rung for g in self.rungs if g.rung > 0]))
 
 
 def load_run(path: str | Path, name: str | None = None) -> RunData:

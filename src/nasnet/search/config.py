@@ -16,7 +16,7 @@ import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 from ..arch.space import get_space
 from ..errors import NasnetError
@@ -180,6 +180,22 @@ class SearchConfig:
     def first_job_epochs(self) -> int | None:
         """Epochs a new trial trains before its first result: ASHA's first rung, else the whole child."""
         return self.early_stop.rungs[0] if self.early_stop.active else self.search_epochs
+
+    def committed_epochs(self, uncached: int, promotions: Iterable[int]) -> int:
+        """Child-epochs of a run's jobs (what --epoch-budget counts): `uncached` trials that train
+        themselves, each its first job's epochs, and ASHA promotions to the given rungs, each the
+        epochs between that rung and the one below."""
+        total = (self.first_job_epochs or 0) * uncached
+        rungs = self.early_stop.rungs
+        return total + sum(rungs[k] - rungs[k - 1] for k in promotions) if self.early_stop.active else total
+
+    def budget_exhausted(self, committed: int) -> bool:
+        """Whether no further job fits the epoch budget (False without one)."""
+        if self.epoch_budget is None:
+            return False
+        rungs = self.early_stop.rungs
+        steps = [b - a for a, b in zip(rungs, rungs[1:])] if self.early_stop.active else []
+        return committed + min([self.first_job_epochs or 1] + steps) > self.epoch_budget
 
     def final_is_search_child(self) -> bool:
         """Whether the top-k stage would retrain with the search child's own budget and size (as far as the

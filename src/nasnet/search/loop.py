@@ -285,17 +285,11 @@ class Search:
         return _Result(Status.FAILED, error=with_history(error))
 
     # -- the search stage -------------------------------------------------------------------
-    def _committed_epochs(self) -> int:
-        """Child-epochs of every job started or finished: what the epoch budget counts."""
-        total = (self.config.first_job_epochs or 0) * self.store.uncached()
-        if self.asha:
-            rungs = self.asha.rungs
-            total += sum(rungs[k] - rungs[k - 1] for k in self.store.promotions())
-        return total
-
     def _fits(self, epochs: int) -> bool:
+        """Whether a job of `epochs` child-epochs fits the epoch budget, with every job started or finished."""
         budget = self.config.epoch_budget
-        return budget is None or self._committed_epochs() + epochs <= budget
+        return budget is None or self.config.committed_epochs(self.store.uncached(),
+                                                              self.store.promotions()) + epochs <= budget
 
     def _propose(self) -> Job | None:
         if self.asha:

@@ -5,8 +5,8 @@ budget, child payload, failure handling, top-k stage) and how it runs (executor,
 resources). Defaults are the paper's where it gives a value (§3 and A.3: PPO, learning rate
 0.00035, entropy weight 1e-5, baseline decay 0.95, minibatches of 20; A.3: the top-k retraining
 stage); PPO's clipping 0.2 is Schulman et al.'s; regularized evolution's population and tournament
-follow Real et al. (AAAI 2019), shrunk for small budgets; ASHA's rungs and eta follow Li et al.
-(MLSys 2020); the cost-aware reward is MnasNet's (Tan et al., CVPR 2019). Importing this module
+follow Real et al. (AAAI 2019), shrunk for small budgets; ASHA's rungs (r, r*eta, r*eta^2, ...)
+follow Li et al. (MLSys 2020); the cost-aware reward is MnasNet's (Tan et al., CVPR 2019). Importing this module
 does not import torch.
 """
 
@@ -92,7 +92,8 @@ class EarlyStopConfig:
 
     name: str = "none"                # none | asha
     rungs: tuple[int, ...] = ()
-    eta: int = 3                      # Li et al.'s default reduction factor
+    eta: int = 3                      # not from Li et al. (whose runs and Ray Tune use 4): the top third goes on,
+                                      # which keeps more children training at small budgets
     tell: str = "first"               # first | every
 
     def __post_init__(self) -> None:

@@ -377,7 +377,6 @@ class Search:
         self.store.finish_rung(tid, rung, result.status, result.reward, outcome.result, result.error, outcome.worker,
                                outcome.started_at, outcome.finished_at, accuracy=result.accuracy, cost=result.cost,
                                policy_reward=told)
-        self.promoted += 1
         if told is not None:
             self._tell(self.store.get(tid), told)
         if result.status == Status.DONE:
@@ -469,11 +468,14 @@ class Search:
         self._drain(todo, lambda: None, dispatch, record)
 
     def _pick_record(self) -> dict[str, Any] | None:
-        runs = [f for f in self.store.finals() if f.repeat > 0]
+        """The pick's retrainings with further seeds (best.json's "pick"), if it has any."""
+        winner = self._winner()
+        if winner is None:
+            return None
+        trial = winner.trial_id if isinstance(winner, FinalTrial) else winner.id
+        runs = [f for f in self.store.finals() if f.repeat > 0 and f.trial_id == trial]
         if not runs:
             return None
-        trial = runs[0].trial_id
-        runs = [f for f in runs if f.trial_id == trial]
         rewards = [f.reward for f in runs if f.status == Status.DONE]
         return {"trial": trial, "genotype": runs[0].genotype, "seeds": len(runs), "epochs": runs[0].epochs,
                 "rewards": rewards, "failed": len(runs) - len(rewards),
@@ -515,7 +517,6 @@ class Search:
         counts = self.store.counts()
         self.finished = sum(counts[s.value] for s in TERMINAL)
         self.session_finished = 0
-        self.promoted = 0
         if self.resumed:
             self.log(f"resuming {self.run_dir}: {self.finished} of {self.config.children} children finished, "
                      f"{self.requeued} re-queued, controller at update {self.strategy.version}")

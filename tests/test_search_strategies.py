@@ -221,3 +221,27 @@ def test_the_summary_says_whether_the_controller_learned(tmp_path):
     updates = trial_rows(tmp_path / "fast", "SELECT * FROM updates")
     assert all(u["kl"] > 0 and 0 <= u["clip_fraction"] <= 1 for u in updates)
 
+
+
+def test_an_update_stopped_before_its_row_is_stored_keeps_its_row(tmp_path, monkeypatch):
+    """Ctrl-C after the update but before its row reaches the store: the checkpoint holds the update, and
+    the continued run stores the row from it (the diagnostics of every update survive)."""
+    from nasnet.search.store import TrialStore
+
+    cfg = SearchConfig(children=20, strategy=StrategyConfig(batch_size=10, learning_rate=0.01),
+                       child=ChildConfig(fn=ANALYTIC), executor=ExecutorConfig(name="serial"))
+    run_search(cfg, tmp_path / "a")
+    real = TrialStore.add_update
+
+    def add_update(self, stats):
+        monkeypatch.setattr(TrialStore, "add_update", real)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(TrialStore, "add_update", add_update)
+    with pytest.raises(KeyboardInterrupt):
+        run_search(cfg, tmp_path / "b")
+    assert trial_rows(tmp_path / "b", "SELECT * FROM updates") == []
+    assert torch.load(tmp_path / "b" / "controller.pt", weights_only=True)["version"] == 1
+    run_search(cfg, tmp_path / "b")
+    cols = "SELECT version, num_results, told, mean_reward, baseline, entropy, loss, kl, clip_fraction FROM updates"
+    assert trial_rows(tmp_path / "a", cols) == trial_rows(tmp_path / "b", cols)

@@ -141,6 +141,29 @@ def test_asha_runs_on_worker_processes(tmp_path):
     assert summary.promotions > 0 and len({t["worker"] for t in trials}) == 2
 
 
+def test_the_training_child_continues_a_rung_from_its_checkpoint(tmp_path):
+    """rung_epochs + checkpoint: 1 epoch, then on to 3 from the file, equals 3 epochs straight through;
+    a rung already trained is reported again without training; a checkpoint of another child is refused."""
+    from nasnet.errors import NasnetError
+    from nasnet.search.children.train import train_child
+
+    payload = {"genotype": "nasnet-a", "data": write_digits_npz(tmp_path / "d.npz"), "seed": 3, "device": "cpu",
+               "model": {"normal_cells": 1, "filters": 4}, "train": {"epochs": 3, "threads": 1}}
+    ckpt = str(tmp_path / "c.ckpt")
+    first = train_child({**payload, "rung_epochs": 1, "checkpoint": ckpt})
+    assert (first["epochs_completed"], first["resumed_from_epoch"], len(first["loss_curve"])) == (1, 0, 1)
+    on = train_child({**payload, "rung_epochs": 3, "checkpoint": ckpt})
+    assert (on["epochs_completed"], on["resumed_from_epoch"]) == (3, 1)
+    straight = train_child(payload)
+    assert on["loss_curve"] == straight["loss_curve"] and on["val_accuracy"] == straight["val_accuracy"]
+    again = train_child({**payload, "rung_epochs": 3, "checkpoint": ckpt})
+    assert again["resumed_from_epoch"] == 3 and again["val_accuracy"] == on["val_accuracy"]
+    for bad, message in (({"rung_epochs": 2}, "past rung_epochs 2"), ({"seed": 4}, "holds another child"),
+                         ({"rung_epochs": 4}, "'rung_epochs' must be an epoch in 1..3")):
+        with pytest.raises(NasnetError, match=message):
+            train_child({**payload, "rung_epochs": 3, "checkpoint": ckpt, **bad})
+
+
 @pytest.mark.slow
 def test_real_children_continue_from_checkpoints_through_sigkills(tmp_path, cli):
     """The training child on a digits subset, rungs 1, 2, 3 with eta 2; the driver SIGKILLed twice (the

@@ -70,17 +70,26 @@ def test_the_top_k_stage_retrains_with_a_fresh_seed_and_the_final_budget(tmp_pat
         run_search(cfg.replace(final_epochs=8), tmp_path)
 
 
-def test_a_top_k_stage_identical_to_the_search_child_is_refused():
+def test_a_top_k_stage_identical_to_the_search_child_is_refused(tmp_path):
     child = ChildConfig(fn=ANALYTIC, train={"epochs": 5}, model={"filters": 8})
     for final in ({}, {"final_epochs": 5}, {"final_filters": 8}):
         with pytest.raises(NasnetError, match="only the seed would change"):
-            SearchConfig(child=child, top_k=3, **final)
+            SearchConfig(child=child, top_k=3, **final).validate_final_stage()
     for final in ({"final_epochs": 10}, {"final_filters": 16}, {"final_normal_cells": 2}):
-        SearchConfig(child=child, top_k=3, **final)
-    SearchConfig(child=child, pick_seeds=3)          # the pick alone may be retrained at the search's budget
-    with pytest.raises(NasnetError, match="only the seed"):       # ASHA: the search child is the last rung's
+        SearchConfig(child=child, top_k=3, **final).validate_final_stage()
+    SearchConfig(child=child, pick_seeds=3).validate_final_stage()   # the pick alone may keep the search's budget
+    with pytest.raises(NasnetError, match="only the seed"):          # ASHA: the search child is the last rung's
         SearchConfig(child=ChildConfig(fn=ANALYTIC), early_stop=EarlyStopConfig("asha", (1, 3)), top_k=2,
-                     final_epochs=3)
+                     final_epochs=3).validate_final_stage()
+    # a run an older nasnet started that way still loads (the report reads it); running it again is refused
+    old = SearchConfig(child=child, top_k=3)
+    (tmp_path / "config.json").write_text(old.to_json())
+    from nasnet.search.run_dir import load_run_config
+
+    assert load_run_config(tmp_path) == old
+    with pytest.raises(NasnetError, match="only the seed would change"):
+        run_search(old, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json"]       # nothing else written
 
 
 def test_a_cost_aware_reward_and_its_front(tmp_path):

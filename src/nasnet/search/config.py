@@ -305,6 +305,10 @@ class SearchConfig:
                 raise NasnetError("--epoch-budget counts child-epochs: give the child's --epochs (or ASHA --rungs)")
             if self.epoch_budget < first:
                 raise NasnetError(f"--epoch-budget {self.epoch_budget} does not cover one child ({first} epochs)")
+
+    def validate_final_stage(self) -> None:
+        """Refuse a top-k stage that would retrain the search child as it was. Checked when a search runs,
+        not when a config is read, so a run an older version started that way can still be read."""
         if self.top_k and self.final_is_search_child():
             raise NasnetError("the top-k stage would retrain the search child as it was (only the seed would change): "
                               "give --final-epochs (more than the search's), --final-normal-cells or --final-filters")

@@ -159,6 +159,7 @@ class Search:
 
     # -- setup -----------------------------------------------------------------------------
     def _open(self) -> None:
+        self.config.validate_final_stage()
         stored = files.load_run_config(self.run_dir)
         if stored is not None:
             files.check_resumable(stored, self.config, self.run_dir)

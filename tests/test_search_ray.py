@@ -245,3 +245,21 @@ def test_ray_two_workers_worker_deaths_and_a_sigkilled_driver(tmp_path, cli, no_
 
     assert all(gone(pid) for pid in orphans)    # the resumed driver removed them
     assert not (run_dir / "ray_processes.json").exists()
+
+
+def test_asha_promotions_on_ray(tmp_path, no_leftovers):
+    """ASHA on two Ray workers: promotions continue from checkpoints written by other processes."""
+    from asha_helpers import check_asha
+    from nasnet.search import ChildConfig, ExecutorConfig, SearchConfig
+    from nasnet.search.config import EarlyStopConfig
+    from nasnet.search.loop import run_search
+
+    no_leftovers.append(tmp_path)
+    cfg = SearchConfig(children=12, early_stop=EarlyStopConfig("asha", (1, 2, 4), 2),
+                       child=ChildConfig(fn="nasnet.search.children.analytic:analytic_child",
+                                         options={"epoch_scale": 2.0, "epoch_sleep": 0.01}),
+                       executor=ExecutorConfig(name="ray", workers=2))
+    summary = run_search(cfg, tmp_path)
+    trials, rows = check_asha(tmp_path, (1, 2, 4), 2, serial=False)
+    assert summary.promotions == sum(r["rung"] > 0 for r in rows) >= 5
+    assert len({r["worker"] for r in rows}) >= 2

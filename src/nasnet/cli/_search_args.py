@@ -67,6 +67,14 @@ def fresh_config(args: argparse.Namespace):
     return SearchConfig()
 
 
+def check_child(config: SearchConfig) -> None:
+    """The built-in training child's settings, checked before the search starts (see check_overrides)."""
+    if config.child.fn == DEFAULT_CHILD_FN:
+        from ..search.children.train import check_overrides
+
+        check_overrides(config.child.model, config.child.train)
+
+
 def changes_from_args(args: argparse.Namespace, base) -> dict[str, Any]:
     """SearchConfig.replace() keywords for the flags that were given."""
     simple = {

@@ -47,11 +47,16 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from ..weights.export import export_onnx, export_torchscript, onnx_parity, torchscript_parity
+    from ..weights.export import check_finite, export_onnx, export_torchscript, onnx_parity, torchscript_parity
     from ..zoo import list_models, load_model
 
+    from ..atomic import check_writable_dir
+
+    for _, path in targets:
+        check_writable_dir(path.parent)
     torch.set_grad_enabled(False)
     model = load_model(args.checkpoint, weights_key=args.weights_key)
+    check_finite(model, args.image_size)
     if args.checkpoint in list_models() and not Path(args.checkpoint).exists():
         described = f"zoo model {args.checkpoint} (untrained weights)"
     else:
@@ -73,8 +78,11 @@ def run(args: argparse.Namespace) -> int:
             if not args.no_check:
                 entry["check"] = torchscript_parity(model, path, size)
         entry["bytes"] = path.stat().st_size
-        if "check" in entry and not entry["check"]["max_abs_diff"] <= args.tolerance:
-            failed.append(f"{path}: max |logit diff| {entry['check']['max_abs_diff']:.3g} > {args.tolerance:g}")
+        diff = entry["check"]["max_abs_diff"] if "check" in entry else 0.0
+        if diff != diff:
+            failed.append(f"{path}: its logits are not finite (NaN or inf)")
+        elif not diff <= args.tolerance:
+            failed.append(f"{path}: max |logit diff| {diff:.3g} > {args.tolerance:g}")
         summary["outputs"].append(entry)
     if args.json:
         print(json.dumps(summary, indent=2))

@@ -12,8 +12,9 @@ import sys
 import time
 from pathlib import Path
 
+from ..atomic import check_writable_dir
 from ..search.run_dir import is_run_dir, load_run_config
-from ._search_args import add_search_arguments, changes_from_args, fresh_config
+from ._search_args import add_search_arguments, changes_from_args, check_child, fresh_config
 
 COMMAND = "search"
 HELP = "search for a cell: controller + work queue of child trainings (continue a run with --run-dir)"
@@ -69,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
 
     run_dir = Path(args.run_dir or f"runs/search-{time.strftime('%Y%m%d-%H%M%S')}")
     config = resolve_config(args, run_dir)
+    check_child(config)
+    check_writable_dir(run_dir)
     previous = signal.signal(signal.SIGTERM, _sigterm)
     reporter = _Reporter(run_dir) if args.report else None
     search = Search(config, run_dir, progress=not args.quiet and not args.json, on_update=reporter)

@@ -24,6 +24,7 @@ set, override the model's ModelConfig fields (they are part of a recipe, not of 
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -100,6 +101,12 @@ class TrainConfig:
         def pos_int(name):
             v = getattr(self, name)
             return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+        for f in dataclasses.fields(self):  # every number a real, finite one (--lr inf, nan, "0.1" from JSON)
+            v = getattr(self, f.name)
+            if "float" in str(f.type) and v is not None and (
+                    isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+                raise NasnetError(f"train config: {f.name} must be a finite number, got {v!r}")
 
         checks = [
             (pos_int("epochs"), "epochs must be an integer >= 1"),

@@ -87,6 +87,20 @@ def child_setup(payload: dict[str, Any]):
     return run.model, run.train, run.dataset
 
 
+def check_overrides(model: dict[str, Any], train: dict[str, Any]) -> None:
+    """Refuse, before a search starts, child settings every child would fail on (`--epochs 0`, an
+    infinite lr, an unknown field): one line instead of a search whose children all fail."""
+    from ...arch.genotype import NASNET_A
+    from ...model.network import ModelConfig
+    from ...train.config import preset
+
+    try:
+        preset("child", **train)
+        ModelConfig(genotype=NASNET_A, **CHILD_MODEL_DEFAULTS).replace(**model)
+    except (NasnetError, TypeError) as err:
+        raise NasnetError(f"child settings (--epochs, --normal-cells, --filters, --child-set): {err}") from None
+
+
 def train_child(payload: dict[str, Any]) -> dict[str, Any]:
     """Train one child network and return its reward and metrics (see the module docstring)."""
     start = time.perf_counter()

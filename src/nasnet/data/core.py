@@ -57,6 +57,19 @@ class Dataset:
     splits: dict[str, Split]
     num_classes: int
     class_names: list[str] = field(default_factory=list)
+    # the val split was carved out of the training images by the loader's default (no val= in the
+    # spec): final training may train on it instead (TrainConfig.holdout_val, `with_val_trained`)
+    default_holdout: bool = False
+
+    def with_val_trained(self) -> "Dataset":
+        """The dataset with a default-held-out val split moved back into train (train first, then val);
+        itself when there is none. The spec stays the same: the recipe, not the data, decides this."""
+        if not self.default_holdout or not len(self.splits["val"]):
+            return self
+        train, val = self.splits["train"], self.splits["val"]
+        merged = Split(np.concatenate([train.x, val.x]), np.concatenate([train.y, val.y]))
+        return Dataset(self.spec, self.kind, {"train": merged, "val": Split(val.x[:0], val.y[:0]),
+                                              "test": self.splits["test"]}, self.num_classes, self.class_names)
 
     @property
     def channels(self) -> int:
@@ -167,6 +180,7 @@ def finish(spec: DataSpec, train: Split, val: Split | None, test: Split | None, 
         train, test = seeded_split(train.x, train.y, n, seed + 1)
     elif spec.option("test") is not None:
         raise NasnetError(f"data {spec}: the source has its own test split; drop the test= option")
+    default_holdout = val is None and spec.option("val") is None
     if val is None:
         n = amount(spec.option("val", default_val), total, "val", spec)
         if n >= len(train):
@@ -181,4 +195,5 @@ def finish(spec: DataSpec, train: Split, val: Split | None, test: Split | None, 
             raise NasnetError(f"data {spec}: {name} images are {s.x.shape[1:]}, train images {train.x.shape[1:]}")
     if len(train) == 0:
         raise NasnetError(f"data {spec}: no training images left")
-    return Dataset(str(spec), spec.kind, {"train": train, "val": val, "test": test}, num_classes, class_names)
+    return Dataset(str(spec), spec.kind, {"train": train, "val": val, "test": test}, num_classes, class_names,
+                   default_holdout)

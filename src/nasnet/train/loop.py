@@ -45,7 +45,7 @@ from ..errors import NasnetError
 from ..model.network import ModelConfig, NASNet
 from ..seeding import derive_seed
 from . import distributed
-from .config import TrainConfig
+from .config import TrainConfig, training_data
 from .ema import ModelEMA
 from .optim import add_l2_gradient, build_optimizer, decayed_parameters
 from .run_dir import RunFiles, rng_state, set_rng_state
@@ -133,7 +133,7 @@ class Trainer:
                  log: Callable[[str], None] | None = None, rank: int = 0, world_size: int = 1,
                  ddp: bool | None = None):
         self.cfg = cfg
-        self.dataset = dataset
+        self.dataset = dataset = training_data(dataset, cfg)
         self.rank, self.world_size = rank, world_size
         self.use_ddp = world_size > 1 if ddp is None else ddp
         self.device = resolve_device(cfg.device)

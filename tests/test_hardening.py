@@ -9,6 +9,7 @@ child process that may not override file permissions (also when the tests run as
 import json
 import os
 import random
+import re
 import shutil
 import sqlite3
 import struct
@@ -341,3 +342,43 @@ def test_export_refuses_a_model_with_nan_weights(tmp_path, capsys):
 def test_values_that_cannot_work_are_refused_up_front(tmp_path, capsys, argv, message):
     refused(capsys, [*argv, "--run-dir", str(tmp_path / "run")], message)
     assert not (tmp_path / "run").exists()
+
+
+# -- 18. messages: counts of one, the analytic child's reward, the install hint ---------------------------
+def test_plural():
+    from nasnet.text import plural
+
+    assert [plural(1, "epoch"), plural(2, "epoch"), plural(0, "image"), plural(1257, "image")] == \
+        ["1 epoch", "2 epochs", "0 images", "1,257 images"]
+    assert plural(1, "class", "classes") == "1 class" and plural(3, "child", "children") == "3 children"
+
+
+def test_messages_count_one_thing_in_the_singular(tmp_path, capsys, small):
+    np.savez(tmp_path / "one.npz", x=np.zeros((40, 8, 8), np.uint8), y=np.arange(40) % 10,
+             x_test=np.zeros((1, 8, 8), np.uint8), y_test=np.array([3]))
+    run_dir = tmp_path / "run"
+    assert main(["train", "--data", f"npz:{tmp_path / 'one.npz'},val=4", *TINY, "--epochs", "1", "--batch-size",
+                 "36", "--run-dir", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "recipe cifar: 1 epoch x 1 step of 36" in out and "(1 image)" in out
+    assert main(["eval", str(run_dir)]) == 0 and "(1 image of" in capsys.readouterr().out
+    assert main(["search", "--child", "analytic", "--children", "20", "--executor", "serial", "--quiet",
+                 "--run-dir", str(tmp_path / "search")]) == 0
+    out = capsys.readouterr().out
+    assert "; 1 controller update;" in out
+    assert re.search(r"best: trial \d+, reward 0\.\d+", out) and "validation accuracy" not in out
+    for text in (out, (tmp_path / "search" / "trials.csv").read_text()):
+        assert "1 controller updates" not in text
+
+
+def test_the_onnx_hint_works_in_a_clone(monkeypatch):
+    import nasnet
+    from nasnet.errors import NasnetError
+    from nasnet.weights.export import export_onnx, onnx_parity
+
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    model = nasnet.create_model("nasnet_a_tiny_cifar")
+    for call in (lambda: export_onnx(model, "x.onnx"), lambda: onnx_parity(model, "x.onnx")):
+        with pytest.raises(NasnetError, match=re.escape("pip install -e '.[onnx]'")):
+            call()

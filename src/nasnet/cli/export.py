@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ..errors import NasnetError
+from ..text import plural
 
 COMMAND = "export"
 HELP = "export a model to ONNX (opset >= 17, dynamic batch) and/or TorchScript, and check the outputs"
@@ -87,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        print(f"{described}: {summary['model']}, {size}x{size}, {summary['num_classes']} classes")
+        print(f"{described}: {summary['model']}, {size}x{size}, {plural(summary['num_classes'], 'class', 'classes')}")
         for e in summary["outputs"]:
             line = f"  wrote {e['path']} ({e['format']}{', opset ' + str(e['opset']) if 'opset' in e else ''}, "
             line += f"{e['bytes'] / 2**20:.1f} MiB, dynamic batch)"

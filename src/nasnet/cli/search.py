@@ -13,7 +13,9 @@ import time
 from pathlib import Path
 
 from ..atomic import check_writable_dir
+from ..search.config import DEFAULT_CHILD_FN
 from ..search.run_dir import is_run_dir, load_run_config
+from ..text import plural
 from ._search_args import add_search_arguments, changes_from_args, check_child, fresh_config
 
 COMMAND = "search"
@@ -100,11 +102,12 @@ def run(args: argparse.Namespace) -> int:
     c = summary.counts
     print(f"run directory: {run_dir}")
     print(f"children: {c['done']} done, {c['failed']} failed, {c['diverged']} diverged; "
-          f"{summary.updates} controller updates; {summary.wall_seconds:.1f} s")
+          f"{plural(summary.updates, 'controller update')}; {summary.wall_seconds:.1f} s")
     if summary.best_genotype is None:
         print("no child finished successfully; see trials.csv for the errors")
         return 1
-    what = "reward after the top-k retraining" if summary.stage == "final" else "reward (validation accuracy)"
+    what = ("reward after the top-k retraining" if summary.stage == "final" else
+            "reward (validation accuracy)" if config.child.fn == DEFAULT_CHILD_FN else "reward")
     print(f"best: trial {summary.best_trial}, {what} {summary.best_reward:.4f}")
     print(f"genotype: {summary.best_genotype}")
     return 0

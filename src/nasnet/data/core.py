@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import NasnetError
+from ..text import plural
 
 SPLITS = ("train", "val", "test")
 OPTION_KEYS = ("val", "test", "size", "split_seed")
@@ -90,7 +91,7 @@ class Dataset:
     def summary(self) -> str:
         sizes = " / ".join(f"{len(self.splits[s]):,} {s}" for s in SPLITS if s in self.splits)
         c, h = self.channels, self.image_size
-        return f"{self.spec}: {sizes}; {c}x{h}x{h} images, {self.num_classes} classes"
+        return f"{self.spec}: {sizes}; {c}x{h}x{h} images, {plural(self.num_classes, 'class', 'classes')}"
 
 
 @dataclass(frozen=True)

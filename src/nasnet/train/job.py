@@ -22,6 +22,7 @@ from ..data import Dataset, load_dataset
 from ..errors import NasnetError, first_line
 from ..model.counting import count
 from ..model.network import ModelConfig
+from ..text import plural
 from . import distributed
 from .config import RunConfig, TrainConfig
 from .launch import LOST_PEER_STATUS
@@ -185,7 +186,7 @@ class TrainJob:
         test = results.get("test")
         if test:
             log(f"test: top-1 {test['top1']:.2%}  top-5 {test['top5']:.2%}  loss {test['loss']:.4f}  "
-                f"({test['images']:,} images{', EMA weights' if trainer.ema else ''})")
+                f"({plural(test['images'], 'image')}{', EMA weights' if trainer.ema else ''})")
         log(f"results in {self.run_dir}/results.json; weights in {self.run_dir}/{CHECKPOINT_FILE}")
         return results
 
@@ -199,7 +200,8 @@ class TrainJob:
             batch = f"{t.batch_size} per process x {world} processes = {trainer.global_batch}"
             if trainer.lr_scale != 1:
                 lr = f"{t.lr * trainer.lr_scale:g} ({t.lr:g} x {trainer.lr_scale}, linear scaling)"
-        log(f"recipe {meta.get('preset')}: {t.epochs} epochs x {trainer.steps_per_epoch} steps of {batch}, "
+        log(f"recipe {meta.get('preset')}: {plural(t.epochs, 'epoch')} x {plural(trainer.steps_per_epoch, 'step')} "
+            f"of {batch}, "
             f"{t.optimizer} lr {lr} {t.lr_schedule}, device {trainer.device}{' bf16' if trainer.bf16 else ''}"
             f"{f' ({ctx.backend})' if world > 1 else ''}; run dir {self.run_dir}")
         if trainer.resumed_from_world_size:

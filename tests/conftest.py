@@ -105,6 +105,17 @@ def cli():
     return run_cli
 
 
+@pytest.fixture(autouse=True)
+def _torch_global_state():
+    """Tests that run a command in this process (`nasnet.cli.main`) must not leave torch's global state
+    (threads, grad mode) changed for the tests after them."""
+    threads, grad = torch.get_num_threads(), torch.is_grad_enabled()
+    yield
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    torch.set_grad_enabled(grad)
+
+
 def trial_rows(run_dir, sql: str = "SELECT * FROM trials ORDER BY id") -> list[dict]:
     """Rows of a search run's trial store (RUN_DIR/trials.db) as dicts."""
     db = sqlite3.connect(Path(run_dir) / "trials.db")

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from ..atomic import check_writable_dir
 from ..errors import NasnetError
 from ..text import plural
 
@@ -46,16 +47,19 @@ def run(args: argparse.Namespace) -> int:
     if args.image_size is not None and args.image_size < 32:
         raise NasnetError(f"--image-size must be >= 32, got {args.image_size}")
 
+    for _, path in targets:
+        check_writable_dir(path.parent)
+
     import torch
 
+    with torch.no_grad():   # not set_grad_enabled(False): the command may run inside a Python process
+        return _export(args, targets)
+
+
+def _export(args: argparse.Namespace, targets: list[tuple[str, Path]]) -> int:
     from ..weights.export import check_finite, export_onnx, export_torchscript, onnx_parity, torchscript_parity
     from ..zoo import list_models, load_model
 
-    from ..atomic import check_writable_dir
-
-    for _, path in targets:
-        check_writable_dir(path.parent)
-    torch.set_grad_enabled(False)
     model = load_model(args.checkpoint, weights_key=args.weights_key)
     check_finite(model, args.image_size)
     if args.checkpoint in list_models() and not Path(args.checkpoint).exists():

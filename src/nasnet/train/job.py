@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from ..data import Dataset, load_dataset
 from ..errors import NasnetError, first_line
+from ..locking import RunLock
 from ..model.counting import count
 from ..model.network import ModelConfig
 from ..text import plural
@@ -27,7 +28,6 @@ from . import distributed
 from .config import RunConfig, TrainConfig
 from .launch import LOST_PEER_STATUS
 from .loop import Diverged, Trainer
-from ..locking import RunLock
 from .run_dir import (CHECKPOINT_FILE, CONFIG_FILE, RunFiles, check_new_run_dir, claim_run_dir,
                       completed_epochs_evidence, load_checkpoint, release_run_dir)
 

@@ -177,6 +177,7 @@ def test_read_only_runs_report_and_unwritable_paths_are_one_line(tmp_path, train
         assert r["rc"] == 0, r
         assert "20 trials" in r["stdout"]
     assert "written after the last checkpoint" in (out / "b" / "report.html").read_text()
+    assert "give --out DIR" in results[2]["stderr"]
     for r in results[2:]:
         line = one_error_line(r["rc"], r["stderr"], "cannot write")
         assert str(ro) in line, line

@@ -113,8 +113,11 @@ def make_report(paths, out_dir=None, refresh: float | None = None, cells: int = 
     start = time.perf_counter()
     paths = [Path(p) for p in paths]
     runs = [load_run(p, name) for p, name in zip(paths, run_names(paths))]
-    out_dir = Path(out_dir) if out_dir is not None else default_out_dir(paths)
-    check_writable_dir(out_dir)   # a run directory may be read-only: then the report needs --out elsewhere
+    if out_dir is None:   # a run directory may be read-only: then the report goes elsewhere
+        out_dir = default_out_dir(paths)
+        check_writable_dir(out_dir, "the run can still be read: give --out DIR for the report")
+    out_dir = Path(out_dir)
+    check_writable_dir(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written, plots = [], []
     captions = {

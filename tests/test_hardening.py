@@ -336,9 +336,10 @@ def test_export_refuses_a_model_with_nan_weights(tmp_path, capsys):
     (["train", "--lr", "nan"], "lr must be a finite number, got nan"),
     (["train", "--set", "weight_decay=inf"], "weight_decay must be a finite number"),
     (["train", "--batch-size", "100000000"], "--batch-size 100,000,000 is larger than the 1,257 training images"),
-    (["search", "--epochs", "0", "--quiet"], "epochs must be an integer >= 1"),
+    (["search", "--epochs", "0", "--quiet"], "--epochs 0: the child needs at least 1"),
+    (["search", "--child-set", "train.epochs=0", "--quiet"], "epochs must be an integer >= 1"),
     (["search", "--child-set", "train.lr=1e999", "--quiet"], "lr must be a finite number"),
-    (["search", "--normal-cells", "0", "--quiet"], "normal_cells"),
+    (["search", "--normal-cells", "0", "--quiet"], "--normal-cells 0: the child needs at least 1"),
 ])
 def test_values_that_cannot_work_are_refused_up_front(tmp_path, capsys, argv, message):
     refused(capsys, [*argv, "--run-dir", str(tmp_path / "run")], message)

@@ -4,8 +4,8 @@ and at 1400 px nothing scrolls sideways (issue 13).
 Uses Debian's `chromium` package (NASNET_CHROMIUM may name another binary), driven by the
 `playwright` Python package without its own browser download. Without a browser the test is
 skipped and says why (pytest's summary prints the reason), so the README's test command passes on a
-fresh machine; `.ci/run` installs Chromium and sets NASNET_REQUIRE_BROWSER=1, which turns a missing
-browser into a failure: CI always runs this test. Screenshots land in test-artifacts/.
+fresh machine; `.ci/run` installs Chromium and sets NASNET_CI=1, which turns a missing browser into
+a failure: CI always runs this test. Screenshots land in test-artifacts/.
 """
 
 import os
@@ -23,7 +23,7 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-
          "--disable-extensions", "--mute-audio"]
 
 
-REQUIRED = "NASNET_REQUIRE_BROWSER"
+REQUIRED = "NASNET_CI"
 
 
 def missing(reason: str):

@@ -12,20 +12,108 @@ ROOT = Path(__file__).resolve().parents[1]
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
+def _cli_env(env: dict | None = None) -> dict:
+    full_env = dict(os.environ)
+    full_env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + full_env.get("PYTHONPATH", "")
+    full_env.update(env or {})
+    return full_env
+
+
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict | None = None):
     """Run `python -m nasnet ARGS` in a subprocess; returns CompletedProcess with text output."""
-    full_env = dict(os.environ)
-    src = str(ROOT / "src")
-    full_env["PYTHONPATH"] = src + os.pathsep + full_env.get("PYTHONPATH", "")
-    if env:
-        full_env.update(env)
     return subprocess.run([sys.executable, "-m", "nasnet", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=timeout, env=full_env)
+                          cwd=cwd, timeout=timeout, env=_cli_env(env))
+
+
+def _without_dac_override() -> None:
+    """In a child process before exec: drop the capabilities that let root ignore file permissions, so
+    that a read-only folder is read-only to the command under test even when the tests run as root."""
+    if os.geteuid() != 0:
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def permissions_apply() -> bool:
+    """Whether a command started by `run_cli_batch(..., unprivileged=True)` is refused a read-only folder."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        os.chmod(folder, 0o555)
+        try:
+            probe = subprocess.run([sys.executable, "-c", f"import os; print(os.access({folder!r}, os.W_OK))"],
+                                   capture_output=True, text=True, preexec_fn=_without_dac_override)
+        finally:
+            os.chmod(folder, 0o755)
+    return probe.returncode == 0 and probe.stdout.strip() == "False"
+
+
+BATCH_DRIVER = """
+import contextlib, io, json, sys, traceback
+from nasnet.cli import main
+out = []
+for argv in json.loads(sys.argv[1]):
+    so, se = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(so), contextlib.redirect_stderr(se):
+        try:
+            rc = main(argv)
+        except SystemExit as e:
+            rc = e.code
+        except BaseException:
+            rc, se = "exception", io.StringIO(traceback.format_exc())
+    out.append({"argv": argv, "rc": rc, "stdout": so.getvalue(), "stderr": se.getvalue()})
+print(json.dumps(out))
+"""
+
+
+def run_cli_batch(commands: list[list[str]], unprivileged: bool = False, timeout: float = 600) -> list[dict]:
+    """Run several `nasnet` command lines in one fresh process (torch is imported once): a dict per
+    command with rc (an int, or "exception" with the traceback as stderr), stdout and stderr."""
+    import json
+
+    r = subprocess.run([sys.executable, "-c", BATCH_DRIVER, json.dumps(commands)], capture_output=True, text=True,
+                       timeout=timeout, env=_cli_env(), preexec_fn=_without_dac_override if unprivileged else None)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def one_error_line(rc, err: str, *needles: str) -> str:
+    """Assert a command failed the way a user mistake must: exit status 2, one line on stderr, no traceback,
+    the line containing every needle. Returns the line."""
+    lines = err.strip().splitlines()
+    assert rc == 2 and len(lines) == 1 and "Traceback" not in err, (rc, err)
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def checksums(folder) -> dict[str, str]:
+    """sha256 of every file under `folder` (relative path -> digest): what "nothing saved was altered" compares."""
+    import hashlib
+
+    folder = Path(folder)
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture(autouse=True)
+def _torch_global_state():
+    """Tests that run a command in this process (`nasnet.cli.main`) must not leave torch's global state
+    (threads, grad mode) changed for the tests after them."""
+    threads, grad = torch.get_num_threads(), torch.is_grad_enabled()
+    yield
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    torch.set_grad_enabled(grad)
 
 
 def trial_rows(run_dir, sql: str = "SELECT * FROM trials ORDER BY id") -> list[dict]:

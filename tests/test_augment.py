@@ -99,3 +99,83 @@ def test_augment_pipeline_shapes_and_eval_is_deterministic(kind):
     assert torch.equal(e1, e2)
     if kind == "inception":
         assert e1.min() >= -1 and e1.max() <= 1
+
+
+# --- the reference's Inception crop and colour distortion (issue 13, item 14) ------------------------
+
+def _boxes(out: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(area fraction, aspect ratio) of the boxes random_resized_crop took from a coordinate image."""
+    xs, ys = out[:, 0], out[:, 1]
+    scale = size / (size - 1)         # sampled at pixel centres: the outermost are half a pixel inside
+    w = (xs.amax((1, 2)) - xs.amin((1, 2))) * scale
+    h = (ys.amax((1, 2)) - ys.amin((1, 2))) * scale
+    return w * h, w / h
+
+
+def test_inception_crop_follows_the_reference_sampler():
+    n, side, size = 2000, 64, 16
+    coords = torch.stack(torch.meshgrid(torch.linspace(0, 1, side), torch.linspace(0, 1, side), indexing="xy"))
+    x = coords.expand(n, 2, side, side)                      # channel 0: column position, 1: row position
+    area, aspect = _boxes(random_resized_crop(x, size, _gen(), flip=False), size)
+    # TF-Slim: area range [0.05, 1], but a crop must cover 10% of the whole-image box; aspect 0.75-1.33
+    assert area.min() > 0.1 * 0.93 and area.max() <= 1.05
+    assert (area < 0.13).sum() > 10                       # the smallest crops are there: ~10%, not 8% or 5%
+    assert aspect.min() > 0.75 * 0.95 and aspect.max() < 1.33 * 1.05
+    assert 0.3 < area.median() < 0.6                       # heights uniform, not areas
+    # reproducible from the generator; a different seed, different boxes
+    again = random_resized_crop(x[:8], size, _gen(5))
+    assert torch.equal(again, random_resized_crop(x[:8], size, _gen(5)))
+    assert not torch.equal(again, random_resized_crop(x[:8], size, _gen(6)))
+
+
+def test_hsv_round_trip_matches_colorsys():
+    import colorsys
+
+    from nasnet.data.augment import hsv_to_rgb, rgb_to_hsv
+
+    x = torch.rand(2, 3, 5, 7, dtype=torch.float64)
+    hsv = rgb_to_hsv(x)
+    for b, i, j in [(0, 0, 0), (1, 4, 6), (0, 2, 3)]:
+        ref = colorsys.rgb_to_hsv(*x[b, :, i, j].tolist())
+        assert torch.allclose(hsv[b, :, i, j], torch.tensor(ref, dtype=torch.float64), atol=1e-9)
+    assert torch.allclose(hsv_to_rgb(hsv), x, atol=1e-9)
+
+
+def test_color_distortion_parameters_are_the_references():
+    from nasnet.data.augment import BRIGHTNESS_DELTA, distort_color
+
+    # grey images: saturation and hue change nothing, so "fast" is a brightness shift of at most 32/255
+    grey = torch.rand(500, 1, 1, 1).expand(500, 3, 4, 4) * 0.5 + 0.25
+    out = distort_color(grey, "fast", _gen())
+    shift = (out - grey).flatten(1)
+    assert torch.allclose(shift, shift[:, :1].expand_as(shift), atol=1e-6)
+    assert shift.abs().max() <= BRIGHTNESS_DELTA + 1e-6 and shift.abs().max() > 0.9 * BRIGHTNESS_DELTA
+    # each op alone: saturation x0.5-1.5, hue +-0.2 turn, contrast x0.5-1.5 about the channel means
+    from nasnet.data.augment import _distort, rgb_to_hsv
+
+    colour = torch.tensor([0.6, 0.45, 0.3]).view(1, 3, 1, 1).expand(3, 3, 2, 2)
+    ends = torch.tensor([0.0, 0.5, 1.0])
+    assert torch.allclose(rgb_to_hsv(_distort(colour, "S", ends))[:, 1, 0, 0] / 0.5, torch.tensor([0.5, 1, 1.5]))
+    hue = (rgb_to_hsv(_distort(colour, "H", ends))[:, 0, 0, 0] - rgb_to_hsv(colour)[:, 0, 0, 0] + 0.5) % 1 - 0.5
+    assert torch.allclose(hue, torch.tensor([-0.2, 0.0, 0.2]), atol=1e-6)
+    ramp = torch.linspace(0.2, 0.8, 4).view(1, 1, 2, 2).expand(3, 3, 2, 2)
+    assert torch.allclose(_distort(ramp, "C", ends) - 0.5, (ramp - 0.5) * torch.tensor([0.5, 1, 1.5]).view(3, 1, 1, 1))
+    # full mode adds hue (+-0.2 turn) and contrast; the result stays in [0, 1]; reproducible; any ordering
+    rgb = torch.rand(400, 3, 6, 6)
+    full = distort_color(rgb, "full", _gen(2))
+    assert full.min() >= 0 and full.max() <= 1 and torch.equal(full, distort_color(rgb, "full", _gen(2)))
+    hue_moved = (rgb_to_hsv(full)[:, 0] - rgb_to_hsv(rgb)[:, 0]).abs().mean() > 0.02
+    assert hue_moved and not torch.equal(full, distort_color(rgb, "fast", _gen(2)))
+    assert torch.equal(distort_color(rgb, "none", _gen()), rgb)
+
+
+def test_imagenet_recipe_distorts_colour_on_the_batch():
+    from nasnet.train.config import PRESETS
+
+    cfg = PRESETS["imagenet"]
+    assert (cfg.crop_scale_min, cfg.crop_min_covered, cfg.color_distort) == (0.05, 0.1, "fast")
+    aug = cfg.augment_for(16)
+    x = torch.randint(0, 256, (6, 3, 20, 20), dtype=torch.uint8)
+    plain = Augment(kind="inception", normalize="unit", image_size=16, cutout=0)
+    assert aug.color == "fast" and not torch.equal(aug.train_batch(x, _gen()), plain.train_batch(x, _gen()))
+    assert torch.equal(aug.eval_batch(x), plain.eval_batch(x))      # evaluation is never distorted

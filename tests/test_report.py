@@ -160,6 +160,40 @@ def test_plots_draw_what_the_store_holds(faulty):
     assert ends[":"] == sum(t["attempts"] - 1 for t in trials)          # retried out-of-memory attempts
 
 
+def _whole_ticks(axis) -> bool:
+    lo, hi = axis.get_view_interval()
+    ticks = [t for t in axis.get_ticklocs() if lo <= t <= hi]
+    return len(ticks) >= 2 and all(float(t).is_integer() for t in ticks)
+
+
+def test_plots_read_at_a_glance(faulty, tmp_path):
+    """Issue 13 item 17: entropy against the uniform policy's, whole counts on count axes, the empty
+    failures panel's note clear of its zero line, the reward named for what the child measures."""
+    from nasnet.arch.space import get_space
+    from nasnet.report.figures import entropy_figure, throughput_figure
+
+    run = load_run(faulty)
+    uniform = sum(__import__("math").log(n) for n in get_space("nasnet-a").decision_sizes())
+    for fig_runs in ([run], [run, run]):
+        ax, ax2 = entropy_figure(fig_runs).axes[:2]
+        lo, hi = ax.get_ylim()
+        assert lo == 0 and uniform <= hi < uniform * 1.1          # the policy's whole possible range
+        assert _whole_ticks(ax.xaxis) and _whole_ticks(ax2.xaxis)
+    assert any("% of uniform" in t.get_text() for t in entropy_figure([run]).axes[0].get_legend().get_texts())
+    rewards = rewards_figure([run]).axes[0]
+    assert _whole_ticks(rewards.xaxis) and rewards.get_ylabel() == "reward"      # the analytic child's reward
+    failures = failures_figure([run]).axes
+    assert _whole_ticks(failures[0].yaxis) and _whole_ticks(failures[1].xaxis)
+    assert _whole_ticks(throughput_figure([run]).axes[0].xaxis)
+
+    clean = compare_runs(tmp_path / "clean", children=20)[0]         # no failures at all
+    ax = failures_figure([load_run(clean)]).axes[0]
+    note = next(t for t in ax.texts if "no failed or diverged" in t.get_text())
+    lo, hi = ax.get_ylim()
+    zero_at = (0 - lo) / (hi - lo)                                   # the zero line, in axes fractions
+    assert note.get_position()[1] - zero_at > 0.3 and lo <= 0 and zero_at < 0.05
+
+
 def test_report_of_runs_without_results(tmp_path):
     # the store as a search creates it, before its first proposal (no config.json yet)
     empty = tmp_path / "empty"

@@ -27,9 +27,10 @@ def test_size_is_product_formula():
     for b in range(5):
         per_cell *= (2 + b) ** 2 * 13**2 * 2
     assert SearchSpace().size() == per_cell**2
-    c = get_space("nasnet-c")
+    c = get_space("nasnet-c")     # B = 4 (Figure 9), two inputs, four combiners, loose ends concatenated
+    assert (c.num_blocks, c.num_inputs, c.output) == (4, 2, "concat")
     per_cell = 1
-    for b in range(5):
+    for b in range(4):
         per_cell *= (2 + b) ** 2 * 13**2 * 4
     assert c.size() == per_cell**2
     b_space = get_space("nasnet-b")

@@ -14,6 +14,26 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def check_writable_dir(path: str | Path, hint: str = "choose a location you can write, or fix its permissions"
+                       ) -> None:
+    """NasnetError (one line) unless this process can create files in `path`, or create `path` itself
+    (checked at its nearest existing ancestor): called before anything is written, so that a path
+    that cannot be written leaves nothing behind."""
+    from .errors import NasnetError
+
+    path = Path(path)
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise NasnetError(f"cannot write under {path}: {probe} is a file, not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise NasnetError(f"cannot write to {probe if probe == path else path}: permission denied"
+                          f"{'' if probe == path else f' in {probe}'} ({hint})")
+
+
 def temporary_sibling(path: Path) -> Path:
     """A new empty file beside `path` (same file system, so os.replace is atomic), with the
     permissions a plain open() would give (mkstemp's are owner-only)."""

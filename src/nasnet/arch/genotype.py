@@ -276,11 +276,10 @@ class Genotype:
             return named
         if not text.startswith(("normal", "{")):
             path = Path(text).expanduser()
-            if not path.is_file():
-                raise NasnetError(
-                    f"genotype: {text!r} is not a known name ({', '.join(NAMED_GENOTYPES)}), "
-                    "a genotype text, or an existing file"
-                )
+            if not _is_file(path):
+                shown = text if len(text) <= 80 else text[:77] + "..."
+                raise NasnetError(f"genotype: {shown!r} is not a known name ({', '.join(NAMED_GENOTYPES)}), "
+                                  "a genotype text, or an existing file")
             try:
                 text = path.read_text().strip()
             except (OSError, UnicodeDecodeError) as err:
@@ -296,6 +295,14 @@ class Genotype:
                     return cls.parse(data)
             return cls.from_dict(data)
         return cls.parse(text)
+
+
+def _is_file(path: Path) -> bool:
+    """Whether `path` names a readable file; False for text that cannot be a path (too long a name, ...)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):   # ENAMETOOLONG, embedded NUL, ...
+        return False
 
 
 _INT = re.compile(r"-?\d+")

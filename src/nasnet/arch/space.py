@@ -162,11 +162,13 @@ class SearchSpace:
         return self.decode(self.sample_decisions(seed))
 
 
-# The spaces of the paper: A (§3), B and C (Appendix B).
+# The spaces of the paper: A (§3), B and C (Appendix B). Appendix B says B = 4 for NASNet-B (it must
+# equal the 4 cell inputs); for NASNet-C its text only says that unused states are concatenated "like
+# in NASNet-A", and the one statement of C's block count is Figure 9's caption: "B = 4 blocks".
 SPACES: dict[str, SearchSpace] = {
     "nasnet-a": SearchSpace(),
     "nasnet-b": SearchSpace(num_blocks=4, num_inputs=4, output="split", combiners=COMBINERS),
-    "nasnet-c": SearchSpace(combiners=COMBINERS),
+    "nasnet-c": SearchSpace(num_blocks=4, combiners=COMBINERS),
 }
 
 

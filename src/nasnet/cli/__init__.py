@@ -11,11 +11,17 @@ A user mistake raises NasnetError: it is printed as one line, without a tracebac
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import pkgutil
 import sys
 
 from ..errors import NasnetError
+
+
+# OSErrors that say something about the user's paths or machine, not about this program
+_ENVIRONMENT_ERRORS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENAMETOOLONG,
+                       errno.ENOTDIR, errno.EISDIR}
 
 
 def _command_modules():
@@ -57,6 +63,15 @@ def main(argv: list[str] | None = None) -> int:
         return int(args._run(args) or 0)
     except NasnetError as err:
         print(f"nasnet {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        if err.errno not in _ENVIRONMENT_ERRORS:
+            raise
+        # the last line of defence for a path the user gave that cannot be written (each command checks
+        # its outputs before starting, so this should only meet a race or an unusual file system)
+        name = str(err.filename or "")
+        where = f"{name if len(name) <= 100 else name[:60] + '...' + name[-30:]}: " if name else ""
+        print(f"nasnet {args.command}: error: {where}{err.strerror or err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"nasnet {args.command}: interrupted", file=sys.stderr)

@@ -158,6 +158,10 @@ def changes_from_args(args: argparse.Namespace, base, fresh: bool = False) -> di
     if getattr(args, "child", None):
         changes["child.fn"] = CHILD_ALIASES.get(args.child, args.child)
     model, train, options = dict(base.child.model), dict(base.child.train), dict(base.child.options)
+    bad = [f"--{f.replace('_', '-')} {v}" for f in ("epochs", "normal_cells", "filters")
+           if (v := getattr(args, f)) is not None and v < 1]
+    if bad:  # every child would fail (and defaults derived from them, such as --final-epochs, with them)
+        raise NasnetError(f"{', '.join(bad)}: the child needs at least 1")
     if args.epochs is not None:
         train["epochs"] = args.epochs
     if args.normal_cells is not None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..text import plural
+
 COMMAND = "eval"
 HELP = "report top-1/top-5 of a trained checkpoint on the test split"
 ORDER = 31
@@ -39,6 +41,6 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(r, indent=2))
     else:
         print(f"{r['split']}: top-1 {r['top1']:.2%}  top-5 {r['top5']:.2%}  loss {r['loss']:.4f}  "
-              f"({r['images']:,} images of {r['data']}"
+              f"({plural(r['images'], 'image')} of {r['data']}"
               + (f"; epoch {r['epoch']}" if r["epoch"] is not None else "") + f"{', EMA weights' if r['ema'] else ''})")
     return 0

@@ -7,7 +7,9 @@ import argparse
 import json
 from pathlib import Path
 
+from ..atomic import check_writable_dir
 from ..errors import NasnetError
+from ..text import plural
 
 COMMAND = "export"
 HELP = "export a model to ONNX (opset >= 17, dynamic batch), TorchScript and/or safetensors, and check the outputs"
@@ -51,13 +53,21 @@ def run(args: argparse.Namespace) -> int:
     if args.image_size is not None and args.image_size < 32:
         raise NasnetError(f"--image-size must be >= 32, got {args.image_size}")
 
+    for _, path in targets:
+        check_writable_dir(path.parent)
+
     import torch
 
-    from ..weights.export import export_onnx, export_torchscript, onnx_parity, torchscript_parity
+    with torch.no_grad():   # not set_grad_enabled(False): the command may run inside a Python process
+        return _export(args, targets)
+
+
+def _export(args: argparse.Namespace, targets: list[tuple[str, Path]]) -> int:
+    from ..weights.export import check_finite, export_onnx, export_torchscript, onnx_parity, torchscript_parity
     from ..zoo import list_models, load_model
 
-    torch.set_grad_enabled(False)
     model = load_model(args.checkpoint, expect=args.model, weights_key=args.weights_key)
+    check_finite(model, args.image_size)
     if args.checkpoint in list_models() and not Path(args.checkpoint).exists():
         described = f"zoo model {args.checkpoint} (untrained weights)"
     else:
@@ -87,13 +97,16 @@ def run(args: argparse.Namespace) -> int:
             if not args.no_check:
                 entry["check"] = reloaded_parity(model, load_model(path), size)
         entry["bytes"] = path.stat().st_size
-        if "check" in entry and not entry["check"]["max_abs_diff"] <= args.tolerance:
-            failed.append(f"{path}: max |logit diff| {entry['check']['max_abs_diff']:.3g} > {args.tolerance:g}")
+        diff = entry["check"]["max_abs_diff"] if "check" in entry else 0.0
+        if diff != diff:
+            failed.append(f"{path}: its logits are not finite (NaN or inf)")
+        elif not diff <= args.tolerance:
+            failed.append(f"{path}: max |logit diff| {diff:.3g} > {args.tolerance:g}")
         summary["outputs"].append(entry)
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        print(f"{described}: {summary['model']}, {size}x{size}, {summary['num_classes']} classes")
+        print(f"{described}: {summary['model']}, {size}x{size}, {plural(summary['num_classes'], 'class', 'classes')}")
         for e in summary["outputs"]:
             line = f"  wrote {e['path']} ({e['format']}{', opset ' + str(e['opset']) if 'opset' in e else ''}, "
             line += f"{e['bytes'] / 2**20:.1f} MiB" + (", dynamic batch)" if e["format"] != "safetensors" else ")")

@@ -15,6 +15,7 @@ from pathlib import Path
 from ..errors import NasnetError
 from ..report import default_out_dir, make_report
 from ..report.data import find_runs
+from ..text import plural
 
 COMMAND = "report"
 HELP = "plots and a self-contained report.html of search runs (overlaid when several); --watch keeps it current"
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     result = make_report(runs, out, cells=args.cells)
     counts = [r.counts() for r in result.runs]
     failed = sum(c["failed"] + c["diverged"] for c in counts)
-    print(f"report: {result.path} ({len(result.runs)} run{'s' if len(result.runs) > 1 else ''}, {result.trials} "
-          f"trials, {failed} failed or diverged; {result.seconds:.1f} s)")
+    print(f"report: {result.path} ({plural(len(result.runs), 'run')}, {plural(result.trials, 'trial')}, {failed} "
+          f"failed or diverged; {result.seconds:.1f} s)")
     print(f"plots: {', '.join(p.name for p in result.files if p.suffix == '.png')} in {result.path.parent}")
     return 0

@@ -13,7 +13,9 @@ import sys
 import time
 from pathlib import Path
 
+from ..atomic import check_writable_dir
 from ..search.run_dir import is_run_dir, load_run_config
+from ..text import plural
 from ._search_args import add_search_arguments, resolve_config
 
 COMMAND = "search"
@@ -57,10 +59,13 @@ class _Reporter:
 def run(args: argparse.Namespace) -> int:
     import json
 
+    from ..search.children.train import check_child_settings
     from ..search.loop import Search  # imports torch (the controller)
 
     run_dir = Path(args.run_dir or f"runs/search-{time.strftime('%Y%m%d-%H%M%S')}")
     config = resolve_config(args, load_run_config(run_dir))
+    check_child_settings(config)
+    check_writable_dir(run_dir)
     previous = signal.signal(signal.SIGTERM, _sigterm)
     reporter = _Reporter(run_dir) if args.report else None
     search = Search(config, run_dir, progress=not args.quiet and not args.json, on_update=reporter)
@@ -90,9 +95,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     c = summary.counts
     print(f"run directory: {run_dir}")
-    promoted = f", {summary.promotions} ASHA promotions" if summary.promotions else ""
+    promoted = f", {plural(summary.promotions, 'ASHA promotion')}" if summary.promotions else ""
     print(f"children: {c['done']} done, {c['failed']} failed, {c['diverged']} diverged{promoted}; "
-          f"{summary.epochs} child-epochs; {summary.updates} controller updates; {summary.wall_seconds:.1f} s")
+          f"{plural(summary.epochs, 'child-epoch')}; {plural(summary.updates, 'controller update')}; "
+          f"{summary.wall_seconds:.1f} s")
     print(summary.controller_note())
     if summary.best_genotype is None:
         print("no child finished successfully; see trials.csv for the errors")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ..arch.genotype import Genotype
+from ..atomic import check_writable_dir
 from ._table import format_table
 
 COMMAND = "show"
@@ -33,6 +35,8 @@ def cell_table(name: str, cell) -> str:
 
 def run(args: argparse.Namespace) -> int:
     g = Genotype.load(args.genotype)
+    if args.out:
+        check_writable_dir(Path(args.out).expanduser().parent)
     if args.json:
         print(g.to_json())
         return 0

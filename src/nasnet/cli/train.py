@@ -95,7 +95,7 @@ def _run_dir(args) -> Path:
 
 def _check_args(args, run_dir: Path) -> None:
     """Mistakes found without torch, reported at once (and before any process is started)."""
-    from ..train.run_dir import holds_run
+    from ..train.run_dir import check_new_run_dir
 
     if args.resume:
         given = [f"--{f.replace('_', '-')}" for f in _CONFIG_FLAGS if getattr(args, f, None) not in (None, False)]
@@ -104,8 +104,7 @@ def _check_args(args, run_dir: Path) -> None:
                               "(start a new --run-dir to change it)")
         return
     split_sets(args.set, "--set")
-    if holds_run(run_dir):
-        raise NasnetError(f"{run_dir} already holds a run; continue it with --resume or choose another --run-dir")
+    check_new_run_dir(run_dir)
 
 
 def _prepare(args, ctx=None):

@@ -10,8 +10,11 @@ on the GPU when training runs there.
 * `hflip`: random horizontal flip with probability 1/2.
 * `cutout`: zero a size x size square (clipped at the border) centred at a random pixel
   (DeVries & Taylor 2017, the paper's "+ cutout" results).
-* `random_resized_crop`: Inception-style crop, area in [scale_min, 1] of the image and aspect ratio
-  in [3/4, 4/3], resized bilinearly to the output size, with a random flip (A.7, [60]).
+* `random_resized_crop`: Inception-style crop as TF-Slim's reference samples it: area in [0.05, 1]
+  of the image and covering at least 10% of it, aspect ratio in [0.75, 1.33], resized bilinearly to
+  the output size, with a random flip (A.7, [60]).
+* `distort_color`: the reference's colour distortion: brightness (±32/255), saturation (x0.5-1.5),
+  and in its full mode hue (±0.2 turn) and contrast (x0.5-1.5), in one of four orderings per image.
 * `center_crop`: the central `fraction` of the image resized to the output size (Inception
   evaluation crops 87.5%).
 
@@ -88,32 +91,118 @@ def cutout(x: torch.Tensor, size: int, generator: torch.Generator | None = None)
 
 
 def random_resized_crop(x: torch.Tensor, size: int, generator: torch.Generator | None = None,
-                        scale: tuple[float, float] = (0.08, 1.0), ratio: tuple[float, float] = (3 / 4, 4 / 3),
-                        flip: bool = True) -> torch.Tensor:
-    """Inception-style crop: a random box of area fraction in `scale` and aspect ratio in `ratio`
-    (log-uniform), clipped to fit the image, resized bilinearly to size x size; random flip.
+                        scale: tuple[float, float] = (0.05, 1.0), ratio: tuple[float, float] = (0.75, 1.33),
+                        flip: bool = True, min_covered: float = 0.1, attempts: int = 100) -> torch.Tensor:
+    """Inception-style crop as the TF-Slim reference samples it (its `distorted_bounding_box_crop`, with
+    the whole image as the object box), resized bilinearly to size x size, with a random flip.
 
-    Done as one batched affine resampling, so it runs on the device the batch is on.
+    Per attempt: an aspect ratio (box width / height) uniform in `ratio`, a box height uniform between
+    the heights that give area fractions scale[0] and scale[1] (capped so the box fits), a position
+    uniform over the places it fits. An attempt is kept when its area is within `scale` and covers at
+    least `min_covered` of the image (so the smallest crop is max(scale[0], min_covered) of it); the
+    first kept attempt of `attempts` is used, else the whole image. Sizes are continuous, not whole
+    pixels. Done as one batched affine resampling, so it runs on the device the batch is on.
     """
     b, _, h, w = x.shape
     dev = x.device
-    u = torch.rand(4, b, generator=generator, device=dev)
-    area = scale[0] + (scale[1] - scale[0]) * u[0]
-    log_r = math.log(ratio[0]) + (math.log(ratio[1]) - math.log(ratio[0])) * u[1]
-    aspect = torch.exp(log_r)  # width / height of the box
-    bw = torch.sqrt(area * aspect).clamp(max=1.0)   # box width as a fraction of the image width
-    bh = torch.sqrt(area / aspect).clamp(max=1.0)
-    cx = (u[2] * 2 - 1) * (1 - bw)                  # box centre in [-1, 1] normalised coordinates
-    cy = (u[3] * 2 - 1) * (1 - bh)
+    u = torch.rand(4, attempts, b, generator=generator, device=dev, dtype=torch.float64)
+    aspect = ratio[0] + (ratio[1] - ratio[0]) * u[0]                    # box width / height, in pixels
+    lo = torch.sqrt(scale[0] * h * w / aspect)
+    hi = torch.minimum(torch.sqrt(scale[1] * h * w / aspect), torch.minimum(w / aspect, torch.full_like(aspect, h)))
+    bh = lo + (hi - lo).clamp(min=0) * u[1]                              # box height in pixels
+    bw = aspect * bh
+    area = bh * bw / (h * w)
+    slack = 1e-6                                                         # float rounding at the range ends
+    ok = (lo <= hi * (1 + slack)) & (area >= max(scale[0], min_covered) * (1 - slack)) \
+        & (area <= scale[1] * (1 + slack)) & (bw <= w * (1 + slack)) & (bh <= h * (1 + slack))
+    first = torch.where(ok.any(0), ok.float().argmax(0), -1)             # the first kept attempt, -1: none
+    pick = first.clamp(min=0)[None]
+    bw = torch.where(first >= 0, bw.gather(0, pick)[0], float(w)).clamp(max=w) / w   # fractions of the image
+    bh = torch.where(first >= 0, bh.gather(0, pick)[0], float(h)).clamp(max=h) / h
+    cx = (u[2].gather(0, pick)[0] * 2 - 1) * (1 - bw)                    # box centre in [-1, 1] coordinates
+    cy = (u[3].gather(0, pick)[0] * 2 - 1) * (1 - bh)
     sx = bw
     if flip:
         sign = torch.where(torch.rand(b, generator=generator, device=dev) < 0.5, -1.0, 1.0)
         sx = sx * sign
     theta = torch.zeros(b, 2, 3, device=dev, dtype=torch.float32)
-    theta[:, 0, 0], theta[:, 0, 2] = sx, cx
-    theta[:, 1, 1], theta[:, 1, 2] = bh, cy
+    theta[:, 0, 0], theta[:, 0, 2] = sx.float(), cx.float()
+    theta[:, 1, 1], theta[:, 1, 2] = bh.float(), cy.float()
     grid = F.affine_grid(theta, (b, x.shape[1], size, size), align_corners=False)
     return F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+# -- colour distortion (TF-Slim's inception_preprocessing `distort_color`) ---------------------------
+# Brightness adds a delta, saturation scales HSV saturation, hue shifts HSV hue (in turns), contrast
+# scales each channel's distance from its mean; nothing is clipped between them, the result is
+# clipped to [0, 1]. The reference draws one of four orderings per image; its fast mode (what its
+# training script uses) keeps brightness and saturation only, in the order B, S (ordering 0) or S, B.
+BRIGHTNESS_DELTA = 32 / 255
+SATURATION_RANGE = (0.5, 1.5)
+HUE_DELTA = 0.2
+CONTRAST_RANGE = (0.5, 1.5)
+COLOR_DISTORTIONS = ("none", "fast", "full")
+_ORDERINGS = {"full": ("BSHC", "SBCH", "CHBS", "HSCB"), "fast": ("BS", "SB", "SB", "SB")}
+
+
+def rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) RGB -> HSV, hue in turns [0, 1)."""
+    r, g, b = x.unbind(1)
+    v, _ = x.max(1)
+    c = v - x.min(1).values
+    s = torch.where(v > 0, c / v.clamp(min=1e-12), torch.zeros_like(v))
+    safe = c.clamp(min=1e-12)
+    hue = torch.where(v == r, (g - b) / safe, torch.where(v == g, 2 + (b - r) / safe, 4 + (r - g) / safe))
+    hue = torch.where(c > 0, (hue / 6) % 1.0, torch.zeros_like(hue))
+    return torch.stack([hue, s, v], 1)
+
+
+def hsv_to_rgb(x: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) HSV (hue in turns) -> RGB."""
+    hue, s, v = x.unbind(1)
+    k = torch.stack([(5 + hue * 6) % 6, (3 + hue * 6) % 6, (1 + hue * 6) % 6], 1)
+    return v[:, None] - (v * s)[:, None] * torch.clamp(torch.minimum(k, 4 - k), 0, 1)
+
+
+def _distort(x: torch.Tensor, op: str, p: torch.Tensor) -> torch.Tensor:
+    """One distortion with its per-image parameter p (B,) drawn uniformly in [0, 1)."""
+    col = p[:, None, None, None]
+    if op == "B":
+        return x + (2 * col - 1) * BRIGHTNESS_DELTA
+    if op == "C":
+        mean = x.mean(dim=(2, 3), keepdim=True)
+        return (x - mean) * (CONTRAST_RANGE[0] + (CONTRAST_RANGE[1] - CONTRAST_RANGE[0]) * col) + mean
+    if x.shape[1] != 3:      # hue and saturation need colour
+        return x
+    hsv = rgb_to_hsv(x)
+    if op == "S":
+        factor = SATURATION_RANGE[0] + (SATURATION_RANGE[1] - SATURATION_RANGE[0]) * p
+        hsv[:, 1] = (hsv[:, 1] * factor[:, None, None]).clamp(0, 1)
+    else:
+        hsv[:, 0] = (hsv[:, 0] + ((2 * p - 1) * HUE_DELTA)[:, None, None]) % 1.0
+    return hsv_to_rgb(hsv)
+
+
+def distort_color(x: torch.Tensor, mode: str = "fast", generator: torch.Generator | None = None) -> torch.Tensor:
+    """Random brightness / saturation (/ hue / contrast with mode "full") of images in [0, 1], each in one
+    of the reference's orderings drawn per image; clipped to [0, 1]. mode "none" returns x."""
+    if mode == "none":
+        return x
+    if mode not in _ORDERINGS:
+        raise ValueError(f"color distortion must be one of {COLOR_DISTORTIONS}, got {mode!r}")
+    u = torch.rand(5, x.shape[0], generator=generator, device=x.device)  # ordering, then one per op
+    param = {"B": u[1], "S": u[2], "H": u[3], "C": u[4]}
+    choice = (u[0] * 4).long().clamp(max=3)
+    out = x.clone()
+    for k, ops in enumerate(_ORDERINGS[mode]):
+        idx = (choice == k).nonzero().flatten()
+        if idx.numel() == 0:
+            continue
+        part = x[idx]
+        for op in ops:
+            part = _distort(part, op, param[op][idx])
+        out[idx] = part
+    return out.clamp_(0.0, 1.0)
 
 
 def center_crop(x: torch.Tensor, size: int, fraction: float = 0.875) -> torch.Tensor:
@@ -132,7 +221,8 @@ class Augment:
     """The input pipeline of one run: uint8 stored images -> float network input.
 
     `crop_flip` (CIFAR, A.1): normalise, pad-and-crop, flip, cutout. `inception` (ImageNet, A.7):
-    random-resized-crop + flip, normalise, cutout; evaluation center-crops `eval_crop` of the image.
+    random-resized-crop + flip, colour distortion (`color`: none / fast / full), normalise, cutout;
+    evaluation center-crops `eval_crop` of the image.
     `none`: normalise only. Images are resized to `image_size` when it differs from the stored size.
     """
 
@@ -141,15 +231,19 @@ class Augment:
     image_size: int = 32
     pad: int = 4
     cutout: int = 0
-    scale_min: float = 0.08
+    scale_min: float = 0.05
+    min_covered: float = 0.1
     eval_crop: float = 0.875
+    color: str = "none"
 
     def train_batch(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         x = to_float(x)
         if self.kind == "inception":
-            x = normalize(random_resized_crop(x, self.image_size, generator, (self.scale_min, 1.0)), self.normalize)
+            x = random_resized_crop(x, self.image_size, generator, (self.scale_min, 1.0),
+                                    min_covered=self.min_covered)
+            x = normalize(distort_color(x, self.color, generator), self.normalize)
         else:
-            x = normalize(self._resize(x), self.normalize)
+            x = normalize(distort_color(self._resize(x), self.color, generator), self.normalize)
             if self.kind == "crop_flip":
                 x = hflip(pad_crop(x, self.pad, generator), generator)
         return cutout(x, self.cutout, generator)

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import NasnetError
+from ..text import plural
 
 SPLITS = ("train", "val", "test")
 OPTION_KEYS = ("val", "test", "size", "split_seed")
@@ -57,6 +58,19 @@ class Dataset:
     splits: dict[str, Split]
     num_classes: int
     class_names: list[str] = field(default_factory=list)
+    # the val split was carved out of the training images by the loader's default (no val= in the
+    # spec): final training may train on it instead (TrainConfig.holdout_val, `with_val_trained`)
+    default_holdout: bool = False
+
+    def with_val_trained(self) -> "Dataset":
+        """The dataset with a default-held-out val split moved back into train (train first, then val);
+        itself when there is none. The spec stays the same: the recipe, not the data, decides this."""
+        if not self.default_holdout or not len(self.splits["val"]):
+            return self
+        train, val = self.splits["train"], self.splits["val"]
+        merged = Split(np.concatenate([train.x, val.x]), np.concatenate([train.y, val.y]))
+        return Dataset(self.spec, self.kind, {"train": merged, "val": Split(val.x[:0], val.y[:0]),
+                                              "test": self.splits["test"]}, self.num_classes, self.class_names)
 
     @property
     def channels(self) -> int:
@@ -77,7 +91,7 @@ class Dataset:
     def summary(self) -> str:
         sizes = " / ".join(f"{len(self.splits[s]):,} {s}" for s in SPLITS if s in self.splits)
         c, h = self.channels, self.image_size
-        return f"{self.spec}: {sizes}; {c}x{h}x{h} images, {self.num_classes} classes"
+        return f"{self.spec}: {sizes}; {c}x{h}x{h} images, {plural(self.num_classes, 'class', 'classes')}"
 
 
 @dataclass(frozen=True)
@@ -167,6 +181,7 @@ def finish(spec: DataSpec, train: Split, val: Split | None, test: Split | None, 
         train, test = seeded_split(train.x, train.y, n, seed + 1)
     elif spec.option("test") is not None:
         raise NasnetError(f"data {spec}: the source has its own test split; drop the test= option")
+    default_holdout = val is None and spec.option("val") is None
     if val is None:
         n = amount(spec.option("val", default_val), total, "val", spec)
         if n >= len(train):
@@ -181,4 +196,5 @@ def finish(spec: DataSpec, train: Split, val: Split | None, test: Split | None, 
             raise NasnetError(f"data {spec}: {name} images are {s.x.shape[1:]}, train images {train.x.shape[1:]}")
     if len(train) == 0:
         raise NasnetError(f"data {spec}: no training images left")
-    return Dataset(str(spec), spec.kind, {"train": train, "val": val, "test": test}, num_classes, class_names)
+    return Dataset(str(spec), spec.kind, {"train": train, "val": val, "test": test}, num_classes, class_names,
+                   default_holdout)

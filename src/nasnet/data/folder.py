@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import NasnetError
+from ..errors import NasnetError, first_line
 from .core import Dataset, DataSpec, Split, existing_path, finish
 
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
@@ -49,8 +49,12 @@ def _decode(path: Path, size: int) -> np.ndarray:
             left, top = (nw - size) // 2, (nh - size) // 2
             im = im.crop((left, top, left + size, top + size))
             return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1)
+    except Image.DecompressionBombError:
+        limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+        raise NasnetError(f"{path}: the image claims more than {limit:,} pixels (PIL's limit against decompression "
+                          "bombs); shrink it or leave it out") from None
     except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise NasnetError(f"{path}: cannot read image ({err})") from None
+        raise NasnetError(f"{path}: cannot read image ({first_line(err)})") from None
 
 
 def _load_split(root: Path, classes: list[str], size: int, what: str) -> Split:

@@ -4,7 +4,8 @@
 
 Images may be (N, H, W) grey, (N, H, W, C) channels-last or (N, C, H, W) channels-first with C in
 {1, 3}, uint8 0..255, or floating point in [0, 1]. The number of classes is max(label) + 1 unless
-a ``classes`` array of names is present.
+a ``classes`` array of names is present; labels that number far more classes than occur (above 1,000
+and more than twice the distinct labels) are refused as a labelling mistake.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import zipfile
 
 import numpy as np
 
-from ..errors import NasnetError
+from ..errors import NasnetError, first_line
 from .core import Dataset, DataSpec, Split, existing_path, finish
+
+MAX_SPARSE_CLASSES = 1000   # more classes than this must mostly occur in the labels (see load)
 
 
 def _images(a: np.ndarray, where: str) -> np.ndarray:
@@ -45,10 +48,16 @@ def _labels(a: np.ndarray, n: int, where: str) -> np.ndarray:
 def load(spec: DataSpec) -> Dataset:
     path = existing_path(spec, ".npz file")
     try:
-        with np.load(path, allow_pickle=False) as f:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):   # np.load reads a .npy file as one bare array
+            raise NasnetError(f"{path}: a single .npy array, not an .npz archive of named arrays; save x and y "
+                              "with numpy.savez")
+        with loaded as f:
             arrays = {k: f[k] for k in f.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
-        raise NasnetError(f"{path}: not a readable .npz file ({err})") from None
+        if isinstance(err, NasnetError):
+            raise
+        raise NasnetError(f"{path}: not a readable .npz file ({first_line(err)})") from None
     if "x" not in arrays or "y" not in arrays:
         raise NasnetError(f"{path}: needs arrays 'x' and 'y', found {', '.join(arrays) or 'none'}")
     splits: dict[str, Split | None] = {}
@@ -58,6 +67,8 @@ def load(spec: DataSpec) -> Dataset:
             if xk not in arrays or yk not in arrays:
                 raise NasnetError(f"{path}: '{xk}' and '{yk}' go together")
             x = _images(arrays[xk], f"{path}:{xk}")
+            if name == "train" and len(x) == 0:
+                raise NasnetError(f"{path}: '{xk}' holds no images")
             splits[name] = Split(x, _labels(arrays[yk], len(x), f"{path}:{yk}"))
         else:
             splits[name] = None
@@ -66,5 +77,11 @@ def load(spec: DataSpec) -> Dataset:
     if labels.size and labels.min() < 0:
         raise NasnetError(f"{path}: labels must be >= 0")
     num_classes = len(names) or int(labels.max()) + 1
+    used = len(np.unique(labels))
+    if not names and num_classes > max(MAX_SPARSE_CLASSES, 2 * used):
+        # a classifier over max(label) + 1 classes of which almost none occur: a labelling mistake, and
+        # the model's last layer would not fit in memory
+        raise NasnetError(f"{path}: labels reach {num_classes - 1:,} but only {used:,} distinct values occur; "
+                          "number the classes 0..K-1 (or store their names as a 'classes' array)")
     return finish(spec, splits["train"], splits["val"], splits["test"], num_classes, names,
                   default_val=0.1, default_test=0.2)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..arch.genotype import Genotype
-from ..atomic import replacing, write_bytes
+from ..atomic import check_writable_dir, replacing, write_bytes
 from ..errors import NasnetError
 from .data import RunData, find_runs, load_run, run_names
 from .drawing import draw_genotype
@@ -113,7 +113,11 @@ def make_report(paths, out_dir=None, refresh: float | None = None, cells: int = 
     start = time.perf_counter()
     paths = [Path(p) for p in paths]
     runs = [load_run(p, name) for p, name in zip(paths, run_names(paths))]
-    out_dir = Path(out_dir) if out_dir is not None else default_out_dir(paths)
+    if out_dir is None:   # a run directory may be read-only: then the report goes elsewhere
+        out_dir = default_out_dir(paths)
+        check_writable_dir(out_dir, "the run can still be read: give --out DIR for the report")
+    out_dir = Path(out_dir)
+    check_writable_dir(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written, plots = [], []
     captions = {

@@ -29,6 +29,26 @@ def _key(label: str, ls: str = "-", marker: str | None = None, color: str = "#11
     return Line2D([], [], color=color, ls=ls, marker=marker, label=label, **kw)
 
 
+def _whole(*axes_xy) -> None:
+    """Integer ticks on axes that count things (children, updates): never 2.5 children."""
+    from matplotlib.ticker import MaxNLocator
+
+    for axis in axes_xy:
+        axis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
+
+
+TRAIN_CHILD = "nasnet.search.children.train:train_child"
+
+
+def reward_label(runs) -> str:
+    """What the reward is: validation accuracy for the training child without a cost term, else the
+    child's own reward (the analytic child's similarity, or accuracy x cost factor)."""
+    configs = [r.config or {} for r in runs]
+    accuracy = configs and all((c.get("child") or {}).get("fn") == TRAIN_CHILD
+                               and not (c.get("cost") or {}).get("name") for c in configs)
+    return "reward (validation accuracy)" if accuracy else "reward"
+
+
 def _run_keys(runs) -> list:
     return [_key(r.label, color=f"C{i}", lw=3) for i, r in enumerate(runs)] if len(runs) > 1 else []
 
@@ -77,7 +97,8 @@ def rewards_figure(runs):
     elif not any_reward:
         _note(ax, "no child has finished successfully yet")
     ax.set_xlabel("children sampled")
-    ax.set_ylabel("reward (validation accuracy)")
+    ax.set_ylabel(reward_label(runs))
+    _whole(ax.xaxis)
     ax.set_title("reward against children sampled (Figure 6 view)")
     ax.grid(True, alpha=0.3)
     keys = _run_keys(runs)
@@ -102,12 +123,13 @@ def entropy_figure(runs):
     clipped fraction (bottom right).
 
     The entropy is that of the policy each architecture was sampled from (summed over its 2 x 5B
-    softmaxes, in nats), averaged over the architectures sampled between two updates. Random search
-    stays at the uniform policy's entropy, drawn as a grey reference line.
+    softmaxes, in nats), averaged over the architectures sampled between two updates, drawn from 0 to
+    the uniform policy's entropy (the grey line, where random search stays; the right axis gives
+    the share of it), so a short run's drift reads as the small thing it is.
     """
     plt = _pyplot()
     fig, ((ax, ax2), (ax3, ax4)) = plt.subplots(2, 2, figsize=(11, 8))
-    spaces = {}
+    spaces, lasts = {}, []
     for i, r in enumerate(runs):
         by_version: dict[int, list[float]] = {}
         for t in r.trials:
@@ -116,6 +138,7 @@ def entropy_figure(runs):
         if by_version:
             xs = sorted(by_version)
             ax.plot(xs, [mean(by_version[v]) for v in xs], color=f"C{i}", marker="o", ms=3, lw=1.5)
+            lasts.append(mean(by_version[xs[-1]]))
         space = (r.config or {}).get("space")
         if space:
             spaces.setdefault(space, _uniform_entropy(space))
@@ -128,10 +151,22 @@ def entropy_figure(runs):
             pts = [(u["version"], u[key]) for u in r.updates if u.get(key) is not None]
             if pts:
                 a.plot(*zip(*pts), color=f"C{i}", marker="o", ms=3, lw=1.5)
+    uniform = [h for h in spaces.values() if h is not None]
     for space, h in spaces.items():
         if h is not None:
             ax.axhline(h, color="#9ca3af", ls=":", lw=1.2,
                        label=f"uniform policy{f' ({space})' if len(spaces) > 1 else ''}: {h:.1f} nats")
+    if uniform:
+        # the whole range a policy's entropy can take, 0 to the uniform policy's: a drift of a few
+        # hundredths of a nat over a short run is noise beside it, and a collapse is plain to see
+        top = max(uniform + [y for line in ax.get_lines() for y in line.get_ydata()])
+        ax.set_ylim(0, top * 1.06)
+        if len(uniform) == 1:
+            u = uniform[0]
+            share = ax.secondary_yaxis("right", functions=(lambda h: 100 * h / u, lambda p: p * u / 100))
+            share.set_ylabel("% of the uniform policy's entropy")
+            if len(runs) == 1 and lasts:
+                ax.plot([], [], ls="", label=f"last: {lasts[0]:.2f} nats ({100 * lasts[0] / u:.1f}% of uniform)")
     if not any(r.trials for r in runs):
         _note(ax, "no trials yet")
     if not any(r.updates for r in runs):
@@ -153,8 +188,9 @@ def entropy_figure(runs):
     ax.set_ylabel("policy entropy (nats, summed over decisions)")
     ax.set_title("policy entropy over controller updates")
     ax2.set_xlabel("controller update")
-    ax2.set_ylabel("reward")
+    ax2.set_ylabel(reward_label(runs))
     ax2.set_title("minibatch mean reward and baseline")
+    _whole(ax.xaxis, ax2.xaxis, ax3.xaxis, ax4.xaxis)
     for a in (ax, ax2, ax3, ax4):
         a.grid(True, alpha=0.3)
     keys = _run_keys(runs)
@@ -198,9 +234,13 @@ def failures_figure(runs):
         _note(ax, "no child has finished yet")
         _note(ax2, "no child has finished yet")
     elif total == 0:
+        # counts start at 0 at the bottom of the panel, so the note sits above the flat line
         _note(ax, "no failed or diverged children")
+    top = max(1, ax.get_ylim()[1])
+    ax.set_ylim(-0.02 * top, top)
     ax.set_xlabel(f"time since the run started ({unit})")
     ax.set_ylabel("children (cumulative)")
+    _whole(ax.yaxis, ax2.xaxis)
     ax.set_title("failed and diverged children over time")
     ax2.set_xlabel("children finished (in the order results arrived)")
     ax2.set_ylabel("share failed or diverged")
@@ -262,6 +302,7 @@ def throughput_figure(runs):
         _note(ax2, "no child has finished yet")
     ax.set_xlabel("children finished (in the order results arrived)")
     ax.set_ylabel("seconds per child (start to result)")
+    _whole(ax.xaxis)
     ax.set_title("time per child")
     ax2.set_xlabel(f"time since the run started ({unit})")
     ax2.set_ylabel("children per hour")

@@ -14,6 +14,7 @@ import json
 import time
 from dataclasses import dataclass
 
+from ..text import plural
 from .data import RunData
 
 
@@ -78,21 +79,22 @@ th, td { border-bottom: 1px solid var(--line); padding: .25rem .55rem; text-alig
 th { background: var(--head); }
 #trials th { position: sticky; top: 0; z-index: 1; }
 .scroll-x { overflow-x: auto; max-width: 100%; }
-table.summary td { white-space: nowrap; }
+table.summary { width: 100%; }
+table.summary td { white-space: nowrap; } table.summary td.t { white-space: normal; min-width: 5.5rem; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
 figure { margin: 1rem 0; } figure img { max-width: 100%; height: auto; border: 1px solid var(--line); }
 figcaption { color: var(--muted); font-size: 12px; }
 .cells { display: grid; grid-template-columns: repeat(auto-fill, minmax(520px, 1fr)); gap: 1rem; }
 code.geno { display: block; font-size: 11px; word-break: break-all; background: var(--head); padding: .3rem; }
-#trials th { cursor: pointer; user-select: none; white-space: nowrap; }
+#trials th { cursor: pointer; user-select: none; }
 #trials th[aria-sort="ascending"]::after { content: " \\25B2"; }
 #trials th[aria-sort="descending"]::after { content: " \\25BC"; }
-#trials td.g { max-width: 22rem; overflow: hidden; text-overflow: ellipsis; white-space: nowrap;
+#trials td.g { max-width: 13rem; overflow: hidden; text-overflow: ellipsis; white-space: nowrap;
                font-family: ui-monospace, monospace; font-size: 11px; }
 #trials td.g:hover { white-space: normal; word-break: break-all; }
 .controls button { margin-right: .3rem; }
 #trials td.r { white-space: nowrap; }
-#trials td.e { max-width: 18rem; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+#trials td.e { max-width: 12rem; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .tablewrap { max-height: 70vh; overflow: auto; border: 1px solid var(--line); }
 tr.failed td { background: #fef2f2; } tr.diverged td { background: #fff7ed; }
 tr.running td { background: #eff6ff; } tr.queued td { color: var(--muted); }
@@ -143,7 +145,7 @@ JS = """
     shown.textContent = paged
       ? 'trials ' + (first + 1) + '-' + Math.min(total, first + pageSize) + ' of ' + total + ' shown'
         + (total < rows.length ? ' (' + rows.length + ' in all)' : '')
-      : total + ' of ' + rows.length + ' trials shown';
+      : total + ' of ' + rows.length + (rows.length === 1 ? ' trial' : ' trials') + ' shown';
   }
   function sortBy(i, dir) {
     var numeric = heads[i].dataset.type === 'num';
@@ -226,7 +228,8 @@ def summary_table(runs: list[RunData]) -> str:
             f"<td class=n>{c['done']}</td><td class=n>{c['failed']}</td><td class=n>{c['diverged']}</td>"
             f"<td class=n>{c['queued']} / {c['running']}</td><td class=n>{_esc(best_reward)}</td>"
             f"<td class=n>{_esc(best_trial)}</td><td class=n>{len(r.updates)}</td>"
-            f"<td>{_time(r.started_at)}</td><td>{_time(r.last_activity)}</td><td class=n>{rate}</td></tr>")
+            f"<td class=t>{_time(r.started_at)}</td><td class=t>{_time(r.last_activity)}</td>"
+            f"<td class=n>{rate}</td></tr>")
     ths = "".join(f"<th>{h}</th>" for h in head)
     paths = " &middot; ".join(f"{_esc(r.label)}: <code>{_esc(r.path)}</code>" for r in runs)
     return (f"<div class=scroll-x><table class=summary><thead><tr>{ths}</tr></thead><tbody>{''.join(rows)}</tbody>"
@@ -287,7 +290,8 @@ def trials_table(runs: list[RunData], page_size: int = 500) -> str:
     n = sum(len(r.trials) for r in runs)
     return (f"<div class=controls><input id=filter type=search placeholder='filter: a status, a worker, an op, "
             f"an error...' aria-label='filter trials'><button id=prev type=button hidden>&lsaquo; previous</button>"
-            f"<button id=next type=button hidden>next &rsaquo;</button> <span id=shown class=muted>{n} trials</span>"
+            f"<button id=next type=button hidden>next &rsaquo;</button> "
+            f"<span id=shown class=muted>{plural(n, 'trial')}</span>"
             f"</div><div class=tablewrap><table id=trials data-page={int(page_size)}><thead><tr>{ths}</tr></thead>"
             f"<tbody>{''.join(out)}</tbody></table></div>"
             + (f"<noscript><p>Without JavaScript the table shows the first {page_size} of {n} trials; trials.csv in "

@@ -19,6 +19,7 @@ from typing import Callable
 
 from ..errors import NasnetError
 from ..search.run_dir import BEST_FILE, CONFIG_FILE, STORE_FILE
+from ..text import plural
 from . import ReportResult, make_report
 from .data import find_runs
 
@@ -57,8 +58,8 @@ def watch(paths: list, out_dir: Path | None, interval: float = 5.0, refresh: flo
                     last_sig, waiting_for = sig, None
                     c = [r.counts() for r in last.runs]
                     done = sum(x["done"] + x["failed"] + x["diverged"] for x in c)
-                    log(f"{time.strftime('%H:%M:%S')} report updated: {last.path} ({done} of {last.trials} trials "
-                        f"finished, {last.seconds:.1f} s)")
+                    log(f"{time.strftime('%H:%M:%S')} report updated: {last.path} ({done} of "
+                        f"{plural(last.trials, 'trial')} finished, {last.seconds:.1f} s)")
                 except NasnetError as err:
                     if str(err) != waiting_for:
                         log(f"waiting: {err}")

@@ -384,7 +384,7 @@ def new_run_defaults(base: SearchConfig, changes: dict[str, Any], given: set[str
         changes["children"] = budget // first
     if quick_digits and "top_k" not in given:
         changes["top_k"] = QUICK_DIGITS_FINAL["top_k"]
-        if "final_epochs" not in given and _int(epochs):
+        if "final_epochs" not in given and _int(epochs) and epochs >= 1:   # else the child's check says why
             changes["final_epochs"] = QUICK_DIGITS_FINAL["epochs_factor"] * epochs
     return changes
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from ..atomic import write_text
 from ..errors import NasnetError
+from ..locking import LOCK_FILE, RunLock  # noqa: F401 - the search takes the same lock as training
 from .config import IDENTITY_FIELDS, SearchConfig
 
 CONFIG_FILE = "config.json"
@@ -29,7 +30,6 @@ STORE_FILE = "trials.db"
 CHECKPOINT_FILE = "controller.pt"
 BEST_FILE = "best.json"
 CSV_FILE = "trials.csv"
-LOCK_FILE = ".lock"
 RAY_RECORD = "ray_processes.json"
 CHECKPOINT_DIR = "checkpoints"
 
@@ -87,29 +87,3 @@ def check_resumable(stored: SearchConfig, config: SearchConfig, run_dir: Path) -
             if old != new:
                 raise NasnetError(f"{run_dir} holds a search with {field_name}={old!r}; it cannot continue with "
                                   f"{new!r} (use a new --run-dir)")
-
-
-class RunLock:
-    """One driver per run directory: an flock on RUN_DIR/.lock, released by the kernel if the driver dies."""
-
-    def __init__(self, run_dir: Path):
-        self.path = Path(run_dir) / LOCK_FILE
-        self._file = None
-
-    def acquire(self) -> None:
-        self._file = open(self.path, "a+")
-        try:
-            import fcntl
-        except ImportError:        # not POSIX: no lock
-            return
-        try:
-            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self.release()
-            raise NasnetError(f"{self.path.parent} is in use by another nasnet search; wait for it or stop it") \
-                from None
-
-    def release(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None

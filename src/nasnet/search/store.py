@@ -63,7 +63,10 @@ import csv
 import dataclasses
 import json
 import math
+import os
+import shutil
 import sqlite3
+import tempfile
 import time
 from dataclasses import dataclass
 from enum import Enum
@@ -132,6 +135,18 @@ def _json(text: str | None) -> Any:
         return None
 
 
+class DamagedStore(NasnetError):
+    """Bytes of the store that no longer decode (a damaged file): one line, never a traceback."""
+
+
+def _text(raw: bytes) -> str:
+    """SQLite's text_factory: UTF-8, or a one-line error for text whose bytes were damaged."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DamagedStore(f"a text value is not valid UTF-8: {raw[:40]!r}...") from None
+
+
 def _from_row(cls, row: sqlite3.Row, **extra):
     """A dataclass from a row: JSON columns decoded, the status a Status; columns an older schema
     lacks take the field's default."""
@@ -139,7 +154,10 @@ def _from_row(cls, row: sqlite3.Row, **extra):
     for key in ("payload", "metrics"):
         if key in d:
             d[key] = _json(d[key])
-    d["status"] = Status(d["status"])
+    try:
+        d["status"] = Status(d["status"])
+    except ValueError:
+        raise DamagedStore(f"a row has the unknown status {d['status']!r}") from None
     d.update(extra)
     names = {f.name for f in dataclasses.fields(cls)}
     return cls(**{k: v for k, v in d.items() if k in names})
@@ -175,7 +193,11 @@ class Trial:
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "Trial":
-        return _from_row(cls, row, decisions=tuple(_json(row["decisions"]) or ()))
+        decisions = _json(row["decisions"])
+        if not isinstance(decisions, list) or not all(isinstance(x, int) for x in decisions):
+            raise DamagedStore(f"trial {row['id']}: its decisions {str(row['decisions'])[:40]!r} are not a list of "
+                               "integers")
+        return _from_row(cls, row, decisions=tuple(decisions))
 
     @property
     def key(self) -> Job:
@@ -376,11 +398,12 @@ class TrialStore:
     def __init__(self, path: str | Path, readonly: bool = False):
         self.path = Path(path)
         self.readonly = readonly
+        self._copy: Path | None = None   # a private copy read instead (see _open_readonly)
         try:
             if readonly:
-                uri = "file:" + quote(str(self.path.resolve())) + "?mode=ro"
-                self.db = sqlite3.connect(uri, uri=True, timeout=10)
+                self.db = self._open_readonly()
                 self.db.row_factory = sqlite3.Row
+                self.db.text_factory = _text
                 self.tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
                 row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() \
                     if "meta" in self.tables else None
@@ -388,6 +411,8 @@ class TrialStore:
                 return
             self.db = sqlite3.connect(self.path, timeout=30)
             self.db.row_factory = sqlite3.Row
+            self.db.text_factory = _text
+            self._check_integrity()
             self.db.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode survives a crash of this process (SIGKILL); FULL would also
             # survive power loss at the cost of an fsync per trial.
@@ -395,8 +420,51 @@ class TrialStore:
             self._create_or_migrate()
             self.tables = {"trials", "rungs", "updates", "final", "meta"}
             self.schema = SCHEMA_VERSION
+            self.snapshot()   # every row decodes (a search must not stop half-way on a damaged one)
+        except DamagedStore as err:
+            raise self._damaged(err) from None
         except sqlite3.DatabaseError as err:
             raise NasnetError(f"{self.path}: not a readable trial store ({err})") from None
+
+    def _check_integrity(self) -> None:
+        """A store whose bytes were damaged fails here, in one line, rather than in the middle of a search."""
+        problems = [line for r in self.db.execute("PRAGMA quick_check(3)") for line in str(r[0]).splitlines()
+                    if line.strip() and not line.startswith("***")]
+        if problems != ["ok"]:
+            raise DamagedStore(problems[0] if problems else "integrity check failed")
+
+    def _damaged(self, err: DamagedStore) -> DamagedStore:
+        if str(err).startswith(str(self.path)):
+            return err
+        return DamagedStore(f"{self.path}: the trial store is damaged ({err}); restore it from a backup or start a "
+                            "new --run-dir")
+
+    def _open_readonly(self) -> sqlite3.Connection:
+        """A read-only connection that also works in a directory this process may not write.
+
+        WAL mode needs the -shm index beside the database even to read. Where the directory is
+        writable, or the search left its -wal and -shm behind, `mode=ro` reads everything. Otherwise a
+        store without pending WAL frames (the search ended and checkpointed) is opened `immutable`,
+        which needs no -shm; one with frames SQLite cannot index in place is copied with its -wal to a
+        private temporary folder and read there, so no committed trial is missed."""
+        resolved = self.path.resolve()
+        uri = "file:" + quote(str(resolved))
+        db = sqlite3.connect(uri + "?mode=ro", uri=True, timeout=10)
+        try:
+            db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            return db
+        except sqlite3.OperationalError:
+            db.close()
+            if os.access(resolved.parent, os.W_OK):
+                raise
+        wal = resolved.with_name(resolved.name + "-wal")
+        if not wal.is_file() or wal.stat().st_size == 0:
+            return sqlite3.connect(uri + "?immutable=1", uri=True)
+        self._copy = Path(tempfile.mkdtemp(prefix="nasnet-store-"))
+        for source in (resolved, wal):
+            shutil.copyfile(source, self._copy / source.name)
+        return sqlite3.connect(self._copy / resolved.name, timeout=10)
+
 
     def _create_or_migrate(self) -> None:
         self.db.execute("BEGIN IMMEDIATE")     # one writer at a time, and all of it or nothing
@@ -442,6 +510,9 @@ class TrialStore:
 
     def close(self) -> None:
         self.db.close()
+        if self._copy is not None:
+            shutil.rmtree(self._copy, ignore_errors=True)
+            self._copy = None
 
     def __enter__(self) -> "TrialStore":
         return self
@@ -624,10 +695,13 @@ class TrialStore:
 
     def snapshot(self) -> "StoreSnapshot":
         """Everything, read in one transaction: a consistent view while a search writes (the report's read)."""
-        with self.db:
-            self.db.execute("BEGIN")
-            return StoreSnapshot(self.trials(), self.updates(), self.finals(), self.counts(), self.top(self.count()),
-                                 self.rungs())
+        try:
+            with self.db:
+                self.db.execute("BEGIN")
+                return StoreSnapshot(self.trials(), self.updates(), self.finals(), self.counts(),
+                                     self.top(self.count()), self.rungs())
+        except DamagedStore as err:
+            raise self._damaged(err) from None
 
     def count(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM trials").fetchone()[0])

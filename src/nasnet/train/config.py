@@ -3,16 +3,24 @@
 A frozen dataclass holds every training choice; presets are named TrainConfigs and every field of
 one can be overridden (`preset("cifar", epochs=10)`, `nasnet train --set lr=0.1`).
 
-    child     the search reward (A.6): 20 epochs, single-period cosine, momentum 0.9, L2, no extras
-              (no drop path, dropout, aux head or cutout); scored on the validation split at the end
-    cifar     final CIFAR training (A.6, TF reference notes): 600 epochs, batch 32, lr 0.025, cosine,
-              momentum 0.9, L2 5e-4, cutout 16 (at 32x32), ScheduledDropPath k0 0.6, auxiliary loss 0.4,
-              gradient clipping at global norm 5
-    imagenet  final ImageNet training (A.7): RMSProp (decay 0.9, epsilon 1.0, TF semantics), lr 0.04
-              per 32 images decayed x0.97 every 2.4 epochs, label smoothing 0.1, weight EMA 0.9999
-              used for evaluation, auxiliary loss 0.4, dropout 0.5, L2 4e-5, clipping 10,
-              Inception crops; 312 epochs = the reference's 250k steps of 50 x 32 images
-    digits    the cifar recipe shrunk for the bundled 8x8 digits: a few minutes on a laptop CPU
+    child           the search reward (A.6): 20 epochs, single-period cosine, momentum 0.9, L2, no
+                    extras (no drop path, dropout, aux head or cutout); scored on the validation split
+                    (5,000 CIFAR-10 training images held out, A.1) after the last epoch
+    cifar           final CIFAR training (A.6, TF-Slim's CIFAR notes): 600 epochs, batch 32, lr 0.025,
+                    cosine, momentum 0.9, L2 5e-4, cutout 16 (at 32x32), ScheduledDropPath k0 0.6,
+                    auxiliary loss 0.4, gradient clipping at global norm 5; trains on every training
+                    image (50,000 for CIFAR-10) unless the spec asks for val=
+    imagenet        final ImageNet training (A.7, TF-Slim's Mobile notes): RMSProp (decay 0.9, epsilon
+                    1.0, TF semantics), lr 0.04 per 32 images decayed x0.97 every 2.4 epochs, label
+                    smoothing 0.1, weight EMA 0.9999 used for evaluation, auxiliary loss 0.4, dropout
+                    0.5, L2 4e-5, clipping 10, Inception crops and colour distortion; 312 epochs = the
+                    reference's 250k steps of 50 x 32 images
+    imagenet-large  the same with TF-Slim's Large notes: batch 16, lr 0.015 per 16 images, L2 5e-5
+                    (the default for `--model nasnet_a_large`)
+    digits          the cifar recipe shrunk for the bundled 8x8 digits: a few minutes on a laptop CPU
+
+Where each value comes from is written beside it below (paper section, TF-Slim, or ours) and in the
+README's recipe table, which also gives the paper's value where a recipe differs from it.
 
 Fields that size augmentation to the image may be None, so a recipe fits any image size:
 `crop_pad` then is image_size // 8 (4 at 32x32, as in the paper), `cutout` image_size // 2 (16 at
@@ -24,16 +32,18 @@ set, override the model's ModelConfig fields (they are part of a recipe, not of 
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..arch.genotype import Genotype
 from ..data import Dataset, load_dataset
-from ..data.augment import AUGMENTS, NORMALIZE, Augment
+from ..data.augment import AUGMENTS, COLOR_DISTORTIONS, NORMALIZE, Augment
 from ..errors import NasnetError
 from ..model.network import ModelConfig, filters_from_penultimate
-from ..zoo.table import get_entry
+from ..zoo.table import get_entry, list_models
 
 OPTIMIZERS = ("momentum", "rmsprop")
 LR_SCHEDULES = ("cosine", "exponential", "constant")
@@ -83,9 +93,14 @@ class TrainConfig:
     normalize: str = "whiten"
     crop_pad: int | None = None      # None: image_size // 8
     cutout: int | None = 0           # square side; 0 = off, None: image_size // 2
-    crop_scale_min: float = 0.08
+    crop_scale_min: float = 0.05     # Inception crops: smallest area fraction sampled (TF-Slim: 0.05) ...
+    crop_min_covered: float = 0.1    # ... and kept (TF-Slim: a crop covers >= 10% of the image)
+    color_distort: str = "none"      # none | fast (brightness, saturation) | full (+ hue, contrast)
     eval_crop: float = 0.875
     image_size: int | None = None    # None: the dataset's stored size
+    # data: False trains on the validation images a source would hold out by default (final training);
+    # a spec's explicit val= still holds them out
+    holdout_val: bool = True
     # evaluation and bookkeeping
     eval_every: int = 1              # epochs between validation passes; 0 = only after the last epoch
     seed: int = 0
@@ -100,6 +115,12 @@ class TrainConfig:
         def pos_int(name):
             v = getattr(self, name)
             return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+        for f in dataclasses.fields(self):  # every number a real, finite one (--lr inf, nan, "0.1" from JSON)
+            v = getattr(self, f.name)
+            if "float" in str(f.type) and v is not None and (
+                    isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+                raise NasnetError(f"train config: {f.name} must be a finite number, got {v!r}")
 
         checks = [
             (pos_int("epochs"), "epochs must be an integer >= 1"),
@@ -129,8 +150,10 @@ class TrainConfig:
             (self.crop_pad is None or (isinstance(self.crop_pad, int) and self.crop_pad >= 0), "crop_pad must be >= 0"),
             (self.cutout is None or (isinstance(self.cutout, int) and self.cutout >= 0),
              "cutout must be an integer >= 0 (0 = off)"),
-            (0 < self.crop_scale_min <= 1 and 0 < self.eval_crop <= 1,
-             "crop_scale_min and eval_crop must be in (0, 1]"),
+            (0 < self.crop_scale_min <= 1 and 0 <= self.crop_min_covered <= 1 and 0 < self.eval_crop <= 1,
+             "crop_scale_min and eval_crop must be in (0, 1], crop_min_covered in [0, 1]"),
+            (self.color_distort in COLOR_DISTORTIONS, f"color_distort must be one of {', '.join(COLOR_DISTORTIONS)}"),
+            (isinstance(self.holdout_val, bool), "holdout_val must be true or false"),
             (self.image_size is None or (isinstance(self.image_size, int) and self.image_size >= 1),
              "image_size must be an integer >= 1"),
             (isinstance(self.eval_every, int) and self.eval_every >= 0, "eval_every must be an integer >= 0"),
@@ -169,20 +192,73 @@ class TrainConfig:
         """The recipe's input pipeline at the model's image size (training and evaluation alike)."""
         return Augment(kind=self.augment, normalize=self.normalize, image_size=image_size,
                        pad=self.pad_for(image_size), cutout=self.cutout_for(image_size),
-                       scale_min=self.crop_scale_min, eval_crop=self.eval_crop)
+                       scale_min=self.crop_scale_min, min_covered=self.crop_min_covered, eval_crop=self.eval_crop,
+                       color=self.color_distort)
 
+
+# The recipes, value by value with its source (README "Recipes" has the same as a table): "paper"
+# is a section of Zoph et al.; "TF-Slim" is the reference release (nets/nasnet/nasnet.py: its arg
+# scopes and its "Notes for training" per model; preprocessing/inception_preprocessing.py); "ours"
+# marks a value neither gives.
+_CHILD = dict(
+    epochs=20,                 # paper A.6: "a fixed 20 epochs"
+    batch_size=128,            # ours (not in the paper)
+    lr=0.1,                    # ours (not in the paper)
+    momentum=0.9,              # paper A.6
+    lr_schedule="cosine",      # paper A.6: single-period cosine
+    weight_decay=5e-4,         # paper A.6 says "L2 weight decay"; the value is TF-Slim's CIFAR arg scope
+    drop_path_keep=1.0, dropout=0.0,   # paper A.6 names no regularisation for the children
+    eval_every=0,              # the reward: validation accuracy after the last epoch (paper §3, A.1)
+)
+_CIFAR = dict(
+    epochs=600,                # TF-Slim cifar_config: 937,500 steps of 32 = 600 epochs (paper: not given)
+    batch_size=32,             # TF-Slim CIFAR notes
+    lr=0.025,                  # TF-Slim CIFAR notes
+    momentum=0.9,              # paper A.6
+    lr_schedule="cosine",      # paper A.6: single-period cosine (also TF-Slim's notes)
+    weight_decay=5e-4,         # paper: "L2 weight decay"; value: TF-Slim CIFAR arg scope
+    cutout=None,               # paper Table 1 "+ cutout"; size: half the image side (16 at 32x32, DeVries & Taylor)
+    drop_path_keep=0.6,        # paper: ScheduledDropPath (§2); k0: TF-Slim cifar_config
+    aux_weight=0.4,            # TF-Slim CIFAR notes (the paper gives 0.4 for ImageNet, A.7)
+    grad_clip=5.0,             # TF-Slim CIFAR notes
+    holdout_val=False,         # all 50,000 images: only the controller's reward holds 5,000 out (A.1)
+)
+_IMAGENET = dict(              # NASNet-A Mobile's notes; see imagenet-large for Large's
+    epochs=312,                # TF-Slim: 250,000 steps x 50 replicas x 32 images ~ 312 epochs of 1.28M
+    batch_size=32,             # TF-Slim Mobile notes: 32 per replica (paper A.7: 50 workers)
+    lr=0.04,                   # TF-Slim Mobile notes: 0.04 per replica of 32 (paper: not given)
+    optimizer="rmsprop", rmsprop_decay=0.9, rmsprop_eps=1.0,   # paper A.7
+    momentum=0.9,              # RMSProp momentum: TF-Slim train_image_classifier's default (paper: not given)
+    lr_schedule="exponential", lr_decay_rate=0.97, lr_decay_epochs=2.4,  # TF-Slim notes; the paper (A.7):
+    #                            "the exponential decay scheme used in [60]", which reports x0.94 every 2 epochs
+    label_smoothing=0.1,       # paper A.7
+    ema_decay=0.9999,          # paper A.7: evaluation with a running average of the weights
+    aux_weight=0.4,            # paper A.7
+    dropout=0.5,               # paper A.7
+    weight_decay=4e-5,         # paper: "L2 regularization"; value: TF-Slim Mobile arg scope
+    grad_clip=10.0,            # TF-Slim notes (paper: not given)
+    augment="inception",       # paper A.7: [60]'s augmentation; TF-Slim's Inception preprocessing:
+    crop_scale_min=0.05, crop_min_covered=0.1,  # its crop (area 0.05-1, >= 10% of the image, aspect 0.75-1.33)
+    color_distort="fast",      # its colour distortion as its training script runs it (fast mode)
+    normalize="unit",          # [-1, 1], as TF-Slim's Inception preprocessing
+    holdout_val=False,         # train on every training image; report on the source's validation split
+)
+_IMAGENET_LARGE = dict(        # NASNet-A Large's notes (TF-Slim); the rest as imagenet
+    batch_size=16,             # TF-Slim Large notes: 16 per replica (100 replicas)
+    lr=0.015,                  # TF-Slim Large notes: 0.015 per replica of 16
+    weight_decay=5e-5,         # TF-Slim Large arg scope (Mobile's is 4e-5)
+)
+_DIGITS = dict(                # ours: the cifar recipe shrunk so the bundled digits train in minutes on a CPU
+    epochs=30, batch_size=64, lr=0.05, momentum=0.9, weight_decay=5e-4, lr_schedule="cosine",
+    drop_path_keep=0.8, aux_weight=0.4, grad_clip=5.0,
+)
 
 PRESETS: dict[str, TrainConfig] = {
-    "child": TrainConfig(epochs=20, batch_size=128, lr=0.1, momentum=0.9, weight_decay=5e-4, lr_schedule="cosine",
-                         drop_path_keep=1.0, dropout=0.0, eval_every=0),
-    "cifar": TrainConfig(epochs=600, batch_size=32, lr=0.025, momentum=0.9, weight_decay=5e-4, lr_schedule="cosine",
-                         cutout=None, drop_path_keep=0.6, aux_weight=0.4, grad_clip=5.0),
-    "imagenet": TrainConfig(epochs=312, batch_size=32, lr=0.04, optimizer="rmsprop", momentum=0.9, rmsprop_decay=0.9,
-                            rmsprop_eps=1.0, lr_schedule="exponential", lr_decay_rate=0.97, lr_decay_epochs=2.4,
-                            label_smoothing=0.1, ema_decay=0.9999, aux_weight=0.4, dropout=0.5, weight_decay=4e-5,
-                            grad_clip=10.0, augment="inception", normalize="unit"),
-    "digits": TrainConfig(epochs=30, batch_size=64, lr=0.05, momentum=0.9, weight_decay=5e-4, lr_schedule="cosine",
-                          drop_path_keep=0.8, aux_weight=0.4, grad_clip=5.0),
+    "child": TrainConfig(**_CHILD),
+    "cifar": TrainConfig(**_CIFAR),
+    "imagenet": TrainConfig(**_IMAGENET),
+    "imagenet-large": TrainConfig(**{**_IMAGENET, **_IMAGENET_LARGE}),
+    "digits": TrainConfig(**_DIGITS),
 }
 
 
@@ -193,12 +269,37 @@ def preset(name: str, **overrides: Any) -> TrainConfig:
     return cfg.replace(**overrides) if overrides else cfg
 
 
+_TRAINED_VAL: "weakref.WeakKeyDictionary[Dataset, Dataset]" = weakref.WeakKeyDictionary()
+
+
+def training_data(dataset: Dataset, cfg: TrainConfig) -> Dataset:
+    """The dataset as a recipe uses it: with `holdout_val=False` (final training) the validation images a
+    source holds out by default are trained on too (CIFAR-10: all 50,000, as the paper's Table 1
+    models); a val= in the spec, or a source's own val split, is kept. Cached per dataset."""
+    if cfg.holdout_val or not dataset.default_holdout:
+        return dataset
+    if dataset not in _TRAINED_VAL:
+        _TRAINED_VAL[dataset] = dataset.with_val_trained()
+    return _TRAINED_VAL[dataset]
+
+
 # -- resolving a run: recipe + model + data -> the configs a Trainer takes ---------------------------
-def default_preset(kind: str, image_size: int) -> str:
-    """The recipe a dataset gets when none is named: digits -> digits, small images -> cifar, else imagenet."""
+def default_preset(kind: str, image_size: int, model_name: str | None = None) -> str:
+    """The recipe a dataset gets when none is named: digits -> digits, small images -> cifar, else imagenet;
+    a zoo model with a reference recipe of its own refines the last (nasnet_a_large -> imagenet-large)."""
     if kind == "digits":
         return "digits"
-    return "cifar" if image_size <= 64 else "imagenet"
+    if image_size <= 64:
+        return "cifar"
+    own = zoo_recipe(model_name)
+    return own if own and own.startswith("imagenet") else "imagenet"
+
+
+def zoo_recipe(model_name: str | None) -> str | None:
+    """The preset the reference trains a zoo model with, when it has one of its own (ZooEntry.recipe)."""
+    if not model_name or model_name not in list_models():
+        return None
+    return get_entry(model_name).recipe
 
 
 def model_config_for(base: ModelConfig, cfg: TrainConfig, dataset: Dataset) -> ModelConfig:
@@ -289,7 +390,7 @@ def resolve(data: str | Dataset = "digits", preset_name: str | None = None, trai
     and data are applied (default: `base_model(dataset)`). model: ModelConfig overrides applied last
     (they win over what the recipe and the data set)."""
     dataset = load_dataset(data) if isinstance(data, str) else data
-    name = preset_name or default_preset(dataset.kind, dataset.image_size)
+    name = preset_name or default_preset(dataset.kind, dataset.image_size, model_name)
     train_cfg = preset(name, **dict(train or {}))
     if base is None:
         base, model_name = base_model(dataset)

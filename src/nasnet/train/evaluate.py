@@ -25,7 +25,7 @@ from ..model.network import NASNet
 from ..weights.formats import PYTORCH, detect_format
 from ..weights.io import read_checkpoint
 from ..zoo.factory import load_model
-from .config import TrainConfig, default_preset, preset
+from .config import TrainConfig, default_preset, preset, training_data
 from .loop import device_splits, evaluate_model, resolve_device, uses_bf16
 from .run_dir import CHECKPOINT_FILE, FORMAT, load_checkpoint
 
@@ -44,7 +44,7 @@ def evaluate_checkpoint(path: str | Path, data: str | None = None, split: str = 
     ema = use_ema and state.get("ema") is not None
     model = load_model(state, weights_key="ema" if ema else "model")
     cfg = model.config
-    dataset = load_dataset(data or config["data"])
+    dataset = training_data(load_dataset(data or config["data"]), train_cfg)  # the splits the run used
     if dataset.num_classes != cfg.num_classes or dataset.channels != cfg.in_chans:
         raise NasnetError(f"{dataset.spec} has {dataset.num_classes} classes of {dataset.channels}-channel images; "
                           f"the checkpoint's model expects {cfg.num_classes} of {cfg.in_chans}")

@@ -20,13 +20,16 @@ from typing import Any, Callable
 
 from ..data import Dataset, load_dataset
 from ..errors import NasnetError, first_line
+from ..locking import RunLock
 from ..model.counting import count
 from ..model.network import ModelConfig
+from ..text import plural
 from . import distributed
 from .config import RunConfig, TrainConfig
 from .launch import LOST_PEER_STATUS
 from .loop import Diverged, Trainer
-from .run_dir import CHECKPOINT_FILE, CONFIG_FILE, RunFiles, holds_run, load_checkpoint
+from .run_dir import (CHECKPOINT_FILE, CONFIG_FILE, RunFiles, check_new_run_dir, claim_run_dir,
+                      completed_epochs_evidence, load_checkpoint, release_run_dir)
 
 Log = Callable[[str], None]
 
@@ -49,40 +52,77 @@ class TrainJob:
     mult_adds: int
     note: str = ""
     dataset: Dataset | None = field(default=None, repr=False)
+    lock: RunLock | None = field(default=None, repr=False, compare=False)   # held by rank 0 while it runs
+    created: list[Path] = field(default_factory=list, repr=False, compare=False)  # folders a new run made
+
+    def close(self) -> None:
+        """Release the run directory (`run` does it when it ends)."""
+        release_run_dir(self.lock, [])
+        self.lock = None
 
     @classmethod
     def new(cls, run_dir: str | Path, run: RunConfig) -> "TrainJob":
-        """A new run in `run_dir`, which must not hold one already."""
+        """A new run in `run_dir`, which must not hold one already. The directory is created and locked
+        (`run` releases it; so does the end of the process); nothing else is written until `run`."""
         run_dir = Path(run_dir).expanduser()
-        if holds_run(run_dir):
-            raise NasnetError(f"{run_dir} already holds a run; continue it with --resume or choose another --run-dir")
-        return cls._make(run_dir, run.model, run.train, run.dataset, dict(run.meta), None)
+        lock, created = claim_run_dir(run_dir, new=True)
+        try:
+            check_new_run_dir(run_dir)
+            job = cls._make(run_dir, run.model, run.train, run.dataset, dict(run.meta), None)
+        except BaseException:
+            release_run_dir(lock, created, discard=True)
+            raise
+        job.lock, job.created = lock, created
+        return job
 
     @classmethod
     def resume(cls, run_dir: str | Path, device: str | None = None, threads: int | None = None,
                note: str = "") -> "TrainJob":
         """The run in `run_dir`, from its last checkpoint (or its saved configuration, if it stopped
-        during the first epoch). `device` and `threads` may change; nothing else does."""
+        during the first epoch). `device` and `threads` may change; nothing else does. The directory
+        is locked until `run` ends."""
         run_dir = Path(run_dir).expanduser()
+        lock, created = claim_run_dir(run_dir, new=False)
+        try:
+            job = cls._resumed(run_dir, device, threads)
+        except BaseException:
+            release_run_dir(lock, created)
+            raise
+        job.note, job.lock = note, lock
+        return job
+
+    @classmethod
+    def _resumed(cls, run_dir: Path, device: str | None, threads: int | None) -> "TrainJob":
         ckpt = run_dir / CHECKPOINT_FILE
         if ckpt.is_file():
             state = load_checkpoint(ckpt)
             config = state["config"]
             meta = state.get("meta") or {}
-        elif (run_dir / CONFIG_FILE).is_file():  # stopped during the first epoch
-            state = None
-            config = json.loads((run_dir / CONFIG_FILE).read_text())
-            meta = {k: config.get(k) for k in ("preset", "model_name")}
+        elif (run_dir / CONFIG_FILE).is_file():
+            done = completed_epochs_evidence(run_dir)
+            if done:  # epochs were trained, but their checkpoint is gone: starting over would overwrite them
+                raise NasnetError(f"{run_dir}: {CHECKPOINT_FILE} is missing, but the run has completed epochs "
+                                  f"({', '.join(done)}); it cannot continue without it: restore {CHECKPOINT_FILE} "
+                                  "or start a new --run-dir")
+            state = None  # stopped during the first epoch
+            try:
+                config = json.loads((run_dir / CONFIG_FILE).read_text())
+                meta = {k: config.get(k) for k in ("preset", "model_name")}
+            except (OSError, ValueError, AttributeError) as err:
+                raise NasnetError(f"{run_dir / CONFIG_FILE}: cannot read the run's configuration "
+                                  f"({first_line(err)})") from None
         else:
             raise NasnetError(f"{run_dir}: nothing to resume (no {CHECKPOINT_FILE} or {CONFIG_FILE})")
-        train_cfg = TrainConfig.from_dict(config["train"])
+        try:
+            train_cfg = TrainConfig.from_dict(config["train"])
+            model_cfg = ModelConfig.from_dict(config["model"])
+            data = config["data"]
+        except (KeyError, TypeError) as err:
+            raise NasnetError(f"{run_dir}: the saved configuration is incomplete ({first_line(err)})") from None
         over = {k: v for k, v in (("device", device), ("threads", threads)) if v is not None}
         if over:
             train_cfg = train_cfg.replace(**over)
-        job = cls._make(run_dir, ModelConfig.from_dict(config["model"]), train_cfg, load_dataset(config["data"]),
-                        meta, state)
-        job.note = note
-        return job
+        return cls._make(run_dir, model_cfg, train_cfg, load_dataset(data), meta, state)
 
     @classmethod
     def _make(cls, run_dir, model_cfg, train_cfg, dataset, meta, state) -> "TrainJob":
@@ -91,8 +131,8 @@ class TrainJob:
                    state=state, params=counts.params, mult_adds=counts.mult_adds, dataset=dataset)
 
     def shareable(self) -> "TrainJob":
-        """The job without the dataset (which every process loads from the spec itself)."""
-        return replace(self, dataset=None)
+        """The job without the dataset (which every process loads from the spec itself) and the lock."""
+        return replace(self, dataset=None, lock=None, created=[])
 
     # -- running -----------------------------------------------------------------------------
     def run(self, ctx: distributed.DistContext | None = None, *, log: Log = _quiet, progress: bool = False,
@@ -101,21 +141,36 @@ class TrainJob:
 
         Raises NasnetError when training diverges (the last good checkpoint stays in the run directory)."""
         rank, world = (ctx.rank, ctx.world_size) if ctx else (0, 1)
+        try:
+            return self._run(ctx, rank, world, log if rank == 0 else _quiet, progress, tensorboard)
+        finally:
+            self.close()
+
+    def _run(self, ctx, rank: int, world: int, log: Log, progress: bool, tensorboard: bool) -> dict[str, Any] | None:
         if self.dataset is None:
             self.dataset = load_dataset(self.data_spec)
         model_cfg, train_cfg, dataset, meta = self.model_cfg, self.train_cfg, self.dataset, self.meta
-        files = RunFiles(self.run_dir, tensorboard=tensorboard) if rank == 0 else None
-        log = log if rank == 0 else _quiet
-        if files is not None and self.state is None and not (self.run_dir / CONFIG_FILE).is_file():
-            config = {"model": model_cfg.to_dict(), "train": train_cfg.to_dict(), "data": dataset.spec, **meta,
-                      "params": self.params, "mult_adds": self.mult_adds}
-            if ctx is not None:
-                config["distributed"] = {"world_size": world, "backend": ctx.backend, "launch_id": ctx.run_id,
-                                         "global_batch": train_cfg.batch_size * world}
-            files.write_config(config)
-        trainer = Trainer(model_cfg, train_cfg, dataset, run_files=files, progress=progress and rank == 0, log=log,
-                          rank=rank, world_size=world)
+        fresh = rank == 0 and self.state is None and not (self.run_dir / CONFIG_FILE).is_file()
+        try:  # everything that can refuse the run (device, sizes, memory) happens before a file is written
+            trainer = Trainer(model_cfg, train_cfg, dataset, progress=progress and rank == 0, log=log, rank=rank,
+                              world_size=world)
+        except BaseException:
+            if fresh:
+                release_run_dir(self.lock, self.created, discard=True)
+                self.lock = None
+            raise
         trainer.meta = meta
+        if rank == 0:
+            trainer.files = files = RunFiles(self.run_dir, tensorboard=tensorboard)
+            if fresh:
+                config = {"model": model_cfg.to_dict(), "train": train_cfg.to_dict(), "data": dataset.spec, **meta,
+                          "params": self.params, "mult_adds": self.mult_adds}
+                if ctx is not None:
+                    config["distributed"] = {"world_size": world, "backend": ctx.backend, "launch_id": ctx.run_id,
+                                             "global_batch": train_cfg.batch_size * world}
+                files.write_config(config)
+        else:
+            files = None
         if self.state is not None:
             trainer.load_state_dict(self.state)
         self._log_header(trainer, log, ctx)
@@ -131,7 +186,7 @@ class TrainJob:
         test = results.get("test")
         if test:
             log(f"test: top-1 {test['top1']:.2%}  top-5 {test['top5']:.2%}  loss {test['loss']:.4f}  "
-                f"({test['images']:,} images{', EMA weights' if trainer.ema else ''})")
+                f"({plural(test['images'], 'image')}{', EMA weights' if trainer.ema else ''})")
         log(f"results in {self.run_dir}/results.json; weights in {self.run_dir}/{CHECKPOINT_FILE}")
         return results
 
@@ -145,7 +200,8 @@ class TrainJob:
             batch = f"{t.batch_size} per process x {world} processes = {trainer.global_batch}"
             if trainer.lr_scale != 1:
                 lr = f"{t.lr * trainer.lr_scale:g} ({t.lr:g} x {trainer.lr_scale}, linear scaling)"
-        log(f"recipe {meta.get('preset')}: {t.epochs} epochs x {trainer.steps_per_epoch} steps of {batch}, "
+        log(f"recipe {meta.get('preset')}: {plural(t.epochs, 'epoch')} x {plural(trainer.steps_per_epoch, 'step')} "
+            f"of {batch}, "
             f"{t.optimizer} lr {lr} {t.lr_schedule}, device {trainer.device}{' bf16' if trainer.bf16 else ''}"
             f"{f' ({ctx.backend})' if world > 1 else ''}; run dir {self.run_dir}")
         if trainer.resumed_from_world_size:

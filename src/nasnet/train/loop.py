@@ -45,7 +45,7 @@ from ..errors import NasnetError
 from ..model.network import ModelConfig, NASNet
 from ..seeding import derive_seed
 from . import distributed
-from .config import TrainConfig
+from .config import TrainConfig, training_data
 from .ema import ModelEMA
 from .optim import add_l2_gradient, build_optimizer, decayed_parameters
 from .run_dir import RunFiles, rng_state, set_rng_state
@@ -97,6 +97,17 @@ def steps_per_epoch(n_train: int, batch_size: int, world_size: int = 1) -> int:
     return max(1, (n_train // world_size) // batch_size)
 
 
+def check_batch_size(n_train: int, batch_size: int, world_size: int = 1, spec: str = "the data") -> None:
+    """Refuse a batch larger than the training images a process has: such a run would silently train
+    on smaller batches than asked (and with an lr chosen for the larger one). Refused rather than
+    clamped, so that what a run's config.json says is what it did."""
+    per_process = n_train // world_size
+    if batch_size > per_process:
+        where = f" per process ({n_train:,} over {world_size})" if world_size > 1 else ""
+        raise NasnetError(f"--batch-size {batch_size:,} is larger than the {per_process:,} training images of "
+                          f"{spec}{where}; use at most {per_process:,}")
+
+
 _DEVICE_DATA: "weakref.WeakKeyDictionary[Dataset, dict]" = weakref.WeakKeyDictionary()
 
 
@@ -122,11 +133,12 @@ class Trainer:
                  log: Callable[[str], None] | None = None, rank: int = 0, world_size: int = 1,
                  ddp: bool | None = None):
         self.cfg = cfg
-        self.dataset = dataset
+        self.dataset = dataset = training_data(dataset, cfg)
         self.rank, self.world_size = rank, world_size
         self.use_ddp = world_size > 1 if ddp is None else ddp
         self.device = resolve_device(cfg.device)
         check_sync_bn(cfg, self.device, world_size)
+        check_batch_size(len(dataset.split("train")), cfg.batch_size, world_size, dataset.spec)
         if self.use_ddp and not distributed.dist.is_initialized():
             raise NasnetError("data-parallel training needs torch.distributed initialised: start the processes "
                               "with torchrun or `nasnet train --nproc K`")

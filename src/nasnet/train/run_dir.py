@@ -7,6 +7,7 @@
     best.pt          the weights with the best validation top-1 so far (same format, no optimizer)
     results.json     final validation and test metrics
     tb/              TensorBoard events, when tensorboard is installed and enabled
+    .lock            held by the one process that trains the run (rank 0 under torchrun; nasnet.locking)
 
 Only rank 0 writes under data parallelism. Every file is replaced atomically (nasnet.atomic).
 
@@ -31,8 +32,9 @@ from typing import Any
 
 import torch
 
-from ..atomic import write_bytes
+from ..atomic import check_writable_dir, write_bytes
 from ..errors import NasnetError
+from ..locking import RunLock
 from ..weights.io import read_checkpoint
 
 FORMAT = "nasnet-train/1"
@@ -50,6 +52,64 @@ METRIC_COLUMNS = ("epoch", "step", "lr", "train_loss", "train_top1", "val_loss",
 def holds_run(run_dir: Path) -> bool:
     """Whether `run_dir` already holds a training run (a checkpoint or a written configuration)."""
     return (run_dir / CHECKPOINT_FILE).is_file() or (run_dir / CONFIG_FILE).is_file()
+
+
+def check_new_run_dir(run_dir: Path) -> None:
+    """A new run's directory: one this process can write, holding no run yet (checked before anything
+    is loaded, and again under the lock by `TrainJob.new`)."""
+    check_writable_dir(run_dir)
+    if holds_run(run_dir):
+        raise NasnetError(f"{run_dir} already holds a run; continue it with --resume or choose another --run-dir")
+
+
+def completed_epochs_evidence(run_dir: Path) -> list[str]:
+    """The files showing that a run finished at least one epoch (best.pt, metrics rows, results.json).
+
+    A run stopped during its first epoch has only config.json (and maybe tb/): it resumes from its
+    configuration. One that has any of these but no checkpoint.pt has lost its checkpoint."""
+    found = [name for name in (BEST_FILE, RESULTS_FILE) if (run_dir / name).is_file()]
+    try:
+        rows = len((run_dir / METRICS_FILE).read_text().strip().splitlines()) - 1
+    except (OSError, UnicodeDecodeError):
+        rows = 0
+    if rows > 0:
+        found.append(f"{METRICS_FILE} with {rows} epoch{'s' if rows != 1 else ''}")
+    return found
+
+
+def claim_run_dir(run_dir: Path, new: bool) -> tuple[RunLock, list[Path]]:
+    """Lock a run directory for this process (rank 0 under torchrun): (the lock, the folders created
+    for it, outermost first). A new run's directory is created; a resumed one must exist. Nothing is
+    created when the directory cannot be written (one line instead), and `release_run_dir` removes
+    what a failed start created."""
+    if not new and not run_dir.is_dir():
+        raise NasnetError(f"{run_dir}: not a run directory (nothing to resume)")
+    check_writable_dir(run_dir)
+    created = [p for p in (run_dir, *run_dir.parents) if not p.exists()][::-1]
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise NasnetError(f"cannot create the run directory {run_dir}: {err.strerror or err}") from None
+    lock = RunLock(run_dir, "nasnet train")
+    try:
+        lock.acquire()
+    except NasnetError:
+        release_run_dir(None, created, discard=True)
+        raise
+    return lock, created
+
+
+def release_run_dir(lock: RunLock | None, created: list[Path], discard: bool = False) -> None:
+    """Release the lock; with `discard` (a start that failed before writing anything) also remove the
+    lock file and the folders this process created for the run, when they are empty."""
+    if lock is not None:
+        lock.remove() if discard else lock.release()
+    if discard:
+        for folder in reversed(created):
+            try:
+                folder.rmdir()
+            except OSError:
+                break
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:

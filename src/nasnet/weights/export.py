@@ -11,14 +11,15 @@ preprocessing as metadata (``nasnet.model_config``, ``nasnet.preprocessing``, JS
 deployment knows the input size, mean/std and crop.
 
 ``onnx_parity`` / ``torchscript_parity`` run the exported file (onnxruntime, an optional extra:
-``pip install nasnet[onnx]``) on batches of two sizes and return the largest absolute logit
-difference from the PyTorch model.
+``pip install -e '.[onnx]'`` in a clone) on batches of two sizes and return the largest absolute logit
+difference from the PyTorch model (NaN when any logit is not finite: such an export fails its check).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -73,7 +74,8 @@ def export_onnx(model: NASNet, path: str | Path, image_size: int | None = None, 
     try:
         import onnx
     except ImportError:
-        raise NasnetError("ONNX export needs the onnx package: pip install 'nasnet[onnx]'") from None
+        raise NasnetError("ONNX export needs the onnx package: pip install -e '.[onnx]' (in a clone of nasnet)"
+                         ) from None
     path = Path(path)
     model = model.eval()
     size = image_size or model.config.image_size
@@ -110,6 +112,27 @@ def export_torchscript(model: NASNet, path: str | Path, image_size: int | None =
     return path
 
 
+def check_finite(model: NASNet, image_size: int | None = None) -> None:
+    """Refuse (one line) a model whose weights or logits on a test batch are NaN or infinite: an export
+    of it would be useless, and its parity check would compare NaN with NaN."""
+    bad = [name for name, t in model.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad:
+        raise NasnetError(f"the model's weights are not finite (NaN or inf in {len(bad)} tensor(s): "
+                          f"{', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}); nothing exported")
+    model = model.eval()
+    with torch.no_grad():
+        logits = model(example_input(model, 2, image_size))
+    if not torch.isfinite(logits).all():
+        raise NasnetError("the model's logits on a test batch are not finite (NaN or inf); nothing exported")
+
+
+def _worst(worst: float, out: torch.Tensor, ref: torch.Tensor) -> float:
+    """The running max |out - ref|; NaN as soon as either side has a non-finite logit."""
+    if math.isnan(worst) or not (torch.isfinite(out).all() and torch.isfinite(ref).all()):
+        return math.nan
+    return max(worst, (out - ref).abs().max().item())
+
+
 def _batches(model: NASNet, image_size: int | None) -> list[torch.Tensor]:
     # two batch sizes, neither the traced one, to show the batch really is dynamic
     return [example_input(model, b, image_size, seed=b) for b in (1, 3)]
@@ -120,7 +143,8 @@ def onnx_parity(model: NASNet, path: str | Path, image_size: int | None = None) 
     try:
         import onnxruntime as ort
     except ImportError:
-        raise NasnetError("checking an ONNX export needs onnxruntime: pip install 'nasnet[onnx]'") from None
+        raise NasnetError("checking an ONNX export needs onnxruntime: pip install -e '.[onnx]' (in a clone of "
+                         "nasnet), or pass --no-check") from None
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = max(1, torch.get_num_threads())
     session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
@@ -130,7 +154,7 @@ def onnx_parity(model: NASNet, path: str | Path, image_size: int | None = None) 
         (out,) = session.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})
         with torch.no_grad():
             ref = model(x)
-        worst = max(worst, (torch.from_numpy(out) - ref).abs().max().item())
+        worst = _worst(worst, torch.from_numpy(out), ref)
         batches.append(x.shape[0])
     return {"runtime": f"onnxruntime {ort.__version__}", "batches": batches, "max_abs_diff": worst}
 
@@ -147,7 +171,7 @@ def torchscript_parity(model: NASNet, path: str | Path, image_size: int | None =
     model = model.eval()
     with torch.jit.optimized_execution(False), torch.no_grad():
         for x in _batches(model, image_size):
-            worst = max(worst, (loaded(x) - model(x)).abs().max().item())
+            worst = _worst(worst, loaded(x), model(x))
             batches.append(x.shape[0])
     return {"runtime": f"torch.jit {torch.__version__}", "batches": batches, "max_abs_diff": worst}
 

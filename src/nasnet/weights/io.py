@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any, Mapping
@@ -35,27 +36,41 @@ class CheckpointMismatch(NasnetError):
 
 
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
-    """A PyTorch file read with weights_only=True; one-line errors for a missing, foreign or unsafe file."""
+    """A PyTorch file read with weights_only=True; one-line errors for a missing, foreign or unsafe file.
+
+    The messages say what the file is not and stop: PyTorch's own text (its request to file an issue,
+    its unpickler's internals, and its advice to load with weights_only=False) is never passed on,
+    nor are its warnings about pickle protocols."""
     path = Path(path).expanduser()
     where = repr(str(path))
-    if not path.is_file():
-        raise NasnetError(f"{where}: no such file" if not path.exists() else f"{where} is not a file")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        if not path.is_file():
+            raise NasnetError(f"{where}: no such file" if not path.exists() else f"{where} is not a file")
+        empty = path.stat().st_size == 0
+    except OSError as err:
+        raise NasnetError(f"{where[:100]}: cannot read it ({err.strerror or first_line(err)})") from None
+    if empty:
+        raise NasnetError(f"{where} is empty, not a PyTorch checkpoint")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        if "Unsupported global" in str(err) or "Unsupported class" in str(err):
+        text = str(err).lower()
+        if "unsupported global" in text or "unsupported class" in text:
             raise NasnetError(f"{where} refers to Python code or classes besides tensors and plain data; it was "
                               "not loaded (nothing in a file is ever executed)") from None
-        raise NasnetError(f"{where} is not a PyTorch checkpoint (its pickle data is damaged)") from None
-    except (zipfile.BadZipFile, EOFError) as err:
-        raise NasnetError(f"{where} is not a PyTorch checkpoint (truncated or damaged: {first_line(err)})") from None
+        raise NasnetError(f"{where} is not a PyTorch checkpoint (not a file torch.save writes, or a damaged "
+                          "one)") from None
+    except (zipfile.BadZipFile, EOFError):
+        raise NasnetError(f"{where} is not a PyTorch checkpoint (truncated or damaged)") from None
     except OSError as err:
         if _readable(path):  # PyTorch's zip reader reports a truncated archive as an OSError (EINVAL)
-            raise NasnetError(f"{where} is not a PyTorch checkpoint (truncated or damaged: "
-                              f"{err.strerror or first_line(err)})") from None
-        raise NasnetError(f"{where}: cannot read it ({err.strerror or first_line(err)})") from None
+            raise NasnetError(f"{where} is not a PyTorch checkpoint (truncated or damaged)") from None
+        raise NasnetError(f"{where}: cannot read it ({err.strerror or 'read error'})") from None
     except Exception:  # garbage makes the reader fail in many ways (RuntimeError, KeyError, IndexError, ...)
-        raise NasnetError(f"{where} is not a PyTorch checkpoint") from None
+        raise NasnetError(f"{where} is not a PyTorch checkpoint (not a file torch.save writes, or a damaged "
+                          "one)") from None
 
 
 def _readable(path: Path) -> bool:

@@ -35,6 +35,7 @@ class ZooEntry:
     paper_mult_adds: int | None = None
     paper_top1: float | None = None      # ImageNet top-1 (%) the paper reports; quoted, never claimed
     preprocessing: Preprocessing | None = None  # None: no published weights / per-dataset (CIFAR)
+    recipe: str | None = None            # the training preset of the reference's notes, when not the default
 
 
 _ZOO: dict[str, ZooEntry] = {}
@@ -80,7 +81,8 @@ for _entry in (
              "NASNet-A Mobile 4 @ 1056, 224x224 (paper Table 3)", 5_300_000, 564_000_000, 74.0),
     ZooEntry("nasnet_a_large", ModelConfig(normal_cells=6, filters=168, image_size=331, stem_multiplier=3.0,
                                            drop_path_keep=0.7, skip_reduction_input=True, **_IMAGENET),
-             "NASNet-A Large 6 @ 4032, 331x331 (paper Table 2)", 88_900_000, 23_800_000_000, 82.7),
+             "NASNet-A Large 6 @ 4032, 331x331 (paper Table 2)", 88_900_000, 23_800_000_000, 82.7,
+             recipe="imagenet-large"),
     ZooEntry("nasnet_a_5_1538", ModelConfig(normal_cells=5, filters=64, image_size=299, stem_multiplier=3.0,
                                             drop_path_keep=0.7, skip_reduction_input=True, **_IMAGENET),
              "NASNet-A 5 @ 1538, 299x299 (paper Table 2; built as 5 @ 1536, F0 = 64)", 10_900_000, 2_350_000_000,

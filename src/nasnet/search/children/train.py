@@ -96,6 +96,29 @@ def child_setup(payload: dict[str, Any]):
     return run.model, run.train, run.dataset
 
 
+def check_child_settings(config) -> None:
+    """A search's settings for this child (a SearchConfig's `child`), checked before the search starts;
+    other child functions are not this module's business."""
+    from ..config import DEFAULT_CHILD_FN
+
+    if config.child.fn == DEFAULT_CHILD_FN:
+        check_overrides(config.child.model, config.child.train)
+
+
+def check_overrides(model: dict[str, Any], train: dict[str, Any]) -> None:
+    """Refuse, before a search starts, child settings every child would fail on (`--epochs 0`, an
+    infinite lr, an unknown field): one line instead of a search whose children all fail."""
+    from ...arch.genotype import NASNET_A
+    from ...model.network import ModelConfig
+    from ...train.config import preset
+
+    try:
+        preset("child", **train)
+        ModelConfig(genotype=NASNET_A, **CHILD_MODEL_DEFAULTS).replace(**model)
+    except (NasnetError, TypeError) as err:
+        raise NasnetError(f"child settings (--epochs, --normal-cells, --filters, --child-set): {err}") from None
+
+
 def _rung(payload: dict[str, Any], epochs: int) -> int:
     stop = payload.get("rung_epochs", epochs)
     if not isinstance(stop, int) or isinstance(stop, bool) or not 1 <= stop <= epochs:

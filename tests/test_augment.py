@@ -99,3 +99,19 @@ def test_augment_pipeline_shapes_and_eval_is_deterministic(kind):
     assert torch.equal(e1, e2)
     if kind == "inception":
         assert e1.min() >= -1 and e1.max() <= 1
+
+
+def test_random_parameters_are_drawn_on_the_generators_device():
+    """A batch on another device (here 'meta', standing in for a GPU) takes its crops, flips, cutouts
+    and boxes from the CPU generator it is given, drawing exactly what a CPU batch draws: a seed gives
+    the same augmentation on every device (CUDA's generators produce other streams than the CPU's)."""
+    x = torch.rand(6, 3, 12, 12)
+    meta = torch.empty_like(x, device="meta")
+    for fn in (lambda t, g: pad_crop(t, 2, g), hflip, lambda t, g: cutout(t, 4, g),
+               lambda t, g: random_resized_crop(t, 8, g),
+               lambda t, g: Augment(kind="crop_flip", pad=2, cutout=4, image_size=12).train_batch(t, g)):
+        g_cpu, g_meta = _gen(11), _gen(11)
+        fn(x, g_cpu)
+        out = fn(meta, g_meta)
+        assert out.device.type == "meta"
+        assert torch.equal(g_cpu.get_state(), g_meta.get_state())   # the same draws, on the CPU

@@ -1,8 +1,11 @@
 """Preprocessing and augmentation on whole batches of tensors (paper A.1, A.7).
 
 Every function takes a batch (B, C, H, W) on any device and draws its randomness from an explicit
-`torch.Generator` on that device, so a run is reproducible from (seed, epoch) and augmentation runs
-on the GPU when training runs there.
+`torch.Generator`, so a run is reproducible from (seed, epoch). The random parameters (offsets,
+flips, boxes: a few numbers per image) are drawn on the generator's device, the CPU for a plain
+`torch.Generator()`, and applied to the batch on its own device: augmentation runs on the GPU when
+training runs there, and a seed gives the same crops, flips and cutouts on either device (CUDA's
+generators produce other streams than the CPU's for the same seed).
 
 * `per_image_standardize`: TensorFlow's per-image whitening, (x - mean) / max(std, 1/sqrt(n)).
 * `pad_crop`: zero-pad by `pad` pixels and take a random crop of the original size (CIFAR: 40x40
@@ -55,13 +58,18 @@ def normalize(x: torch.Tensor, mode: str) -> torch.Tensor:
     raise ValueError(f"normalize must be one of {NORMALIZE}, got {mode!r}")
 
 
+def _params_device(generator: torch.Generator | None) -> torch.device:
+    """Where random parameters are drawn: on the generator's device (the CPU without one)."""
+    return generator.device if generator is not None else torch.device("cpu")
+
+
 def pad_crop(x: torch.Tensor, pad: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """Zero-pad every side by `pad`, then crop each image at its own random offset to the original size."""
     if pad <= 0:
         return x
     b, _, h, w = x.shape
     padded = F.pad(x, (pad, pad, pad, pad))
-    off = torch.randint(0, 2 * pad + 1, (2, b), generator=generator, device=x.device)
+    off = torch.randint(0, 2 * pad + 1, (2, b), generator=generator, device=_params_device(generator)).to(x.device)
     rows = off[0, :, None] + torch.arange(h, device=x.device)            # (B, H)
     cols = off[1, :, None] + torch.arange(w, device=x.device)            # (B, W)
     batch = torch.arange(b, device=x.device)[:, None, None]
@@ -70,7 +78,7 @@ def pad_crop(x: torch.Tensor, pad: int, generator: torch.Generator | None = None
 
 
 def hflip(x: torch.Tensor, generator: torch.Generator | None = None, p: float = 0.5) -> torch.Tensor:
-    flip = torch.rand(x.shape[0], generator=generator, device=x.device) < p
+    flip = (torch.rand(x.shape[0], generator=generator, device=_params_device(generator)) < p).to(x.device)
     return torch.where(flip[:, None, None, None], x.flip(3), x)
 
 
@@ -79,8 +87,8 @@ def cutout(x: torch.Tensor, size: int, generator: torch.Generator | None = None)
     if size <= 0:
         return x
     b, _, h, w = x.shape
-    cy = torch.randint(0, h, (b,), generator=generator, device=x.device)
-    cx = torch.randint(0, w, (b,), generator=generator, device=x.device)
+    cy = torch.randint(0, h, (b,), generator=generator, device=_params_device(generator)).to(x.device)
+    cx = torch.randint(0, w, (b,), generator=generator, device=_params_device(generator)).to(x.device)
     ys = torch.arange(h, device=x.device)[None, :] - (cy[:, None] - size // 2)     # (B, H)
     xs = torch.arange(w, device=x.device)[None, :] - (cx[:, None] - size // 2)
     inside = ((ys >= 0) & (ys < size))[:, :, None] & ((xs >= 0) & (xs < size))[:, None, :]
@@ -93,11 +101,12 @@ def random_resized_crop(x: torch.Tensor, size: int, generator: torch.Generator |
     """Inception-style crop: a random box of area fraction in `scale` and aspect ratio in `ratio`
     (log-uniform), clipped to fit the image, resized bilinearly to size x size; random flip.
 
-    Done as one batched affine resampling, so it runs on the device the batch is on.
+    Done as one batched affine resampling, so it runs on the device the batch is on (the box
+    parameters are drawn and computed on the generator's device).
     """
-    b, _, h, w = x.shape
-    dev = x.device
-    u = torch.rand(4, b, generator=generator, device=dev)
+    b = x.shape[0]
+    at = _params_device(generator)       # the box is computed where it is drawn, then moved
+    u = torch.rand(4, b, generator=generator, device=at)
     area = scale[0] + (scale[1] - scale[0]) * u[0]
     log_r = math.log(ratio[0]) + (math.log(ratio[1]) - math.log(ratio[0])) * u[1]
     aspect = torch.exp(log_r)  # width / height of the box
@@ -107,11 +116,12 @@ def random_resized_crop(x: torch.Tensor, size: int, generator: torch.Generator |
     cy = (u[3] * 2 - 1) * (1 - bh)
     sx = bw
     if flip:
-        sign = torch.where(torch.rand(b, generator=generator, device=dev) < 0.5, -1.0, 1.0)
+        sign = torch.where(torch.rand(b, generator=generator, device=at) < 0.5, -1.0, 1.0)
         sx = sx * sign
-    theta = torch.zeros(b, 2, 3, device=dev, dtype=torch.float32)
+    theta = torch.zeros(b, 2, 3, device=at, dtype=torch.float32)
     theta[:, 0, 0], theta[:, 0, 2] = sx, cx
     theta[:, 1, 1], theta[:, 1, 2] = bh, cy
+    theta = theta.to(x.device)
     grid = F.affine_grid(theta, (b, x.shape[1], size, size), align_corners=False)
     return F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="border", align_corners=False)
 

@@ -32,6 +32,7 @@ Result::
     wall_seconds       the whole call, data loading included
     images_per_second  training throughput
     epochs_completed   epochs finished
+    device             where it trained ("cuda:0", "cpu")
     error              null, or one line saying why the child diverged
 
 Bad payloads raise NasnetError; other exceptions (out of memory, ...) propagate: the search's
@@ -87,6 +88,15 @@ def child_setup(payload: dict[str, Any]):
     return run.model, run.train, run.dataset
 
 
+def _device_name(device) -> str:
+    """'cpu', or the GPU as 'cuda:INDEX' (its index among the GPUs this process sees)."""
+    if device.type == "cuda" and device.index is None:
+        import torch
+
+        return f"cuda:{torch.cuda.current_device()}"
+    return str(device)
+
+
 def train_child(payload: dict[str, Any]) -> dict[str, Any]:
     """Train one child network and return its reward and metrics (see the module docstring)."""
     start = time.perf_counter()
@@ -117,5 +127,6 @@ def train_child(payload: dict[str, Any]) -> dict[str, Any]:
         "wall_seconds": time.perf_counter() - start,
         "images_per_second": trained_images / train_seconds if train_seconds > 0 else None,
         "epochs_completed": len(history),
+        "device": _device_name(trainer.device),
         "error": error,
     }

@@ -125,7 +125,8 @@ def test_commands_are_thin():
 
 def test_documents_referred_to_exist():
     """Docstrings and the README point only to documents inside the repository."""
-    texts = [(p, p.read_text()) for p in [ROOT / "README.md", ROOT / "ARCHITECTURE.md", *(SRC / "nasnet").rglob("*.py")]]
+    files = [ROOT / "README.md", ROOT / "ARCHITECTURE.md", *(SRC / "nasnet").rglob("*.py")]
+    texts = [(p, p.read_text()) for p in files]
     refs = {(p.name, m) for p, t in texts for m in re.findall(r"\b((?:docs/)[\w\-./]+\.md|ARCHITECTURE\.md)", t)}
     assert refs, "the code cites its docs"
     missing = sorted(f"{where}: {ref}" for where, ref in refs if not (ROOT / ref).is_file())

@@ -252,8 +252,10 @@ def test_train_child_contract_and_determinism(tiny_child):
     r1 = train_child(dict(tiny_child, seed=5))
     assert json.loads(json.dumps(r1)) == r1
     assert set(r1) == {"status", "reward", "val_accuracy", "val_loss", "loss_curve", "params", "mult_adds",
-                       "wall_seconds", "images_per_second", "epochs_completed", "error", "device"}
+                       "wall_seconds", "images_per_second", "epochs_completed", "resumed_from_epoch", "error",
+                       "device"}
     assert r1["status"] == "done" and r1["error"] is None and r1["epochs_completed"] == 2
+    assert r1["resumed_from_epoch"] == 0
     assert 0.0 <= r1["reward"] <= 1.0 and r1["reward"] == r1["val_accuracy"]
     assert len(r1["loss_curve"]) == 2 and r1["loss_curve"][1] < r1["loss_curve"][0]
     assert r1["params"] > 0 and r1["mult_adds"] > 0 and r1["images_per_second"] > 0 and r1["device"] == "cpu"

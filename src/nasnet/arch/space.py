@@ -24,6 +24,11 @@ from .genotype import COMBINERS, OPS, OUTPUT_MODES, Block, Cell, Genotype
 # Decision kinds within a block, in the controller's order.
 BLOCK_DECISIONS: tuple[str, ...] = ("input1", "input2", "op1", "op2", "combiner")
 
+# What each kind chooses: a hidden state (an input), an operation, or a combiner. Strategies that
+# edit architectures (regularized evolution's hidden-state and op mutations) need only this.
+DECISION_ROLES: dict[str, str] = {"input1": "input", "input2": "input", "op1": "op", "op2": "op",
+                                  "combiner": "combiner"}
+
 
 @dataclass(frozen=True)
 class SearchSpace:
@@ -81,6 +86,10 @@ class SearchSpace:
             for b in range(self.num_blocks)
             for kind in BLOCK_DECISIONS
         ]
+
+    def decision_roles(self) -> list[str]:
+        """"input", "op" or "combiner" for each decision, in order (see DECISION_ROLES)."""
+        return [DECISION_ROLES[kind] for _, _, kind in self.decision_kinds()]
 
     def size(self) -> int:
         """Exact number of distinct decision sequences: prod over cells and blocks of (K+b)^2 |ops|^2 |comb|."""

@@ -10,18 +10,43 @@ import argparse
 from typing import Any
 
 from ..errors import NasnetError
-from ..search.config import CHILD_ALIASES, DEFAULT_CHILD_FN, QUICK_DIGITS_CHILD, ChildConfig, SearchConfig
+from ..search.config import (ASHA_TELL, CHILD_ALIASES, COSTS, DEFAULT_CHILD_FN, EARLY_STOP_NAMES, QUICK_DIGITS_CHILD,
+                             STRATEGY_NAMES, ChildConfig, SearchConfig, new_run_defaults)
 from ._parse import parse_value
 
 
-def add_search_arguments(p: argparse.ArgumentParser, strategy: bool = True) -> None:
+def _failure_reward(text: str) -> float | str:
+    if text == "worst":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise NasnetError(f"--failure-reward must be a finite number or 'worst', got {text!r}") from None
+
+
+def _epochs_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(t) for t in text.split(","))
+    except ValueError:
+        raise NasnetError(f"--rungs expects comma-separated whole epochs such as 1,3,9, got {text!r}") from None
+
+
+PARSERS = {"failure_reward": _failure_reward, "rungs": _epochs_list}
+
+
+def add_search_arguments(p: argparse.ArgumentParser, compare: bool = False) -> None:
+    """The flags of a search; `compare`: nasnet compare's variant (no --strategy, --early-stop a list)."""
     g = p.add_argument_group("search")
-    if strategy:
-        g.add_argument("--strategy", choices=("ppo", "reinforce", "random"), help="search strategy (default ppo)")
+    if not compare:
+        g.add_argument("--strategy", choices=STRATEGY_NAMES, help="search strategy (default ppo)")
     g.add_argument("--children", type=int, help="architectures to sample and evaluate (default 40)")
+    g.add_argument("--epoch-budget", type=int, metavar="E",
+                   help="also stop starting children (and promotions) once E child-epochs are spent or under way")
     g.add_argument("--space", help="search space: nasnet-a (default), nasnet-b, nasnet-c")
     g.add_argument("--seed", type=int, help="seed of the controller and of every child (default 0)")
-    g.add_argument("--failure-reward", type=float, help="reward the controller sees for a failed child (default 0)")
+    g.add_argument("--failure-reward", metavar="R",
+                   help="reward the strategy sees for a failed child: a finite number (default 0) or 'worst' (the "
+                        "lowest reward of any finished child so far)")
     g.add_argument("--no-dedupe", dest="dedupe", action="store_const", const=False,
                    help="train an architecture again when it is sampled again (default: reuse its result)")
 
@@ -33,6 +58,42 @@ def add_search_arguments(p: argparse.ArgumentParser, strategy: bool = True) -> N
     c.add_argument("--clip", type=float, help="PPO clipping epsilon (default 0.2)")
     c.add_argument("--ppo-epochs", type=int, help="PPO passes over each minibatch (default 4)")
     c.add_argument("--hidden-size", type=int, help="LSTM units (default 100)")
+
+    v = p.add_argument_group("regularized evolution (--strategy evolution)")
+    v.add_argument("--population", type=int, help="population P; the first P children are uniform samples (default 20)")
+    v.add_argument("--sample-size", type=int, help="tournament size S: the best of S members is mutated (default 5)")
+
+    a = p.add_argument_group("early stopping (ASHA)")
+    if compare:
+        a.add_argument("--early-stop", dest="early_stop_list", metavar="LIST",
+                       help="comma-separated: none, asha or none,asha; every variant runs with each (default none)")
+    else:
+        a.add_argument("--early-stop", metavar="|".join(EARLY_STOP_NAMES),
+                       help="asha: train children rung by rung (default none)")
+    a.add_argument("--rungs", metavar="E1,E2,...",
+                   help="cumulative epochs of the rungs, increasing; the last is the child's length (default: the "
+                        "child's epochs divided by eta, eta^2, ... down to 1)")
+    a.add_argument("--eta", type=int, help="the top 1/eta of a rung is promoted (default 3)")
+    a.add_argument("--asha-tell", metavar="|".join(ASHA_TELL),
+                   help="what the strategy learns from: each trial's first-rung result (first, default) or every "
+                        "rung result re-centred within its rung (every)")
+
+    o = p.add_argument_group("objective (MnasNet): reward = accuracy x (cost / target) ^ weight")
+    o.add_argument("--cost", metavar="|".join(COSTS),
+                   help="cost measure of the child's result (default: none, reward = accuracy)")
+    o.add_argument("--target", type=float, help="the cost at which the reward equals the accuracy")
+    o.add_argument("--cost-weight", type=float, help="weight w <= 0 (default -0.07, MnasNet's)")
+
+    t = p.add_argument_group("top-k stage")
+    t.add_argument("--top-k", type=int, help="after the search, retrain the K best with a fresh seed (default 0; "
+                                             "a new digits search: 3)")
+    t.add_argument("--final-epochs", type=int,
+                   help="epochs of that retraining (a new digits search: twice the child's)")
+    t.add_argument("--final-normal-cells", type=int, help="N of the retrained networks (default: the child's)")
+    t.add_argument("--final-filters", type=int, help="F0 of the retrained networks (default: the child's)")
+    t.add_argument("--pick-seeds", type=int, metavar="R",
+                   help="then retrain the pick (the top-k winner, else the best child) with R more fresh seeds and "
+                        "report their mean (default 0)")
 
     x = p.add_argument_group("children")
     x.add_argument("--data", help="child dataset: digits (default), cifar10:PATH, cifar100:PATH, folder:PATH, npz:PATH")
@@ -62,31 +123,40 @@ def add_search_arguments(p: argparse.ArgumentParser, strategy: bool = True) -> N
 
 def fresh_config(args: argparse.Namespace):
     """The base config of a new run: the defaults, with the quick digits child for the digits search."""
-    fn = CHILD_ALIASES.get(args.child, args.child) if getattr(args, "child", None) else DEFAULT_CHILD_FN
-    if fn == DEFAULT_CHILD_FN and (getattr(args, "data", None) or "digits") == "digits":
+    if quick_digits(args):
         return SearchConfig(child=ChildConfig(model=dict(QUICK_DIGITS_CHILD["model"]),
                                               train=dict(QUICK_DIGITS_CHILD["train"])))
     return SearchConfig()
 
 
-def changes_from_args(args: argparse.Namespace, base) -> dict[str, Any]:
-    """SearchConfig.replace() keywords for the flags that were given."""
-    simple = {
-        "strategy": "strategy.name", "children": "children", "space": "space", "seed": "seed",
-        "failure_reward": "failure_reward", "dedupe": "dedupe", "lr": "strategy.learning_rate",
-        "entropy_weight": "strategy.entropy_weight", "baseline_decay": "strategy.baseline_decay",
-        "batch_size": "strategy.batch_size", "clip": "strategy.clip", "ppo_epochs": "strategy.ppo_epochs",
-        "hidden_size": "strategy.hidden_size", "data": "child.data", "device": "child.device",
-        "executor": "executor.name", "workers": "executor.workers", "ray_address": "executor.ray_address",
-        "cpus_per_child": "executor.cpus_per_child", "gpus_per_child": "executor.gpus_per_child",
-        "max_retries": "executor.max_retries", "child_timeout": "executor.child_timeout",
-        "top_k": "top_k", "final_epochs": "final_epochs",
-    }
+def quick_digits(args: argparse.Namespace) -> bool:
+    fn = CHILD_ALIASES.get(args.child, args.child) if getattr(args, "child", None) else DEFAULT_CHILD_FN
+    return fn == DEFAULT_CHILD_FN and (getattr(args, "data", None) or "digits") == "digits"
+
+
+SIMPLE = {
+    "strategy": "strategy.name", "children": "children", "epoch_budget": "epoch_budget", "space": "space",
+    "seed": "seed", "failure_reward": "failure_reward", "dedupe": "dedupe", "lr": "strategy.learning_rate",
+    "entropy_weight": "strategy.entropy_weight", "baseline_decay": "strategy.baseline_decay",
+    "batch_size": "strategy.batch_size", "clip": "strategy.clip", "ppo_epochs": "strategy.ppo_epochs",
+    "hidden_size": "strategy.hidden_size", "population": "strategy.population", "sample_size": "strategy.sample_size",
+    "early_stop": "early_stop.name", "rungs": "early_stop.rungs", "eta": "early_stop.eta",
+    "asha_tell": "early_stop.tell", "cost": "cost.name", "target": "cost.target", "cost_weight": "cost.weight",
+    "data": "child.data", "device": "child.device", "executor": "executor.name", "workers": "executor.workers",
+    "ray_address": "executor.ray_address", "cpus_per_child": "executor.cpus_per_child",
+    "gpus_per_child": "executor.gpus_per_child", "max_retries": "executor.max_retries",
+    "child_timeout": "executor.child_timeout", "top_k": "top_k", "final_epochs": "final_epochs",
+    "final_normal_cells": "final_normal_cells", "final_filters": "final_filters", "pick_seeds": "pick_seeds",
+}
+
+
+def changes_from_args(args: argparse.Namespace, base, fresh: bool = False) -> dict[str, Any]:
+    """SearchConfig.replace() keywords for the flags that were given (and, for a new run, what they imply)."""
     changes: dict[str, Any] = {}
-    for attr, key in simple.items():
+    for attr, key in SIMPLE.items():
         value = getattr(args, attr, None)
         if value is not None:
-            changes[key] = value
+            changes[key] = PARSERS[attr](value) if attr in PARSERS else value
     if getattr(args, "child", None):
         changes["child.fn"] = CHILD_ALIASES.get(args.child, args.child)
     model, train, options = dict(base.child.model), dict(base.child.train), dict(base.child.options)
@@ -103,7 +173,7 @@ def changes_from_args(args: argparse.Namespace, base) -> dict[str, Any]:
         section, dot, name = key.partition(".")
         if dot and section in ("train", "model"):
             (train if section == "train" else model)[name] = parse_value(value)
-        elif key in ("fn", "genotype", "seed", "data", "model", "train", "device"):
+        elif key in ("fn", "genotype", "seed", "data", "model", "train", "device", "rung_epochs", "checkpoint"):
             raise NasnetError(f"--child-set cannot set {key!r}; use the matching flag")
         else:
             options[key] = parse_value(value)
@@ -113,4 +183,14 @@ def changes_from_args(args: argparse.Namespace, base) -> dict[str, Any]:
         changes["child.train"] = train
     if options != base.child.options:
         changes["child.options"] = options
+    if fresh:
+        given = {name for name, flag in (("epochs", "epochs"), ("children", "children"), ("top_k", "top_k"),
+                                         ("final_epochs", "final_epochs")) if getattr(args, flag, None) is not None}
+        changes = new_run_defaults(base, changes, given, quick_digits(args))
     return changes
+
+
+def resolve_config(args: argparse.Namespace, stored: SearchConfig | None) -> SearchConfig:
+    """The config of a run: the stored one (continuing) or a new one, with the flags given applied."""
+    base = stored if stored is not None else fresh_config(args)
+    return base.replace(**changes_from_args(args, base, fresh=stored is None))

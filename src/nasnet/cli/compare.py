@@ -1,11 +1,12 @@
-"""`nasnet compare`: RL against random search with the same budget and seeds (paper §4.4, Figure 6).
+"""`nasnet compare`: search configurations against each other with the same budget and seeds (paper §4.4,
+Figure 6).
 
 The work is `nasnet.search.compare.compare`; this module parses the flags and prints the table.
 
-Runs one search per strategy and seed, each in its own run directory under --run-dir
-(``ppo-seed0``, ``random-seed0``, ...; an interrupted comparison continues where it stopped), then
-writes ``compare.csv``: for every number of children sampled, the best reward and the mean of the
-top 5 and top 25 distinct architectures so far, per strategy and seed.
+Runs one search per variant (a strategy with its settings, with and without ASHA) and seed, each in
+its own run directory under --run-dir (``ppo-seed0``, ``ppo-lr0.005-asha-seed0``, ...; an
+interrupted comparison continues where it stopped), then writes ``compare.csv`` (the curves against
+children sampled and child-epochs spent) and ``compare.json`` (each run's final numbers).
 """
 
 from __future__ import annotations
@@ -16,19 +17,21 @@ import time
 from pathlib import Path
 
 from ..errors import NasnetError
-from ._search_args import add_search_arguments, changes_from_args, fresh_config
+from ._search_args import add_search_arguments, resolve_config
 from ._table import format_table
 
 COMMAND = "compare"
-HELP = "RL vs random search with the same budget and seeds: best / top-5 / top-25 reward curves (Figure 6)"
+HELP = "search strategies (with and without ASHA) at equal budgets and seeds: Figure 6's curves, picks retrained"
 ORDER = 45
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run-dir", help="directory for the runs and compare.csv (default: runs/compare-TIMESTAMP)")
-    p.add_argument("--strategies", default="ppo,random", help="comma-separated strategies (default ppo,random)")
-    p.add_argument("--seeds", default="0", help="comma-separated seeds, each run by every strategy (default 0)")
-    add_search_arguments(p, strategy=False)
+    p.add_argument("--strategies", default="ppo,random",
+                   help="comma-separated variants NAME[:OPTION=VALUE...], e.g. random,ppo,ppo:lr=0.005,reinforce:"
+                        "lr=0.005,evolution:population=16:sample-size=4 (default ppo,random)")
+    p.add_argument("--seeds", default="0", help="comma-separated seeds, each run by every variant (default 0)")
+    add_search_arguments(p, compare=True)
 
 
 def _list(text: str, what: str, cast=str) -> list:
@@ -42,20 +45,30 @@ def _list(text: str, what: str, cast=str) -> list:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..search.compare import CSV_FILE, compare
+    from ..search.compare import CSV_FILE, compare, parse_variant
+    from ..search.config import EarlyStopConfig
 
-    strategies = _list(args.strategies, "strategies")
     seeds = _list(args.seeds, "seeds", int)
     if args.seed is not None:
         raise NasnetError("use --seeds with nasnet compare")
+    stops = _list(args.early_stop_list or "none", "early-stop")
+    variants = [parse_variant(text, stop) for stop in stops for text in _list(args.strategies, "strategies")]
     root = Path(args.run_dir or f"runs/compare-{time.strftime('%Y%m%d-%H%M%S')}")
+    if args.top_k is None:
+        args.top_k = 0             # no top-k stage unless asked for (a new digits search would get one)
+    asha = None
+    if "asha" in stops:        # resolved once, as for `nasnet search --early-stop asha`, then given to those variants
+        probe = resolve_config(argparse.Namespace(**{**vars(args), "early_stop": "asha", "top_k": 0}), None).early_stop
+        asha = EarlyStopConfig("asha", probe.rungs, probe.eta, probe.tell)
+        if args.epochs is None:
+            args.epochs = asha.rungs[-1]          # every variant trains its children as long as the last rung
+    plain = argparse.Namespace(**{**vars(args), "early_stop": None, "rungs": None, "eta": None, "asha_tell": None})
 
     def configure(stored):
-        base = stored if stored is not None else fresh_config(args)
-        return base.replace(**changes_from_args(args, base))
+        return resolve_config(plain, stored)
 
     try:
-        summary = compare(configure, strategies, seeds, root, progress=not args.quiet)
+        summary = compare(configure, variants, seeds, root, asha=asha, progress=not args.quiet)
     except KeyboardInterrupt:
         print(f"nasnet compare: interrupted; continue with the same command and --run-dir {root}", file=sys.stderr)
         return 130
@@ -63,8 +76,10 @@ def run(args: argparse.Namespace) -> int:
     def fmt(v):
         return "-" if v is None else f"{v:.4f}"
 
-    table = [[s["strategy"], s["seed"], fmt(s["top1"]), fmt(s["top5"]), fmt(s["top25"]), s["failed"]] for s in summary]
-    print(format_table(["strategy", "seed", "best", "top-5 mean", "top-25 mean", "failed"], table))
-    print(f"curves per number of children sampled: {root / CSV_FILE}")
+    table = [[s["run"], s["seed"], s["children"], s["epochs"], fmt(s["top1"]), fmt(s["top5"]), fmt(s["top25"]),
+              fmt(s["last20"]), fmt(s["pick_mean"]), s["failed"]] for s in summary]
+    print(format_table(["run", "seed", "children", "child-epochs", "best", "top-5 mean", "top-25 mean",
+                        "last-20 mean", "pick retrained", "failed"], table))
+    print(f"curves per result (children sampled, child-epochs spent): {root / CSV_FILE}")
     print(f"next: nasnet report {root}   (the runs overlaid, as plots and one HTML page)")
     return 0

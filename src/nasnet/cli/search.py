@@ -1,4 +1,5 @@
-"""`nasnet search`: architecture search with PPO / REINFORCE / random search (paper §3, A.2-A.3).
+"""`nasnet search`: architecture search with PPO / REINFORCE / random search / regularized evolution,
+optionally with ASHA early stopping and a cost-aware reward (paper §3, A.2-A.3).
 
 A run is a directory (RUN_DIR/config.json, trials.db, controller.pt, best.json, trials.csv);
 `nasnet search --run-dir DIR` on an existing run continues it.
@@ -13,7 +14,7 @@ import time
 from pathlib import Path
 
 from ..search.run_dir import is_run_dir, load_run_config
-from ._search_args import add_search_arguments, changes_from_args, fresh_config
+from ._search_args import add_search_arguments, resolve_config
 
 COMMAND = "search"
 HELP = "search for a cell: controller + work queue of child trainings (continue a run with --run-dir)"
@@ -23,9 +24,6 @@ ORDER = 40
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run-dir", help="run directory; an existing run is continued (default: runs/search-TIMESTAMP)")
     add_search_arguments(p)
-    t = p.add_argument_group("top-k stage")
-    t.add_argument("--top-k", type=int, help="after the search, retrain the K best architectures (default 0)")
-    t.add_argument("--final-epochs", type=int, help="epochs of that retraining")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--report", action="store_true",
                    help="write RUN_DIR/report/report.html (nasnet report) after every controller update and at "
@@ -34,12 +32,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _sigterm(signum, frame):
     raise KeyboardInterrupt
-
-
-def resolve_config(args: argparse.Namespace, run_dir: Path):
-    stored = load_run_config(run_dir)
-    base = stored if stored is not None else fresh_config(args)
-    return base.replace(**changes_from_args(args, base))
 
 
 class _Reporter:
@@ -68,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from ..search.loop import Search  # imports torch (the controller)
 
     run_dir = Path(args.run_dir or f"runs/search-{time.strftime('%Y%m%d-%H%M%S')}")
-    config = resolve_config(args, run_dir)
+    config = resolve_config(args, load_run_config(run_dir))
     previous = signal.signal(signal.SIGTERM, _sigterm)
     reporter = _Reporter(run_dir) if args.report else None
     search = Search(config, run_dir, progress=not args.quiet and not args.json, on_update=reporter)
@@ -91,17 +83,29 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({
             "run_dir": str(summary.run_dir), "best_genotype": summary.best_genotype, "best_reward": summary.best_reward,
             "best_trial": summary.best_trial, "stage": summary.stage, "counts": summary.counts,
-            "updates": summary.updates, "wall_seconds": summary.wall_seconds,
+            "updates": summary.updates, "wall_seconds": summary.wall_seconds, "epochs": summary.epochs,
+            "promotions": summary.promotions, "policy_entropy": summary.policy_entropy,
+            "uniform_entropy": summary.uniform_entropy, "pick": summary.pick,
         }, indent=2))
         return 0
     c = summary.counts
     print(f"run directory: {run_dir}")
-    print(f"children: {c['done']} done, {c['failed']} failed, {c['diverged']} diverged; "
-          f"{summary.updates} controller updates; {summary.wall_seconds:.1f} s")
+    promoted = f", {summary.promotions} ASHA promotions" if summary.promotions else ""
+    print(f"children: {c['done']} done, {c['failed']} failed, {c['diverged']} diverged{promoted}; "
+          f"{summary.epochs} child-epochs; {summary.updates} controller updates; {summary.wall_seconds:.1f} s")
+    print(summary.controller_note())
     if summary.best_genotype is None:
         print("no child finished successfully; see trials.csv for the errors")
         return 1
-    what = "reward after the top-k retraining" if summary.stage == "final" else "reward (validation accuracy)"
+    what = "reward after the top-k retraining" if summary.stage == "final" else "reward"
     print(f"best: trial {summary.best_trial}, {what} {summary.best_reward:.4f}")
+    if summary.pick and summary.pick.get("mean") is not None:
+        p = summary.pick
+        spread = f" +- {p['std']:.4f}" if p.get("std") is not None else ""
+        print(f"pick: trial {p['trial']} retrained with {len(p['rewards'])} more seed(s): mean {p['mean']:.4f}{spread}")
     print(f"genotype: {summary.best_genotype}")
+    best = run_dir / "best.json"
+    print(f"next: nasnet show {best}   (draw the cells)")
+    print(f"      nasnet report {run_dir}   (plots and one HTML page)")
+    print(f"      nasnet train --genotype {best} --data {config.child.data}   (train it for real, the data's recipe)")
     return 0

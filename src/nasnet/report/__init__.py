@@ -120,12 +120,20 @@ def make_report(paths, out_dir=None, refresh: float | None = None, cells: int = 
         "rewards": "Each point is a child; lines: the best reward so far and the mean of the 5 and 25 best distinct "
                    "architectures so far. Failed (x) and diverged (v) children are marked along the bottom.",
         "entropy": "Entropy of the policy each architecture was sampled from, averaged between updates; the "
-                   "controller's minibatch mean reward against its moving-average baseline.",
+                   "controller's minibatch mean reward against its moving-average baseline; how far each update "
+                   "moved the policy (KL divergence, nats, summed over the decisions); the share of PPO's "
+                   "probability ratios outside the clipping range.",
+        "cost": "Each successful child's accuracy against its cost; the line joins the accuracy-cost front (no "
+                "other child is both as accurate and cheaper); dotted: the run's cost target.",
+        "rungs": "ASHA: each trial's result at every rung it reached, joined by a line, and the results per rung.",
         "failures": "Failed (the child raised, or gave up after retries) and diverged (NaN loss) children; retried "
                     "attempts are infrastructure failures that were run again.",
         "throughput": "Seconds from a child's start to its result, and finished children per hour.",
     }
-    for key, title, build in FIGURES:
+    for key, title, build, when in FIGURES:
+        if when is not None and not when(runs):
+            (out_dir / f"{key}.png").unlink(missing_ok=True)      # a figure of an earlier report's runs
+            continue
         data = _png(build(runs))
         path = out_dir / f"{key}.png"
         write_bytes(path, data)

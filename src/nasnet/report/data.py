@@ -21,8 +21,9 @@ from pathlib import Path
 
 from ..errors import NasnetError
 from ..search import run_dir as files
+from ..search.config import SearchConfig
 from ..search.curves import DEFAULT_KS, sampled_rewards, top_k_curves
-from ..search.store import TERMINAL, FinalTrial, Trial, TrialStore
+from ..search.store import TERMINAL, FinalTrial, RungResult, Trial, TrialStore
 
 
 @dataclass
@@ -39,11 +40,24 @@ class RunData:
     status_counts: dict[str, int] = field(default_factory=dict)
     ranked: list[Trial] = field(default_factory=list)     # distinct done trials, best first (TrialStore.top)
     curves: list[dict] = field(default_factory=list)      # nasnet.search.curves.top_k_curves rows
+    rungs: list[RungResult] = field(default_factory=list)  # ASHA: every rung job
     read_at: float = field(default_factory=time.time)
 
     @property
     def strategy(self) -> str | None:
         return (self.config or {}).get("strategy", {}).get("name")
+
+    @property
+    def asha_rungs(self) -> list[int]:
+        """The rungs' epochs of an ASHA run, else []."""
+        stop = (self.config or {}).get("early_stop") or {}
+        return list(stop.get("rungs") or []) if stop.get("name") == "asha" else []
+
+    @property
+    def cost(self) -> dict | None:
+        """The cost objective ({"name", "target", "weight"}) of a cost-aware run, else None."""
+        cost = (self.config or {}).get("cost") or {}
+        return cost if cost.get("name") else None
 
     @property
     def budget(self) -> int | None:
@@ -82,8 +96,18 @@ class RunData:
         """Every trial of the budget and of the top-k stage has finished (a continued run may still add more)."""
         c = self.counts()
         top_k = int((self.config or {}).get("top_k") or 0)
-        return bool(self.budget) and len(self.trials) >= self.budget and not c["queued"] and not c["running"] \
+        return bool(self.budget) and (len(self.trials) >= self.budget or self._budget_exhausted()) \
+            and not c["queued"] and not c["running"] and all(g.status in TERMINAL for g in self.rungs) \
             and len(self.finals) >= len(self.top(top_k)) and all(f.status in TERMINAL for f in self.finals)
+
+    def _budget_exhausted(self) -> bool:
+        """Whether the run's epoch budget leaves room for no further child or promotion."""
+        try:
+            config = SearchConfig.from_dict(self.config or {})
+        except NasnetError:       # a config this nasnet cannot read: no budget to judge by
+            return False
+        uncached = sum(t.cached_from is None for t in self.trials)
+        return config.budget_exhausted(config.committed_epochs(uncached, [g.rung for g in self.rungs if g.rung > 0]))
 
 
 def load_run(path: str | Path, name: str | None = None) -> RunData:
@@ -104,7 +128,7 @@ def load_run(path: str | Path, name: str | None = None) -> RunData:
         raise NasnetError(f"{db_path}: not a readable trial store ({err})") from None
     return RunData(path=path, name=name or path.name, config=files.read_json(path / files.CONFIG_FILE),
                    best=files.read_best(path), trials=snap.trials, updates=snap.updates, finals=snap.finals,
-                   status_counts=snap.counts, ranked=snap.ranked,
+                   status_counts=snap.counts, ranked=snap.ranked, rungs=snap.rungs,
                    curves=top_k_curves(sampled_rewards(snap.trials), DEFAULT_KS))
 
 

@@ -97,14 +97,16 @@ def _uniform_entropy(space_name: str) -> float | None:
 
 
 def entropy_figure(runs):
-    """Policy entropy over controller updates (left); minibatch reward and baseline per update (right).
+    """The controller over its updates: policy entropy (top left), minibatch reward and baseline (top
+    right), KL divergence from the policy before each update to the one after (bottom left) and PPO's
+    clipped fraction (bottom right).
 
     The entropy is that of the policy each architecture was sampled from (summed over its 2 x 5B
     softmaxes, in nats), averaged over the architectures sampled between two updates. Random search
     stays at the uniform policy's entropy, drawn as a grey reference line.
     """
     plt = _pyplot()
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.4))
+    fig, ((ax, ax2), (ax3, ax4)) = plt.subplots(2, 2, figsize=(11, 8))
     spaces = {}
     for i, r in enumerate(runs):
         by_version: dict[int, list[float]] = {}
@@ -122,6 +124,10 @@ def entropy_figure(runs):
             xs = [u["version"] for u in ups]
             ax2.plot(xs, [u["mean_reward"] for u in ups], color=f"C{i}", marker="o", ms=3, lw=1.5)
             ax2.plot(xs, [u["baseline"] for u in ups], color=f"C{i}", ls="--", lw=1.2)
+        for a, key in ((ax3, "kl"), (ax4, "clip_fraction")):
+            pts = [(u["version"], u[key]) for u in r.updates if u.get(key) is not None]
+            if pts:
+                a.plot(*zip(*pts), color=f"C{i}", marker="o", ms=3, lw=1.5)
     for space, h in spaces.items():
         if h is not None:
             ax.axhline(h, color="#9ca3af", ls=":", lw=1.2,
@@ -130,13 +136,26 @@ def entropy_figure(runs):
         _note(ax, "no trials yet")
     if not any(r.updates for r in runs):
         _note(ax2, "no controller update yet")
+    if not any(u.get("kl") is not None for r in runs for u in r.updates):
+        _note(ax3, "no policy update recorded (random search, evolution, or none yet)")
+    if not any(u.get("clip_fraction") is not None for r in runs for u in r.updates):
+        _note(ax4, "no PPO update recorded")
+    elif any(u.get("kl") for r in runs for u in r.updates):
+        ax3.set_yscale("log")
+    ax3.set_xlabel("controller update")
+    ax3.set_ylabel("KL(before || after), nats")
+    ax3.set_title("how far each update moved the policy")
+    ax4.set_xlabel("controller update")
+    ax4.set_ylabel("share of ratios outside 1 +- clip")
+    ax4.set_ylim(-0.03, 1.03)
+    ax4.set_title("PPO: clipped fraction")
     ax.set_xlabel("controller updates before sampling (policy version)")
     ax.set_ylabel("policy entropy (nats, summed over decisions)")
     ax.set_title("policy entropy over controller updates")
     ax2.set_xlabel("controller update")
     ax2.set_ylabel("reward")
     ax2.set_title("minibatch mean reward and baseline")
-    for a in (ax, ax2):
+    for a in (ax, ax2, ax3, ax4):
         a.grid(True, alpha=0.3)
     keys = _run_keys(runs)
     ax.legend(handles=keys + [h for h in ax.get_legend_handles_labels()[0]], fontsize=8, loc="best")
@@ -257,9 +276,90 @@ def throughput_figure(runs):
     return fig
 
 
+def cost_figure(runs):
+    """Accuracy against cost (MnasNet's objective): every successful child, the accuracy-cost front
+    (no other child is both as accurate and as cheap), and each run's cost target."""
+    from ..search.objective import pareto_front
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(11, 5))
+    names = set()
+    for i, r in enumerate(runs):
+        if not r.cost:
+            continue
+        names.add(r.cost["name"])
+        done = [t for t in r.trials
+                if t.status == "done" and t.cached_from is None and t.cost and t.accuracy is not None]
+        if done:
+            ax.scatter([t.cost for t in done], [t.accuracy for t in done], s=10, color=f"C{i}", alpha=0.35, lw=0)
+            front = pareto_front((t.id, t.accuracy, t.cost) for t in done)
+            ax.plot([c for _, _, c in front], [a for _, a, _ in front], color=f"C{i}", lw=1.8, marker="o", ms=4,
+                    drawstyle="steps-post")
+        ax.axvline(r.cost["target"], color=f"C{i}", ls=":", lw=1.2)
+    if not any(t.cost for r in runs for t in r.trials):
+        _note(ax, "no child has reported its cost yet")
+    else:
+        ax.set_xscale("log")
+    ax.set_xlabel(" / ".join(sorted(names)) or "cost")
+    ax.set_ylabel("accuracy (the child's own reward)")
+    ax.set_title("accuracy against cost: children, the front, the target")
+    ax.grid(True, which="both", alpha=0.3)
+    keys = _run_keys(runs) + [_key("one child", "", "o", alpha=0.5, ms=4), _key("accuracy-cost front", "-", "o", ms=4),
+                              _key("cost target", ":")]
+    ax.legend(handles=keys, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def rungs_figure(runs):
+    """ASHA: every rung result against the epochs trained, each trial's rungs joined by a line (left);
+    results per rung (right)."""
+    plt = _pyplot()
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.4))
+    for i, r in enumerate(runs):
+        by_trial: dict[int, list] = {}
+        for g in r.rungs:
+            if g.status == "done" and g.reward is not None:
+                by_trial.setdefault(g.trial_id, []).append((g.epochs, g.reward))
+        for pts in by_trial.values():
+            pts.sort()
+            ax.plot(*zip(*pts), color=f"C{i}", lw=0.8, alpha=0.5, marker="o", ms=3)
+        rungs = r.asha_rungs
+        counts = [sum(g.rung == k and g.status == "done" for g in r.rungs) for k in range(len(rungs))]
+        if rungs:
+            ax2.bar([k + 0.8 * i / max(1, len(runs)) for k in range(len(rungs))], counts, width=0.8 / max(1, len(runs)),
+                    color=f"C{i}", align="edge")
+            ax2.set_xticks(range(len(rungs)), [f"rung {k}\n{e} epochs" for k, e in enumerate(rungs)])
+    if not any(g.status == "done" for r in runs for g in r.rungs):
+        _note(ax, "no rung result yet")
+    ax.set_xscale("log")
+    ax.set_xlabel("epochs trained (log)")
+    ax.set_ylabel("reward")
+    ax.set_title("each trial's results rung by rung")
+    ax2.set_ylabel("successful results")
+    ax2.set_title("results per rung (the top 1/eta go on)")
+    for a in (ax, ax2):
+        a.grid(True, alpha=0.3)
+    if len(runs) > 1:
+        ax.legend(handles=_run_keys(runs), fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def _any_cost(runs) -> bool:
+    return any(r.cost for r in runs)
+
+
+def _any_asha(runs) -> bool:
+    return any(r.asha_rungs for r in runs)
+
+
+# (file stem, title, figure, when): `when(runs)` False leaves the figure out (None: always drawn).
 FIGURES = (
-    ("rewards", "Reward against children sampled", rewards_figure),
-    ("entropy", "Policy entropy over controller updates", entropy_figure),
-    ("failures", "Failures and divergences", failures_figure),
-    ("throughput", "Time per child and children per hour", throughput_figure),
+    ("rewards", "Reward against children sampled", rewards_figure, None),
+    ("entropy", "The controller over its updates", entropy_figure, None),
+    ("failures", "Failures and divergences", failures_figure, None),
+    ("throughput", "Time per child and children per hour", throughput_figure, None),
+    ("cost", "Accuracy against cost", cost_figure, _any_cost),
+    ("rungs", "ASHA: results rung by rung", rungs_figure, _any_asha),
 )

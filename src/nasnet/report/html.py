@@ -255,7 +255,11 @@ def _td(text, value=None, cls: str = "", title: str | None = None) -> str:
 
 def trials_table(runs: list[RunData], page_size: int = 500) -> str:
     several = len(runs) > 1
-    cols = ([("run", False)] if several else []) + list(TRIAL_COLUMNS)
+    asha = any(r.asha_rungs for r in runs)
+    cost = any(r.cost for r in runs)
+    extra = [("rung", True), ("epochs", True)] if asha else []
+    extra += [("accuracy", True), ("cost", True)] if cost else []
+    cols = ([("run", False)] if several else []) + list(TRIAL_COLUMNS[:3]) + extra + list(TRIAL_COLUMNS[3:])
     ths = "".join(f"<th data-type='{'num' if num else 'text'}' scope=col>{_esc(h)}</th>" for h, num in cols)
     out = []
     for r in runs:
@@ -265,8 +269,12 @@ def trials_table(runs: list[RunData], page_size: int = 500) -> str:
             error = (t.error or "").strip()
             first = error.splitlines()[-1] if error else ""
             cells = [_td(r.label, cls="r")] if several else []
+            cells += [_td(t.id, t.id, "n"), _td(t.status), _td(fmt_reward(t.reward), t.reward, "n")]
+            if asha:
+                cells += [_td("" if t.rung is None else t.rung, t.rung, "n"), _td(t.epochs or "", t.epochs, "n")]
+            if cost:
+                cells += [_td(fmt_reward(t.accuracy), t.accuracy, "n"), _td(fmt_count(t.cost), t.cost, "n")]
             cells += [
-                _td(t.id, t.id, "n"), _td(t.status), _td(fmt_reward(t.reward), t.reward, "n"),
                 _td(t.policy_version, t.policy_version, "n"),
                 _td("" if t.entropy is None else f"{t.entropy:.2f}", t.entropy, "n"),
                 _td(t.attempts, t.attempts, "n"), _td(fmt_seconds(t.seconds), t.seconds, "n"),
@@ -291,19 +299,32 @@ def finals_table(runs: list[RunData]) -> str:
     for r in runs:
         for f in r.finals:
             error = (f.error or "").strip()
+            what = "top-k" if f.repeat == 0 else f"pick, seed {f.repeat + 1}"
             rows.append(
-                f"<tr class={_esc(f.status)}><td>{_esc(r.label)}</td><td class=n>{f.trial_id}</td>"
+                f"<tr class={_esc(f.status)}><td>{_esc(r.label)}</td><td class=n>{f.trial_id}</td><td>{what}</td>"
+                f"<td class=n>{(f.payload or {}).get('seed', '')}</td>"
                 f"<td class=n>{fmt_reward(f.search_reward)}</td><td class=n>{_esc(f.epochs or '')}</td>"
                 f"<td>{_esc(f.status)}</td><td class=n>{fmt_reward(f.reward)}</td>"
                 f"<td>{_esc(f.worker or '')}</td>"
                 f"<td title='{_esc(error[:2000])}'>{_esc(error.splitlines()[-1][:200] if error else '')}</td></tr>")
     if not rows:
         return ""
-    head = "".join(f"<th>{h}</th>" for h in ("run", "trial", "search reward", "epochs", "status", "reward",
-                                            "worker", "error"))
+    head = "".join(f"<th>{h}</th>" for h in ("run", "trial", "retraining", "seed", "search reward", "epochs", "status",
+                                            "reward", "worker", "error"))
+    picks = "".join(_pick_line(r) for r in runs)
     return (f"<section id=final><h2>Top-k stage</h2><p class=muted>The best architectures of the search "
-            f"retrained longer (the paper's top 250 trained to convergence).</p>"
+            f"retrained with fresh seeds and the final budget (the paper's top 250 trained to convergence); "
+            f"the pick retrained with further seeds measures it without the luck of its selection.</p>{picks}"
             f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></section>")
+
+
+def _pick_line(run: RunData) -> str:
+    pick = (run.best or {}).get("pick")
+    if not pick or pick.get("mean") is None:
+        return ""
+    spread = f" &plusmn; {pick['std']:.4f}" if pick.get("std") is not None else ""
+    return (f"<p>{_esc(run.label)}: the pick (trial {_esc(pick['trial'])}) retrained with {len(pick['rewards'])} "
+            f"more seed(s): mean reward <b>{pick['mean']:.4f}</b>{spread}.</p>")
 
 
 def render(runs: list[RunData], plots: list[Image], cells: list[Image], refresh: float | None = None,

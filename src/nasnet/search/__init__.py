@@ -3,11 +3,12 @@
     from nasnet.search import SearchConfig, run_search
     summary = run_search(SearchConfig(children=100), "runs/search")
 
-Modules: config (SearchConfig), controller (the LSTM policy), strategies (ppo / reinforce / random
-behind ask/tell), store (Trial, Status and the SQLite trial store), run_dir (the files of a run),
-executors/ (serial, process, ray), children/ (train, analytic), loop (the work-queue driver),
-compare (strategies against each other at equal budgets), curves (best / top-k reward curves).
-Importing this package does not import torch or ray.
+Modules: config (SearchConfig), controller (the LSTM policy), strategies (ppo / reinforce / random /
+evolution behind ask/tell), store (Trial, Job, Status and the SQLite trial store), run_dir (the
+files of a run), payloads (what children receive), objective (reward and accuracy-cost front), asha
+(promotions), executors/ (serial, process, ray), children/ (train, analytic), loop (the work-queue
+driver), compare (variants against each other at equal budgets), curves (best / top-k reward
+curves). docs/search.md explains the rules. Importing this package does not import torch or ray.
 """
 
 from .config import ChildConfig, ExecutorConfig, SearchConfig, StrategyConfig

@@ -1,64 +1,170 @@
-"""Strategies against each other at equal budgets and seeds (paper §4.4, Figure 6).
+"""Search configurations against each other at equal budgets and seeds (paper §4.4, Figure 6).
 
-`compare(base, strategies, seeds, root)` runs one search per strategy and seed, each in its own
-run directory under `root` (``ppo-seed0``, ``random-seed0``, ...; an interrupted comparison
-continues where it stopped), and writes ``compare.csv`` (for every number of children sampled, the
-best reward and the mean of the top 5 and top 25 distinct architectures so far, per strategy and
-seed) and ``compare.json`` (each run's final numbers). `nasnet compare` is this plus printing.
+`compare(configure, variants, seeds, root)` runs one search per variant and seed, each in its own
+run directory under `root` (``ppo-seed0``, ``ppo-lr0.005-asha-seed0``, ``random-seed0``, ...; an
+interrupted comparison continues where it stopped). A `Variant` is a strategy with its settings
+(`parse_variant("ppo:lr=0.005")`, `"evolution:population=16:sample-size=4"`), with or without ASHA.
+Give every run the same budget in child-epochs (`epoch_budget` in the base config), so a variant
+with early stopping samples more children for the same compute, and give it `pick_seeds` (with a
+top-k stage or not) to measure what each run would hand a user: its pick, retrained with fresh
+seeds.
+
+It writes ``compare.csv`` (per run, one row per result in arrival order: children sampled,
+child-epochs spent, best reward so far, the mean of the top 5 and top 25 distinct architectures,
+the mean of the last 20 sampled; nasnet.search.curves.budget_curve) and ``compare.json`` (each
+run's final numbers and its pick's retraining). `nasnet compare` is this plus printing.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..atomic import replacing, write_text
 from ..errors import NasnetError
 from . import run_dir as files
-from .config import STRATEGY_NAMES, SearchConfig
-from .curves import sampled_rewards, top_k_curves
-from .store import TrialStore
+from .config import EARLY_STOP_NAMES, STRATEGY_NAMES, EarlyStopConfig, SearchConfig
+from .curves import budget_curve
+from .store import Status, TrialStore
 
 KS = (1, 5, 25)
+LAST = 20
 CSV_FILE = "compare.csv"
 JSON_FILE = "compare.json"
+CSV_COLUMNS = ("run", "strategy", "early_stop", "seed", "results", "children", "epochs", "best", "top5_mean",
+               "top25_mean", f"last{LAST}_mean")
+
+# Variant options: the `nasnet search` flag names (without --) and the StrategyConfig fields they set.
+OPTIONS = {"lr": "learning_rate", "entropy-weight": "entropy_weight", "baseline-decay": "baseline_decay",
+           "batch-size": "batch_size", "clip": "clip", "ppo-epochs": "ppo_epochs", "hidden-size": "hidden_size",
+           "population": "population", "sample-size": "sample_size"}
 
 
-def compare(configure: Callable[[SearchConfig | None], SearchConfig], strategies: Sequence[str], seeds: Sequence[int],
-            root: str | Path, progress: bool = False) -> list[dict[str, Any]]:
-    """Run every strategy for every seed and return one summary row per run.
+@dataclass(frozen=True)
+class Variant:
+    """A strategy with its settings, with or without ASHA; `label` names its run directories."""
 
-    configure(stored) gives each run's config before its strategy and seed are set: `stored` is the
-    config of a run directory that already exists (to continue it), else None.
+    strategy: str
+    options: dict = field(default_factory=dict)     # StrategyConfig field -> value
+    early_stop: str = "none"
+
+    @property
+    def label(self) -> str:
+        inverse = {v: k for k, v in OPTIONS.items()}
+        parts = [self.strategy] + [f"{inverse[k].replace('-', '')}{v:g}" if isinstance(v, float)
+                                   else f"{inverse[k].replace('-', '')}{v}" for k, v in sorted(self.options.items())]
+        if self.early_stop != "none":
+            parts.append(self.early_stop)
+        return re.sub(r"[^A-Za-z0-9_.-]", "_", "-".join(parts))
+
+
+def parse_variant(text: str, early_stop: str = "none") -> Variant:
+    """"NAME[:OPTION=VALUE...]", e.g. "ppo:lr=0.005" or "evolution:population=16:sample-size=4"."""
+    name, *items = [t.strip() for t in text.split(":")]
+    if name not in STRATEGY_NAMES:
+        raise NasnetError(f"unknown strategy {name!r} in {text!r} (known: {', '.join(STRATEGY_NAMES)})")
+    if early_stop not in EARLY_STOP_NAMES:
+        raise NasnetError(f"unknown early stopping {early_stop!r} (known: {', '.join(EARLY_STOP_NAMES)})")
+    options: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in OPTIONS:
+            raise NasnetError(f"{text!r}: options read OPTION=VALUE with OPTION one of {', '.join(OPTIONS)}; "
+                              f"got {item!r}")
+        try:
+            options[OPTIONS[key]] = int(value) if re.fullmatch(r"-?\d+", value) else float(value)
+        except ValueError:
+            raise NasnetError(f"{text!r}: {key} needs a number, got {value!r}") from None
+    return Variant(name, options, early_stop)
+
+
+def run_events(trials: Sequence, rungs: Sequence, first_epochs: int | None) -> list[dict]:
+    """A run's results in arrival order, for `budget_curve`: each trial's first result (by result_seq; under
+    ASHA its first rung's) and each ASHA promotion's (by finish time), with the child-epochs each cost
+    (a reused result costs none)."""
+    by_key = {(r.trial_id, r.rung): r for r in rungs}
+    events = []
+    for t in trials:
+        if t.result_seq is None:
+            continue
+        first = by_key.get((t.id, 0))
+        reward = (first.reward if first is not None else t.reward) if t.status == Status.DONE else None
+        cost = 0 if t.cached_from is not None else (first_epochs or t.epochs or 0)
+        events.append((t.finished_at or 0.0, t.result_seq, {"trial": t.id, "reward": reward, "epochs": cost,
+                                                            "first": True, "repeat": t.cached_from is not None}))
+    for r in rungs:
+        if r.rung == 0 or not r.status.terminal:
+            continue
+        below = by_key.get((r.trial_id, r.rung - 1))
+        events.append((r.finished_at or 0.0, r.result_seq or 0, {
+            "trial": r.trial_id, "reward": r.reward if r.status == Status.DONE else None,
+            "epochs": r.epochs - (below.epochs if below else 0), "first": False, "repeat": False}))
+    events.sort(key=lambda e: (e[0], e[1]))
+    return [e for _, _, e in events]
+
+
+def compare(configure: Callable[[SearchConfig | None], SearchConfig], variants: Sequence[Variant],
+            seeds: Sequence[int], root: str | Path, asha: EarlyStopConfig | None = None,
+            progress: bool = False) -> list[dict[str, Any]]:
+    """Run every variant for every seed and return one summary row per run.
+
+    configure(stored) gives each run's config before its variant and seed are set: `stored` is the
+    config of a run directory that already exists (to continue it), else None. `asha` holds the
+    rungs, eta and what the strategy is told, for the variants with ASHA (its last rung must be the
+    child's epochs, which every variant then trains). With an epoch budget in the config, a run may
+    sample as many children as that budget allows at its first job's epochs.
     """
     from .loop import run_search
 
-    for s in strategies:
-        if s not in STRATEGY_NAMES:
-            raise NasnetError(f"unknown strategy {s!r} (known: {', '.join(STRATEGY_NAMES)})")
+    if any(v.early_stop == "asha" for v in variants) and (asha is None or not asha.rungs):
+        raise NasnetError("the ASHA variants need rungs (--rungs E1,E2,...)")
+    labels = [v.label for v in variants]
+    if len(set(labels)) != len(labels):
+        raise NasnetError(f"two variants share a name: {', '.join(labels)}")
     root = Path(root)
     rows, summary = [], []
     for seed in seeds:
-        for name in strategies:
-            run_dir = root / f"{name}-seed{seed}"
-            config = configure(files.load_run_config(run_dir)).replace(**{"strategy.name": name, "seed": seed})
+        for variant in variants:
+            run_dir = root / f"{variant.label}-seed{seed}"
+            config = configure(files.load_run_config(run_dir))
+            changes: dict[str, Any] = {"strategy.name": variant.strategy, "seed": seed,
+                                       **{f"strategy.{k}": v for k, v in variant.options.items()}}
+            if variant.early_stop == "asha":
+                changes.update({"early_stop.name": "asha", "early_stop.rungs": asha.rungs,
+                                "early_stop.eta": asha.eta, "early_stop.tell": asha.tell})
+            else:
+                changes.update({"early_stop.name": "none", "early_stop.rungs": ()})
+            if config.epoch_budget:
+                first = asha.rungs[0] if variant.early_stop == "asha" else config.first_job_epochs
+                changes["children"] = max(1, config.epoch_budget // max(1, first or 1))
+            config = config.replace(**changes)
             if progress:
-                print(f"== {name}, seed {seed}: {run_dir}", file=sys.stderr)
+                print(f"== {variant.label}, seed {seed}: {run_dir}", file=sys.stderr)
             result = run_search(config, run_dir, progress=progress)
             with TrialStore(run_dir / files.STORE_FILE, readonly=True) as store:
-                curve = top_k_curves(sampled_rewards(store.trials()), KS)
-            rows += [[name, seed, p["children"]] + [p[f"top{k}"] for k in KS] for p in curve]
+                curve = budget_curve(run_events(store.trials(), store.rungs(), config.first_job_epochs), KS, LAST)
+            rows += [[variant.label, variant.strategy, variant.early_stop, seed, p["results"], p["children"],
+                      p["epochs"]] + [p[f"top{k}"] for k in KS] + [p[f"last{LAST}"]] for p in curve]
             last = curve[-1] if curve else {}
-            summary.append({"strategy": name, "seed": seed, "run_dir": str(run_dir),
-                            **{f"top{k}": last.get(f"top{k}") for k in KS},
-                            "failed": result.counts["failed"] + result.counts["diverged"]})
+            best = files.read_best(run_dir) or {}
+            pick = best.get("pick") or {}
+            summary.append({"run": variant.label, "strategy": variant.strategy, "options": variant.options,
+                            "early_stop": variant.early_stop, "seed": seed, "run_dir": str(run_dir),
+                            "children": last.get("children"), "epochs": last.get("epochs"),
+                            **{f"top{k}": last.get(f"top{k}") for k in KS}, f"last{LAST}": last.get(f"last{LAST}"),
+                            "failed": result.counts["failed"] + result.counts["diverged"],
+                            "final_reward": best.get("reward") if best.get("stage") == "final" else None,
+                            "pick_trial": pick.get("trial"), "pick_mean": pick.get("mean"), "pick_std": pick.get("std"),
+                            "pick_rewards": pick.get("rewards")})
     root.mkdir(parents=True, exist_ok=True)
     with replacing(root / CSV_FILE) as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["strategy", "seed", "children", "best", "top5_mean", "top25_mean"])
+        w.writerow(CSV_COLUMNS)
         w.writerows(rows)
     write_text(root / JSON_FILE, json.dumps(summary, indent=2) + "\n")
     return summary

@@ -122,14 +122,10 @@ class Controller(nn.Module):
         dec, lp = decisions.tolist(), logps.tolist()
         return [Sample(dec[k], lp[k], float(entropy[k])) for k in range(n)]
 
-    def score(self, decisions: Sequence[Sequence[int]], per_decision: bool = False
-              ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Log-probability of each decision sequence and the policy entropy along it (differentiable).
-
-        Returns (log_prob, entropy), each of shape (batch,): log_prob sums the per-decision
-        log-probabilities, entropy sums the entropies of the 2 x 5B softmaxes met on the way. With
-        `per_decision`, both are (batch, decisions) instead.
-        """
+    def distributions(self, decisions: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(log_p, flat): every softmax met along the given decisions, as masked log-probabilities over
+        the flattened vocabulary (T, batch, total; -inf outside each position's slice), and the
+        decisions' flat indices (batch, T). Teacher-forced: position t sees the given decisions before it."""
         d = torch.as_tensor([list(map(int, s)) for s in decisions], dtype=torch.long)  # (n, T)
         if d.ndim != 2 or d.shape[1] != self.num_decisions:
             raise ValueError(f"controller: expected sequences of {self.num_decisions} decisions, got shape "
@@ -142,8 +138,28 @@ class Controller(nn.Module):
         out, _ = self.lstm(inputs)                                          # (T, n, H)
         logits = self.head(out)                                             # (T, n, total)
         valid = self.valid[:, None, :]
-        logp = torch.log_softmax(logits.masked_fill(~valid, float("-inf")), dim=-1)
+        return torch.log_softmax(logits.masked_fill(~valid, float("-inf")), dim=-1), flat
+
+    def score(self, decisions: Sequence[Sequence[int]], per_decision: bool = False
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probability of each decision sequence and the policy entropy along it (differentiable).
+
+        Returns (log_prob, entropy), each of shape (batch,): log_prob sums the per-decision
+        log-probabilities, entropy sums the entropies of the 2 x 5B softmaxes met on the way. With
+        `per_decision`, both are (batch, decisions) instead.
+        """
+        logp, flat = self.distributions(decisions)
         chosen = logp.gather(2, flat.t().unsqueeze(-1))[..., 0]             # (T, n)
         if per_decision:
             return chosen.t(), self._entropy(logp).t()
         return chosen.sum(0), self._entropy(logp).sum(0)
+
+
+def kl_divergence(logp: torch.Tensor, logq: torch.Tensor) -> torch.Tensor:
+    """KL(p || q) of `Controller.distributions` outputs, summed over the decisions: one value per sequence.
+
+    Both must come from the same decisions (the same prefixes); entries outside a softmax (-inf in
+    both) contribute nothing."""
+    p = logp.exp()
+    diff = torch.where(torch.isfinite(logp), logp - logq, torch.zeros_like(logp))
+    return (p * diff).sum(-1).sum(0)

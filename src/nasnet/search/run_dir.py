@@ -2,9 +2,11 @@
 
     config.json          the resolved SearchConfig (strategy, executor, child payload, budget)
     trials.db            the trial store (nasnet.search.store; SQLite, WAL mode)
-    controller.pt        the strategy's state (controller weights, optimizer, baseline, counters)
+    controller.pt        the strategy's state (controller weights, optimizer, baseline, counters, or
+                         evolution's population)
     best.json            {"genotype", "reward", "trial", "stage", "metrics", ...}: the best so far
     trials.csv           one row per trial (written when the search stops)
+    checkpoints/         ASHA: trial-000017.ckpt: each trial's child after its last rung (continued on promotion)
     ray_processes.json   the processes of a local Ray instance (removed when the search ends)
     .lock                held by the one driver of the run (an flock)
 
@@ -29,10 +31,16 @@ BEST_FILE = "best.json"
 CSV_FILE = "trials.csv"
 LOCK_FILE = ".lock"
 RAY_RECORD = "ray_processes.json"
+CHECKPOINT_DIR = "checkpoints"
 
 
 def is_run_dir(path: Path) -> bool:
     return (Path(path) / STORE_FILE).is_file()
+
+
+def trial_checkpoint(run_dir: Path, trial_id: int) -> Path:
+    """Where an ASHA trial's child keeps its training state between rungs (an absolute path: payloads carry it)."""
+    return (Path(run_dir) / CHECKPOINT_DIR / f"trial-{trial_id:06d}.ckpt").resolve()
 
 
 def read_json(path: Path) -> dict | None:

@@ -381,21 +381,29 @@ class Trainer:
                               self.bf16, self.channels_last, rank=self.rank, world_size=self.world_size)
 
     # -- the run -------------------------------------------------------------------------------
-    def fit(self) -> list[dict[str, Any]]:
+    def fit(self, until: int | None = None) -> list[dict[str, Any]]:
+        """Train from the current epoch to `until` (default: cfg.epochs), evaluating at the end.
+
+        The schedules (learning rate, ScheduledDropPath) always span cfg.epochs, so stopping at
+        `until` and fitting again later (from a checkpoint) trains exactly as one uninterrupted run:
+        how a search child continues from one ASHA rung to the next."""
         cfg = self.cfg
+        end = cfg.epochs if until is None else until
+        if not 1 <= end <= cfg.epochs:
+            raise NasnetError(f"fit: cannot stop at epoch {end} of a {cfg.epochs}-epoch schedule")
         if self.files is not None:
             self.files.write_metrics(self.history)
             self.files.open_tensorboard(self.epoch)
         has_val = len(self.data["val"][1]) > 0
         run_start = time.perf_counter()
         try:
-            for epoch in range(self.epoch, cfg.epochs):
+            for epoch in range(self.epoch, end):
                 stats = self.train_epoch(epoch)
                 self.epoch = epoch + 1
                 self.sync_statistics()
                 row: dict[str, Any] = {"epoch": self.epoch, "step": self.step, **stats,
                                        "val_loss": None, "val_top1": None, "val_top5": None}
-                last = self.epoch == cfg.epochs
+                last = self.epoch == end
                 if has_val and (last or (cfg.eval_every and self.epoch % cfg.eval_every == 0)):
                     val = self.evaluate("val")
                     row.update(val_loss=val["loss"], val_top1=val["top1"], val_top5=val["top5"])

@@ -14,6 +14,16 @@ cheap stand-in for "validation accuracy favours a known good cell" (the paper's 
 file; default nasnet-a), "noise" (std of Gaussian noise added, seeded by the payload's seed and the
 genotype, so one trial always gets the same value), "sleep" (seconds, to emulate training time).
 
+It also emulates training in epochs, so ASHA's machinery can be tested in milliseconds: with
+"epoch_scale" tau > 0 the reward is similarity x (1 - exp(-e / tau)) for e epochs trained (e =
+the payload's "rung_epochs", else train.epochs), and the noise is drawn per (seed, genotype, e).
+With "checkpoint" (a path, as ASHA payloads carry) it continues from the epochs recorded there,
+sleeps "epoch_sleep" seconds per epoch it trains, writes the file atomically when done (a small
+JSON record) and reports "resumed_from_epoch", as the training child does. It reports a cost proxy
+without torch: "params" = the weights of the cells' ops at 32 channels (a k x k convolution 9 x
+32^2 for k = 3, a separable one 2(k^2 32 + 32^2), pools and identity none) and "mult_adds" = those
+on a 32 x 32 map (16 x 16 in the reduction cell).
+
 `faulty_child` is the same child with injected faults, for exercising fault handling in tests and on
 a new cluster: per architecture (decided by a hash of the genotype, so deterministic) it raises with
 probability "fault_raise", raises MemoryError with "fault_oom", reports a NaN loss (status
@@ -36,7 +46,14 @@ from pathlib import Path
 from typing import Any
 
 from ...arch.genotype import Genotype
+from ...atomic import write_text
 from ...seeding import derive_seed
+
+# Weights of each op at C channels, in units of (C^2, C): the analytic child's cost proxy.
+_OP_WEIGHTS = {"identity": (0, 0), "avg_pool_3x3": (0, 0), "max_pool_3x3": (0, 0), "max_pool_5x5": (0, 0),
+               "max_pool_7x7": (0, 0), "conv_1x1": (1, 0), "conv_3x3": (9, 0), "conv_1x3_3x1": (6, 0),
+               "conv_1x7_7x1": (14, 0), "sep_conv_3x3": (2, 18), "sep_conv_5x5": (2, 50), "sep_conv_7x7": (2, 98),
+               "dil_conv_3x3": (1, 9)}
 
 
 def _fields(g: Genotype) -> list:
@@ -62,23 +79,58 @@ def _unit(genotype_text: str, salt: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
+def cost_proxy(genotype: Genotype, channels: int = 32, size: int = 32) -> tuple[int, int]:
+    """(params, mult_adds) of the cells' ops at `channels` channels (see the module doc)."""
+    params, mult_adds = 0, 0
+    for (_, cell), area in zip(genotype.cells, (size * size, size * size // 4)):
+        cell_params = sum(a * channels * channels + b * channels for blk in cell.blocks
+                          for a, b in map(_OP_WEIGHTS.__getitem__, blk.ops))
+        params += cell_params
+        mult_adds += cell_params * area
+    return params, mult_adds
+
+
+def _continue(payload: dict[str, Any], text: str, target: int) -> int:
+    """Emulated checkpoint: the epochs already trained (0 without one); then the record of `target` is written."""
+    path = Path(payload["checkpoint"])
+    done = 0
+    if path.is_file():
+        state = json.loads(path.read_text())
+        if state.get("genotype") != text:
+            raise ValueError(f"{path} holds another architecture's checkpoint")
+        done = int(state["epochs"])
+        if done > target:
+            raise ValueError(f"{path} is at epoch {done}, past the rung's {target}")
+    if payload.get("epoch_sleep"):
+        time.sleep(float(payload["epoch_sleep"]) * (target - done))
+    write_text(path, json.dumps({"genotype": text, "seed": payload.get("seed"), "epochs": target}))
+    return done
+
+
 def _evaluate(payload: dict[str, Any]) -> dict[str, Any]:
     start = time.perf_counter()
     genotype = Genotype.load(payload["genotype"])
+    text = str(genotype)
     target = Genotype.load(payload.get("target", "nasnet-a"))
+    epochs = int(payload.get("rung_epochs") or payload.get("train", {}).get("epochs", 1))
+    resumed = _continue(payload, text, epochs) if payload.get("checkpoint") else 0
     reward = similarity_reward(genotype, target)
+    scale = float(payload.get("epoch_scale", 0.0))
+    if scale > 0:
+        reward *= 1.0 - math.exp(-epochs / scale)
     noise = float(payload.get("noise", 0.0))
     if noise:
-        rng = random.Random(derive_seed(int(payload.get("seed", 0)), str(genotype)))
+        parts = (text, epochs) if "rung_epochs" in payload or scale > 0 else (text,)
+        rng = random.Random(derive_seed(int(payload.get("seed", 0)), *parts))
         reward += rng.gauss(0.0, noise)
     if payload.get("sleep"):
         time.sleep(float(payload["sleep"]))
-    epochs = int(payload.get("train", {}).get("epochs", 1))
+    params, mult_adds = cost_proxy(genotype)
     return {
         "status": "done", "reward": reward, "val_accuracy": reward, "val_loss": 1.0 - reward,
-        "loss_curve": [1.0 - reward] * epochs, "params": None, "mult_adds": None,
+        "loss_curve": [1.0 - reward] * (epochs - resumed), "params": params, "mult_adds": mult_adds,
         "wall_seconds": time.perf_counter() - start, "images_per_second": None,
-        "epochs_completed": epochs, "error": None,
+        "epochs_completed": epochs, "resumed_from_epoch": resumed, "error": None,
     }
 
 

@@ -14,6 +14,13 @@ Payload (a dict of JSON values)::
     device    str     "auto" (CUDA when available) | "cpu" | "cuda" (default "auto")
     fn        str     ignored here (the executor uses it to find this function); other keys are ignored
 
+An ASHA rung adds two keys (the learning-rate schedule still spans train.epochs, the last rung)::
+
+    rung_epochs  int  train only up to this epoch, then evaluate and report (1 .. train.epochs)
+    checkpoint   str  continue from this file when it exists (it must hold this same child, at an
+                      epoch no later than rung_epochs); write the training state there, atomically,
+                      when the rung is done. A rung already trained is reported again without training.
+
 Child defaults: the CIFAR skeleton, N = 2 normal cells per stage, F0 = 32, stem multiplier 3, no
 auxiliary head, no ScheduledDropPath, no dropout; classes, channels and image size come from the
 data. The "child" preset: 20 epochs, batch 128, momentum 0.9, lr 0.1 with single-period cosine
@@ -32,6 +39,7 @@ Result::
     wall_seconds       the whole call, data loading included
     images_per_second  training throughput
     epochs_completed   epochs finished
+    resumed_from_epoch epochs the checkpoint held when this call started (0 without one)
     device             where it trained ("cuda:0", "cpu")
     error              null, or one line saying why the child diverged
 
@@ -43,6 +51,7 @@ trains many children reads its data once; importing this module does not import 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from ...arch.genotype import Genotype
@@ -97,24 +106,53 @@ def _device_name(device) -> str:
     return str(device)
 
 
+def _rung(payload: dict[str, Any], epochs: int) -> int:
+    stop = payload.get("rung_epochs", epochs)
+    if not isinstance(stop, int) or isinstance(stop, bool) or not 1 <= stop <= epochs:
+        raise NasnetError(f"child payload: 'rung_epochs' must be an epoch in 1..{epochs}, got {stop!r}")
+    return stop
+
+
+def _resume(trainer, path: Path, stop: int) -> int:
+    """Load a rung checkpoint of this very child into `trainer`; returns the epochs it holds."""
+    from ...weights.io import read_checkpoint
+
+    state = read_checkpoint(path)
+    config = state.get("config") if isinstance(state, dict) else None
+    mine = {"model": trainer.model_config.to_dict(), "train": trainer.cfg.to_dict(), "data": trainer.dataset.spec}
+    if config != mine:
+        raise NasnetError(f"{path}: the checkpoint holds another child (its model, training or data config differs)")
+    if int(state["epoch"]) > stop:
+        raise NasnetError(f"{path}: the checkpoint is at epoch {state['epoch']}, past rung_epochs {stop}")
+    trainer.load_state_dict(state)
+    return trainer.epoch
+
+
 def train_child(payload: dict[str, Any]) -> dict[str, Any]:
     """Train one child network and return its reward and metrics (see the module docstring)."""
     start = time.perf_counter()
     from ...model.counting import count
     from ...train.loop import Diverged, Trainer
+    from ...train.run_dir import save_checkpoint
 
     model_cfg, train_cfg, dataset = child_setup(payload)
+    stop = _rung(payload, train_cfg.epochs)
+    checkpoint = Path(payload["checkpoint"]) if payload.get("checkpoint") else None
     counts = count(model_cfg)
     trainer = Trainer(model_cfg, train_cfg, dataset)
+    resumed = _resume(trainer, checkpoint, stop) if checkpoint is not None and checkpoint.is_file() else 0
     status, error = "done", None
     try:
-        trainer.fit()
+        trainer.fit(until=stop)
     except Diverged as err:
         status, error = "diverged", str(err)
+    if checkpoint is not None and status == "done" and trainer.epoch > resumed:
+        save_checkpoint(checkpoint, trainer.state_dict())
     history = trainer.history
     last = history[-1] if history else {}
-    train_seconds = sum(r["epoch_seconds"] for r in history)
-    trained_images = sum(r["images"] for r in history)
+    trained = history[resumed:]
+    train_seconds = sum(r["epoch_seconds"] for r in trained)
+    trained_images = sum(r["images"] for r in trained)
     done = status == "done"
     return {
         "status": status,
@@ -127,6 +165,7 @@ def train_child(payload: dict[str, Any]) -> dict[str, Any]:
         "wall_seconds": time.perf_counter() - start,
         "images_per_second": trained_images / train_seconds if train_seconds > 0 else None,
         "epochs_completed": len(history),
+        "resumed_from_epoch": resumed,
         "device": _device_name(trainer.device),
         "error": error,
     }

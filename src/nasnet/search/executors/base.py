@@ -80,15 +80,15 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def run_payload(payload_json: str) -> str:
+def run_payload(payload_json: str, worker: str | None = None) -> str:
     """Run one payload where this is called; JSON text in, JSON text out; never raises for the child.
 
     Returns {"kind": "result"|"error"|"infra", "result", "error", "worker", "started_at",
     "finished_at"}; a raising child gives kind "error" with the traceback's last lines, an OOM
-    gives "infra".
+    gives "infra". `worker` names where it ran (default: host:pid).
     """
     started = time.time()
-    out: dict[str, Any] = {"worker": worker_name(), "started_at": started}
+    out: dict[str, Any] = {"worker": worker or worker_name(), "started_at": started}
     try:
         payload = json.loads(payload_json)
         result = resolve(payload["fn"])(payload)

@@ -2,6 +2,12 @@
 
 The paper ran its children on a pool of 450 GPU workers fed from a global queue; here a Ray cluster
 plays the pool. See `nasnet.search.executors` for the contract every executor follows.
+
+A cluster given by address is reached the way Ray's own tools reach one they find by themselves:
+when RAY_AUTH_MODE is unset and this machine has a token (RAY_AUTH_TOKEN, the file named by
+RAY_AUTH_TOKEN_PATH, or ~/.ray/auth_token, in that order), token authentication is turned on and the
+token is sent; a cluster without authentication ignores it. An address where nothing listens, or
+where no head node answers, a missing token and a refused one are each one line saying what to do.
 """
 
 from __future__ import annotations
@@ -9,18 +15,183 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+import socket
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from ...atomic import write_text
-from ...errors import NasnetError
-from .base import Executor, Outcome, outcome_from_json, run_payload
+from ...errors import NasnetError, first_line
+from .base import Executor, Outcome, outcome_from_json, run_payload, worker_name
+
+NODE_ID_CHARS = 12      # of a Ray node id (56 hex digits) in a trial's worker: host:pid@node
 
 
 def _ray_run(payload_json: str) -> str:
-    return run_payload(payload_json)
+    import ray
+
+    node = ray.get_runtime_context().get_node_id()
+    return run_payload(payload_json, worker=f"{worker_name()}@{node[:NODE_ID_CHARS]}")
+
+
+# -- reaching a cluster ---------------------------------------------------------------------------
+
+_HOST_PORT = re.compile(r"^(?:ray://)?(?:\[(?P<ip6>[^\]]+)\]|(?P<host>[^:/\s\[\]]+)):(?P<port>\d{1,5})$")
+
+
+def find_token() -> str | None:
+    """Where this machine's Ray token comes from, looked up in Ray's order: RAY_AUTH_TOKEN, the file
+    RAY_AUTH_TOKEN_PATH names, ~/.ray/auth_token; None when there is none. A RAY_AUTH_TOKEN_PATH that
+    cannot be read, or is empty, is an error here (Ray itself would abort the process)."""
+    if os.environ.get("RAY_AUTH_TOKEN", "").strip():
+        return "RAY_AUTH_TOKEN"
+    named = os.environ.get("RAY_AUTH_TOKEN_PATH")
+    if named:
+        try:
+            text = Path(named).read_text()
+        except (OSError, UnicodeDecodeError) as err:
+            raise NasnetError(f"RAY_AUTH_TOKEN_PATH names {named}, which cannot be read "
+                              f"({getattr(err, 'strerror', None) or type(err).__name__}): point it at a copy of "
+                              "the cluster's token file, or unset it") from None
+        if not text.strip():
+            raise NasnetError(f"RAY_AUTH_TOKEN_PATH names {named}, which is empty: point it at a copy of the "
+                              "cluster's token file, or unset it")
+        return f"{named} (RAY_AUTH_TOKEN_PATH)"
+    default = Path.home() / ".ray" / "auth_token"
+    try:
+        return str(default) if default.read_text().strip() else None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _auth_mode_off() -> str | None:
+    """RAY_AUTH_MODE when it is set to something other than token (the token is then never sent)."""
+    mode = os.environ.get("RAY_AUTH_MODE")
+    return mode if mode is not None and mode.strip().lower() != "token" else None
+
+
+def use_token() -> str | None:
+    """Send this machine's token to the cluster, as `ray.init(address="auto")` and Ray's command line
+    do for a cluster they find themselves (Ray leaves token authentication off for an explicit
+    address unless RAY_AUTH_MODE=token is set): with RAY_AUTH_MODE unset and a token found (see
+    `find_token`), RAY_AUTH_MODE becomes "token" in this process. Returns where the token comes
+    from, or None. A Ray without token authentication (before 2.52) is left alone."""
+    try:
+        from ray._raylet import Config, get_authentication_mode  # noqa: F401 - present from Ray 2.52
+    except ImportError:
+        return None
+    if _auth_mode_off():
+        return None
+    source = find_token()
+    if source and os.environ.get("RAY_AUTH_MODE") is None:
+        os.environ["RAY_AUTH_MODE"] = "token"
+        Config.initialize("")       # Ray read its settings at import: let it see the mode (as Ray does)
+    return source
+
+
+def token_message(address: str, source: str | None) -> str:
+    """What to do when the cluster at `address` refuses this machine (token authentication)."""
+    copy = ("copy the head node's ~/.ray/auth_token to this machine's ~/.ray/auth_token, or point "
+            "RAY_AUTH_TOKEN_PATH at a copy (`ray get-auth-token` on the head node prints the token)")
+    off = _auth_mode_off()
+    if off is not None:
+        return (f"the Ray cluster at {address} requires its token, and RAY_AUTH_MODE={off} here keeps it from "
+                "being sent: unset RAY_AUTH_MODE (or set it to token)" + ("" if find_token() else f"; {copy}"))
+    if source is None:
+        return (f"the Ray cluster at {address} requires its token (token authentication) and this machine has "
+                f"none (looked in RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token): {copy}")
+    if source == "RAY_AUTH_TOKEN":
+        return (f"the Ray cluster at {address} refused the token in RAY_AUTH_TOKEN: set it to the cluster's "
+                "token (`ray get-auth-token` on the head node prints it), or unset it to use ~/.ray/auth_token")
+    return f"the Ray cluster at {address} refused the token from {source}, which is not the cluster's: {copy}"
+
+
+def is_auth_error(err: BaseException | None) -> bool:
+    """Whether Ray failed because the cluster refused this machine's token (or its lack of one)."""
+    seen = 0
+    while err is not None and seen < 8:
+        text = str(err)
+        if type(err).__name__ == "AuthenticationError" or "InvalidAuthToken" in text or "Unauthenticated" in text:
+            return True
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return False
+
+
+def check_reachable(address: str, timeout: float = 10.0) -> None:
+    """A host:port that does not answer is reported at once (ray.init would retry for minutes)."""
+    m = _HOST_PORT.match(address)
+    if not m:
+        return                       # "auto" and the like: Ray finds the cluster itself
+    host, port = m["ip6"] or m["host"], int(m["port"])
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as err:
+        if isinstance(err, socket.gaierror):
+            why = f"unknown host {host!r}"
+        elif isinstance(err, ConnectionRefusedError):
+            why = "nothing listens there"
+        else:
+            why = err.strerror or str(err) or type(err).__name__
+        raise NasnetError(f"cannot reach the Ray cluster at {address} ({why}): start it with `ray start --head "
+                          "--port PORT` on the head node, or give its address as HOST:PORT") from None
+
+
+@contextmanager
+def _stderr_silenced():
+    """File descriptor 2 goes to /dev/null for a moment (Ray's C++ client writes there directly)."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def probe(address: str, source: str | None, timeout: float = 20.0) -> None:
+    """Ask the GCS at `address` for the cluster's id with Ray's own GCS client (milliseconds), so that
+    a missing or refused token, or a port where no Ray head node answers, is one line now rather than
+    after ray.init's retries, each logged (twenty seconds for a token, many minutes for a wrong port).
+    Any other outcome is left to ray.init."""
+    if address.startswith("ray://") or not _HOST_PORT.match(address):
+        return
+    try:
+        from ray._raylet import InnerGcsClient
+    except ImportError:
+        return
+    try:
+        with _stderr_silenced():           # Ray's C++ client logs every attempt there
+            InnerGcsClient.standalone(address, None, int(timeout * 1000))
+    except Exception as err:   # noqa: BLE001 - only a refusal and silence are reported here
+        if is_auth_error(err):
+            raise NasnetError(token_message(address, source)) from None
+        if "Timed out while waiting for GCS" in str(err):
+            raise NasnetError(f"no Ray cluster answers at {address}: something listens there, but not the head "
+                              "node's GCS (give the head node's host and the --port of `ray start --head`)") from None
+
+
+def connect(ray, address: str, **kwargs) -> None:
+    """`ray.init(address=...)` with this machine's token (see `use_token`) and one-line errors."""
+    source = use_token()
+    check_reachable(address)
+    probe(address, source)
+    try:
+        ray.init(address=address, **kwargs)
+    except Exception as err:
+        if is_auth_error(err):
+            raise NasnetError(token_message(address, source)) from None
+        if isinstance(err, ConnectionError):
+            raise NasnetError(f"cannot connect to the Ray cluster at {address}: {first_line(err)}") from None
+        raise
 
 
 # -- Ray ------------------------------------------------------------------------------------------
@@ -150,8 +321,9 @@ class RayExecutor(Executor):
     """Runs payloads as Ray tasks: a local instance started on demand, or an existing cluster.
 
     The address is `address`, else RAY_ADDRESS, else a local instance with `workers x
-    cpus_per_child` CPUs (no dashboard). `workers` = 0 keeps as many children in flight as the
-    cluster's CPUs (and GPUs) allow. Each task asks for `cpus_per_child` CPUs and
+    cpus_per_child` CPUs (no dashboard); a cluster is reached with this machine's token (`connect`),
+    and each result's worker names the Ray node that ran it (host:pid@node). `workers` = 0 keeps as
+    many children in flight as the cluster's CPUs (and GPUs) allow. Each task asks for `cpus_per_child` CPUs and
     `gpus_per_child` GPUs (fractional: Ray packs several children on one GPU). Ray's own task retries
     are off; the driver decides about retries. With `record` set (a file in the run directory), a
     local instance's processes are recorded there, and what a SIGKILLed driver of the same run left
@@ -179,8 +351,10 @@ class RayExecutor(Executor):
             kwargs: dict[str, Any] = dict(logging_level="ERROR", log_to_driver=False)
             try:
                 if address:
-                    ray.init(address=address, **kwargs)
+                    connect(ray, address, **kwargs)
                 else:
+                    if not _auth_mode_off():
+                        find_token()        # a RAY_AUTH_TOKEN_PATH Ray cannot read would abort the process
                     if record is not None:
                         self._record = ProcessRecord(record)
                         self._record.start_polling()
@@ -201,8 +375,8 @@ class RayExecutor(Executor):
                         if self._record is not None:
                             self._record.stop_polling()
                     self._owns = True
-            except ConnectionError as err:
-                raise NasnetError(f"cannot connect to the Ray cluster at {address!r}: {err}") from None
+            except ConnectionError as err:          # connect() reports its own; this is the local instance
+                raise NasnetError(f"cannot start a local Ray instance: {first_line(err)}") from None
         _ray_errors_to_stderr()
         self._remote = ray.remote(_ray_run).options(num_cpus=cpus_per_child, num_gpus=gpus_per_child,
                                                      max_retries=0, retry_exceptions=False)

@@ -1,0 +1,57 @@
+"""The search's objective: a child's reward from its result, and the accuracy-cost front.
+
+Without a cost the reward is the child's own ("reward": validation accuracy for the training
+child). With `--cost mult_adds|params --target T --cost-weight w` it is MnasNet's soft-constrained
+reward (Tan et al., CVPR 2019):
+
+    reward = accuracy x (cost / T) ** w
+
+where cost is the child's reported "mult_adds" (multiply-accumulates per image) or "params". The
+sign convention is MnasNet's: w <= 0. At cost = T the reward is the accuracy; a child twice as
+costly gets 2 ** w times its accuracy (w = -0.07: x0.953), one half as costly 2 ** -w (x1.049).
+w = 0 records the cost and leaves the reward alone. The loop applies this to every stage's results
+(search rungs, top-k stage, the pick's retraining), so everything is ranked by one objective.
+
+`pareto_front` gives the architectures no other beats on both accuracy and cost: what best.json
+and the report show as the accuracy-cost front. Importing this module does not import torch.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Sequence
+
+from .config import CostConfig
+
+
+def objective(result: dict[str, Any], cost: CostConfig) -> tuple[float, float, float | None]:
+    """(reward, accuracy, cost value) of a child's successful result; ValueError when it lacks what is needed."""
+    accuracy = result.get("reward")
+    if isinstance(accuracy, bool) or not isinstance(accuracy, (int, float)) or not math.isfinite(accuracy):
+        raise ValueError(f"the child returned no finite reward ({accuracy!r})")
+    if not cost.active:
+        return float(accuracy), float(accuracy), None
+    value = result.get(cost.name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"the child reported no positive {cost.name!r} ({value!r}), which --cost {cost.name} needs")
+    return float(accuracy) * (float(value) / cost.target) ** cost.weight, float(accuracy), float(value)
+
+
+def pareto_front(points: Iterable[tuple[Any, float, float]]) -> list[tuple[Any, float, float]]:
+    """The (key, accuracy, cost) points no other point dominates (at least as accurate and at most as
+    costly, better in one), cheapest first; of equal points the first given is kept."""
+    front: list[tuple[Any, float, float]] = []
+    best = -math.inf
+    for key, acc, cost in sorted(points, key=lambda p: (p[2], -p[1])):
+        if acc > best:
+            front.append((key, acc, cost))
+            best = acc
+    return front
+
+
+def front_rows(trials: Sequence) -> list[dict[str, Any]]:
+    """The accuracy-cost front of done trials (`nasnet.search.store.Trial` with accuracy and cost) as JSON rows."""
+    points = [(t, t.accuracy, t.cost) for t in trials
+              if t.status == "done" and t.cached_from is None and t.accuracy is not None and t.cost is not None]
+    return [{"trial": t.id, "accuracy": acc, "cost": cost, "reward": t.reward, "genotype": t.genotype}
+            for t, acc, cost in pareto_front(points)]

@@ -232,7 +232,8 @@ def speed_row(name: str, overrides: dict, mode: str, precision: str, compiled: b
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
     row = {"model": name, "mode": mode, "precision": "bf16 autocast" if bf16 else "fp32",
-           "layout": "channels_last" if bf16 else "NCHW", "compiled": compiled, "batch": batch, "image_size": size}
+           "layout": "channels_last" if bf16 else "NCHW", "compiled": compiled, "batch": batch, "image_size": size,
+           "cudnn_benchmark": torch.backends.cudnn.benchmark}
     if compiled:
         row["regions"] = compile_regions(model, **(compile_kwargs or {}))
     step = common.model_step(model, x, train=mode == "training", bf16=bf16)

@@ -40,7 +40,7 @@ from nasnet.weights.model_file import build_with_weights  # noqa: E402
 from nasnet.weights.reference import reference_shapes, to_reference_state_dict  # noqa: E402
 from nasnet.weights.seeded import seeded_input, seeded_state_dict  # noqa: E402
 from nasnet.zoo import reference_config  # noqa: E402
-from nasnet.zoo.factory import convert_reference  # noqa: E402
+from nasnet.zoo.importer import convert_reference  # noqa: E402
 
 VARIANTS = ("ours", "reference", "channels_last", "compile", "bf16")
 DEFAULT_BATCH = {"nasnet_a_mobile": 16, "nasnet_a_large": 2}

@@ -20,7 +20,7 @@ from nasnet.weights.model_file import save_model_file
 from nasnet.weights.reference import reference_cell_names, reference_shapes, to_reference_state_dict
 from nasnet.weights.seeded import seeded_input, seeded_state_dict
 from nasnet.zoo import create_model, import_reference_model, load_model, reference_config
-from nasnet.zoo.factory import convert_reference
+from nasnet.zoo.importer import convert_reference
 
 FIXTURE = Path(__file__).parent / "fixtures" / "reference_nasnet.pt"
 TOL = 1e-4

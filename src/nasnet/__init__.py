@@ -11,12 +11,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     "COMBINERS", "NASNET_A", "OPS", "SPACES", "Block", "Cell", "Genotype", "ModelConfig", "NASNet",
-    "NasnetError", "SearchSpace", "build_model", "count", "create_model", "get_space", "list_models", "load_model",
+    "NasnetError", "SearchSpace", "build_model", "count", "create_model", "get_space", "import_weights", "list_models",
+    "load_model",
 ]
 
 _LAZY = {
     "ModelConfig": "model", "NASNet": "model", "build_model": "model", "count": "model",
-    "create_model": "zoo", "list_models": "zoo", "load_model": "zoo",
+    "create_model": "zoo", "import_weights": "zoo", "list_models": "zoo", "load_model": "zoo",
 }
 
 

@@ -4,7 +4,8 @@ CHECKPOINT is a `nasnet train` checkpoint (checkpoint.pt or best.pt) or a run di
 with torch.load(weights_only=True): nothing in it is executed. The model, its preprocessing and
 the dataset come from the checkpoint's saved configuration; `--data` evaluates on other data of
 the same shape and classes. The weight EMA is used when the run kept one (as the paper evaluates
-its ImageNet models), unless `--no-ema`.
+its ImageNet models), unless `--no-ema`. Other weights (a model file, a safetensors file, a plain
+state dict with `--model NAME`, ...) are scored on the `--data` given.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ ORDER = 31
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", metavar="CHECKPOINT", help="checkpoint.pt / best.pt, or a run directory")
+    p.add_argument("checkpoint", metavar="CHECKPOINT",
+                   help="checkpoint.pt / best.pt, a run directory, or other weights (with --data)")
+    p.add_argument("--model", help="the zoo model the weights are (needed for a plain state dict)")
     p.add_argument("--data", default=None, metavar="DATA", help="data spec (default: the run's)")
     p.add_argument("--split", default="test", choices=("test", "val", "train"))
     p.add_argument("--batch-size", type=int, default=None, help="evaluation batch size (default: the run's)")
@@ -30,10 +33,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..train.evaluate import evaluate_checkpoint
 
-    r = evaluate_checkpoint(args.checkpoint, args.data, args.split, args.batch_size, args.device, not args.no_ema)
+    r = evaluate_checkpoint(args.checkpoint, args.data, args.split, args.batch_size, args.device, not args.no_ema,
+                            args.model)
     if args.json:
         print(json.dumps(r, indent=2))
     else:
         print(f"{r['split']}: top-1 {r['top1']:.2%}  top-5 {r['top5']:.2%}  loss {r['loss']:.4f}  "
-              f"({r['images']:,} images of {r['data']}; epoch {r['epoch']}{', EMA weights' if r['ema'] else ''})")
+              f"({r['images']:,} images of {r['data']}"
+              + (f"; epoch {r['epoch']}" if r["epoch"] is not None else "") + f"{', EMA weights' if r['ema'] else ''})")
     return 0

@@ -1,4 +1,5 @@
-"""`nasnet export CHECKPOINT --onnx OUT.onnx [--torchscript OUT.pt]`: deployable files, checked against PyTorch."""
+"""`nasnet export CHECKPOINT --onnx OUT.onnx [--torchscript OUT.pt] [--safetensors OUT]`: deployable and shareable
+files, checked against PyTorch."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ from pathlib import Path
 from ..errors import NasnetError
 
 COMMAND = "export"
-HELP = "export a model to ONNX (opset >= 17, dynamic batch) and/or TorchScript, and check the outputs"
+HELP = "export a model to ONNX (opset >= 17, dynamic batch), TorchScript and/or safetensors, and check the outputs"
 DESCRIPTION = (
     "CHECKPOINT is a model file (`nasnet import-weights` output), a training checkpoint (any file holding "
-    "'model_config' and 'model'), published NASNet-A weights in the reference layout, or a zoo name "
-    "(untrained weights, to try a deployment). The export is traced in eval mode at a fixed image size "
-    "with a free batch dimension; unless --no-check, the exported file is run (onnxruntime for ONNX) on "
-    "two batch sizes and its logits are compared with PyTorch's."
+    "'model_config' and 'model'), any weights `nasnet import-weights` reads (published NASNet-A weights, "
+    "safetensors, TF-Slim, Keras .h5; a plain state dict of our layout with --model), or a zoo name "
+    "(untrained weights, to try a deployment). ONNX and TorchScript are traced in eval mode at a fixed image "
+    "size with a free batch dimension; safetensors holds the weights with the config and preprocessing as "
+    "JSON metadata (no pickle). Unless --no-check, each written file is run (onnxruntime for ONNX; "
+    "safetensors read back into a model) on two batch sizes and its logits are compared with PyTorch's."
 )
 ORDER = 45
 
@@ -24,6 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="model file, training checkpoint, published weights, or zoo name")
     p.add_argument("--onnx", metavar="OUT.onnx", help="write an ONNX file")
     p.add_argument("--torchscript", metavar="OUT.pt", help="write a traced TorchScript file")
+    p.add_argument("--safetensors", metavar="OUT", help="write the weights as safetensors, config as metadata")
+    p.add_argument("--model", help="the zoo model CHECKPOINT holds (checked; needed for a plain state dict)")
     p.add_argument("--weights-key", default="model",
                    help="the checkpoint entry holding the weights (default 'model'; e.g. 'ema' for averaged weights)")
     p.add_argument("--image-size", type=int, help="input size (default: the model's)")
@@ -36,9 +41,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    targets = [(kind, Path(path)) for kind, path in (("onnx", args.onnx), ("torchscript", args.torchscript)) if path]
+    targets = [(kind, Path(path)) for kind, path in (("onnx", args.onnx), ("torchscript", args.torchscript),
+                                                     ("safetensors", args.safetensors)) if path]
     if not targets:
-        raise NasnetError("nothing to do: give --onnx OUT.onnx and/or --torchscript OUT.pt")
+        raise NasnetError("nothing to do: give --onnx OUT.onnx, --torchscript OUT.pt and/or --safetensors OUT")
     for _, path in targets:
         if path.exists() and not args.force:
             raise NasnetError(f"{str(path)!r} exists; pass --force to overwrite it")
@@ -51,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from ..zoo import list_models, load_model
 
     torch.set_grad_enabled(False)
-    model = load_model(args.checkpoint, weights_key=args.weights_key)
+    model = load_model(args.checkpoint, expect=args.model, weights_key=args.weights_key)
     if args.checkpoint in list_models() and not Path(args.checkpoint).exists():
         described = f"zoo model {args.checkpoint} (untrained weights)"
     else:
@@ -67,11 +73,19 @@ def run(args: argparse.Namespace) -> int:
             entry = {"format": "onnx", "path": str(path), "opset": args.opset}
             if not args.no_check:
                 entry["check"] = onnx_parity(model, path, size)
-        else:
+        elif kind == "torchscript":
             export_torchscript(model, path, size)
             entry = {"format": "torchscript", "path": str(path)}
             if not args.no_check:
                 entry["check"] = torchscript_parity(model, path, size)
+        else:
+            from ..weights.export import reloaded_parity
+            from ..weights.safetensors_io import save_safetensors
+
+            save_safetensors(model, path)
+            entry = {"format": "safetensors", "path": str(path)}
+            if not args.no_check:
+                entry["check"] = reloaded_parity(model, load_model(path), size)
         entry["bytes"] = path.stat().st_size
         if "check" in entry and not entry["check"]["max_abs_diff"] <= args.tolerance:
             failed.append(f"{path}: max |logit diff| {entry['check']['max_abs_diff']:.3g} > {args.tolerance:g}")
@@ -82,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{described}: {summary['model']}, {size}x{size}, {summary['num_classes']} classes")
         for e in summary["outputs"]:
             line = f"  wrote {e['path']} ({e['format']}{', opset ' + str(e['opset']) if 'opset' in e else ''}, "
-            line += f"{e['bytes'] / 2**20:.1f} MiB, dynamic batch)"
+            line += f"{e['bytes'] / 2**20:.1f} MiB" + (", dynamic batch)" if e["format"] != "safetensors" else ")")
             if "check" in e:
                 c = e["check"]
                 line += (f"; {c['runtime']} on batches {c['batches']}: max |logit diff| vs PyTorch "

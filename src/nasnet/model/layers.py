@@ -1,13 +1,17 @@
 """Building layers shared by the ops and cells: padding-aware convs and pools, BN, factorized reduction.
 
-Two padding conventions are supported (docs/reference-configs.md):
+Three padding conventions are supported (docs/reference-configs.md, docs/formats.md):
 
 * ``"symmetric"`` - PyTorch's usual ``(k - 1) * d // 2`` on both sides;
 * ``"same"`` - TensorFlow's "SAME": output size ceil(n / stride), with the odd pixel of padding on
   the bottom/right. It differs from "symmetric" only for a stride-2 window on an even input size,
-  and it is what the published NASNet-A checkpoints were trained with.
+  and it is what the published NASNet-A checkpoints were trained with;
+* ``"keras"`` - Keras Applications' NASNet: "SAME" everywhere except the strided pools, which pad
+  with explicit zeros (the "SAME" amounts) and then pool without padding, so those zeros count in
+  averages and take part in maxima. It exists to reproduce Keras's outputs on Keras's weights.
 
-Average pooling never counts padded pixels (TF "SAME" semantics, also the reference PyTorch ports).
+Under "symmetric" and "same" average pooling never counts padded pixels (TF "SAME" semantics, also
+the reference PyTorch ports), and max pooling never sees them.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from torch import nn
 
 from ..errors import NasnetError
 
-PADDINGS = ("symmetric", "same")
+PADDINGS = ("symmetric", "same", "keras")
+SAME_CONVS = ("same", "keras")  # paddings whose convolutions follow TF "SAME"
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,7 @@ class Conv2d(nn.Conv2d):
                  style: LayerStyle = LayerStyle(), padding: int | tuple[int, int] | None = None):
         kh, kw = _pair(kernel)
         dh, dw = _pair(dilation)
-        self.tf_same = style.padding == "same" and padding is None
+        self.tf_same = style.padding in SAME_CONVS and padding is None
         if padding is None:
             padding = ((kh - 1) * dh // 2, (kw - 1) * dw // 2)
         super().__init__(c_in, c_out, (kh, kw), stride, 0 if self.tf_same else padding, dilation, groups, bias=False)
@@ -81,20 +86,29 @@ class Conv2d(nn.Conv2d):
 
 
 class Pool2d(nn.Module):
-    """Max or average pooling with "symmetric" or TF "SAME" padding; padding never enters a result."""
+    """Max or average pooling with "symmetric" or TF "SAME" padding (padding never enters a result), or
+    Keras's zero-padded strided pools (padding="keras": the zeros count, see the module docstring)."""
 
     def __init__(self, kind: str, kernel: int, stride: int, style: LayerStyle = LayerStyle()):
         super().__init__()
         if kind not in ("max", "avg"):
             raise ValueError(kind)
         self.kind, self.kernel, self.stride = kind, kernel, stride
-        self.tf_same = style.padding == "same"
+        self.tf_same = style.padding in SAME_CONVS
+        self.zero_padded = style.padding == "keras" and stride > 1
 
     def extra_repr(self) -> str:
-        return f"{self.kind}, kernel={self.kernel}, stride={self.stride}, same={self.tf_same}"
+        return (f"{self.kind}, kernel={self.kernel}, stride={self.stride}, same={self.tf_same}"
+                + (", zero-padded" if self.zero_padded else ""))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         k, s = self.kernel, self.stride
+        if self.zero_padded:
+            # Keras's NASNet: ZeroPadding2D by the "SAME" amounts, then a "valid" pool.
+            top, bottom = same_pads(x.shape[-2], k, s)
+            left, right = same_pads(x.shape[-1], k, s)
+            x = F.pad(x, (left, right, top, bottom))
+            return F.max_pool2d(x, k, s) if self.kind == "max" else F.avg_pool2d(x, k, s)
         if self.tf_same:
             # TF "SAME" puts the odd padding pixel on the bottom/right. PyTorch's ceil_mode lets the
             # last window run past the bottom/right edge, and out-of-range pixels are neither maxed nor

@@ -46,7 +46,7 @@ class ModelConfig:
     aux_head: bool = False
     dropout: float = 0.0           # head dropout probability (TF's 1 - dense_dropout_keep_prob)
     drop_path_keep: float = 1.0    # k0 of ScheduledDropPath; 1.0 disables it
-    padding: str = "symmetric"     # or "same" (TensorFlow), for the published checkpoints
+    padding: str = "symmetric"     # "same" (TensorFlow; the published checkpoints) or "keras" (its pools)
     bn_eps: float = 1e-5
     bn_momentum: float = 0.1
 

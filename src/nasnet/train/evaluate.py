@@ -4,6 +4,11 @@
 come from the checkpoint's saved configuration (another `data` spec of the same shape and classes
 may be given), and the weight EMA is used when the run kept one, as the paper evaluates its
 ImageNet models (A.7). The checkpoint is read with weights_only=True: nothing in it is executed.
+
+Any other weights `nasnet.load_model` reads (a model file, a plain state dict with the zoo `model`
+named, safetensors, imported TF-Slim or Keras weights) are scored on the `data` given: evaluation
+follows the model's preprocessing (center crop, [-1, 1] or [0, 1] inputs) when it has one, else the
+default recipe of the data set's kind.
 """
 
 from __future__ import annotations
@@ -14,19 +19,26 @@ from typing import Any
 import torch
 
 from ..data import load_dataset
+from ..data.augment import Augment
 from ..errors import NasnetError
+from ..model.network import NASNet
+from ..weights.formats import PYTORCH, detect_format
+from ..weights.io import read_checkpoint
 from ..zoo.factory import load_model
-from .config import TrainConfig
+from .config import TrainConfig, default_preset, preset
 from .loop import device_splits, evaluate_model, resolve_device, uses_bf16
-from .run_dir import load_checkpoint
+from .run_dir import CHECKPOINT_FILE, FORMAT, load_checkpoint
 
 
 def evaluate_checkpoint(path: str | Path, data: str | None = None, split: str = "test", batch_size: int | None = None,
-                        device: str = "auto", use_ema: bool = True) -> dict[str, Any]:
+                        device: str = "auto", use_ema: bool = True, model: str | None = None) -> dict[str, Any]:
     """{"checkpoint", "data", "split", "epoch", "ema", "loss", "top1", "top5", "images"} for a checkpoint
-    file (checkpoint.pt / best.pt) or a run directory."""
+    file (checkpoint.pt / best.pt), a run directory, or other weights (`model`: the zoo model they are,
+    needed for a plain state dict; `data` is then required)."""
     dev = resolve_device(device)
-    state = load_checkpoint(path)
+    state = _training_checkpoint(path)
+    if not (isinstance(state, dict) and state.get("format") == FORMAT):
+        return _evaluate_weights(path, state, model, data, split, batch_size, dev)
     config = state["config"]
     train_cfg = TrainConfig.from_dict(config["train"])
     ema = use_ema and state.get("ema") is not None
@@ -43,3 +55,48 @@ def evaluate_checkpoint(path: str | Path, data: str | None = None, split: str = 
                              batch_size or train_cfg.eval_batch_size, dev, uses_bf16(train_cfg.precision, dev))
     return {"checkpoint": str(path), "data": dataset.spec, "split": split, "epoch": state.get("epoch"), "ema": ema,
             **metrics}
+
+
+def _training_checkpoint(path: str | Path) -> Any:
+    """The loaded PyTorch file at `path` (a run directory: its checkpoint.pt), or None for other formats.
+    Files of no known format go to the training-checkpoint reader, whose error says what they are not."""
+    p = Path(path).expanduser()
+    if p.is_dir() and (p / CHECKPOINT_FILE).is_file():
+        return load_checkpoint(p)
+    try:
+        fmt = detect_format(p)
+    except NasnetError:
+        return load_checkpoint(p)
+    return read_checkpoint(p) if fmt == PYTORCH else None
+
+
+def _eval_augment(model: NASNet, kind: str) -> Augment:
+    """Evaluation preprocessing for weights without a training config: the model's own, else the recipe's."""
+    size = model.config.image_size
+    prep = getattr(model, "preprocessing", None)
+    if prep is None:
+        return preset(default_preset(kind, size)).augment_for(size)
+    modes = {((0.5,) * 3, (0.5,) * 3): "unit", ((0.0,) * 3, (1.0,) * 3): "none"}
+    if (prep.mean, prep.std) not in modes:
+        raise NasnetError(f"nasnet eval scales inputs to [-1, 1] or [0, 1]; this model's preprocessing has mean "
+                          f"{list(prep.mean)} and std {list(prep.std)}")
+    return Augment(kind="inception", normalize=modes[prep.mean, prep.std], image_size=size, eval_crop=prep.crop_pct)
+
+
+def _evaluate_weights(path: str | Path, loaded: Any, model: str | None, data: str | None, split: str,
+                      batch_size: int | None, dev: torch.device) -> dict[str, Any]:
+    if data is None:
+        raise NasnetError(f"{str(path)!r} holds weights, not a training run: give the data to score them on (--data)"
+                          + ("" if model else ", and --model for a plain state dict"))
+    net = load_model(loaded if loaded is not None else path, expect=model)
+    cfg = net.config
+    dataset = load_dataset(data)
+    if dataset.num_classes != cfg.num_classes or dataset.channels != cfg.in_chans:
+        raise NasnetError(f"{dataset.spec} has {dataset.num_classes} classes of {dataset.channels}-channel images; "
+                          f"the model expects {cfg.num_classes} of {cfg.in_chans}")
+    dataset.split(split)
+    augment = _eval_augment(net, dataset.kind)
+    net = net.to(dev).to(memory_format=torch.channels_last)
+    x, y = device_splits(dataset, dev)[split]
+    metrics = evaluate_model(net, x, y, augment, batch_size or TrainConfig().eval_batch_size, dev)
+    return {"checkpoint": str(path), "data": dataset.spec, "split": split, "epoch": None, "ema": False, **metrics}

@@ -1,4 +1,5 @@
-"""Deployment: export a NASNet to ONNX and TorchScript, and check the exported file against PyTorch (issue 5).
+"""Deployment: export a NASNet to ONNX and TorchScript, and check the exported file against PyTorch (issue 5);
+`reloaded_parity` checks a weights file written for sharing (safetensors: weights/safetensors_io.py).
 
 Both exports trace the model in eval mode at a fixed image size (TF "SAME" padding is resolved
 from it; see layers.same_pads) with a free batch dimension. ONNX uses PyTorch's TorchScript-based
@@ -149,3 +150,15 @@ def torchscript_parity(model: NASNet, path: str | Path, image_size: int | None =
             worst = max(worst, (loaded(x) - model(x)).abs().max().item())
             batches.append(x.shape[0])
     return {"runtime": f"torch.jit {torch.__version__}", "batches": batches, "max_abs_diff": worst}
+
+
+def reloaded_parity(model: NASNet, reloaded: NASNet, image_size: int | None = None) -> dict[str, Any]:
+    """A written weights file read back into a model (a safetensors export): max |logit difference| from the
+    original over two batch sizes. The file holds the same float32 tensors, so it is 0 unless it is wrong."""
+    worst, batches = 0.0, []
+    model, reloaded = model.eval(), reloaded.eval()
+    with torch.no_grad():
+        for x in _batches(model, image_size):
+            worst = max(worst, (reloaded(x) - model(x)).abs().max().item())
+            batches.append(x.shape[0])
+    return {"runtime": "safetensors, read back by nasnet.load_model", "batches": batches, "max_abs_diff": worst}

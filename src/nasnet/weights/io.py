@@ -6,9 +6,10 @@
   Failures become one line that says what the file is not; PyTorch's own advice (which includes
   loading with ``weights_only=False``, something this project never does) is not repeated.
 * `as_state_dict(obj)`: a flat name -> tensor dict from a state dict or the usual wrappers.
-* `check_state_dict(expected, state, where)`: missing, unexpected and wrongly shaped keys, all
-  listed in one `CheckpointMismatch` error. Every loader (our model files, the published layouts,
-  the format importers) reports a misfit through it.
+* `check_state_dict(expected, state, where)`: missing, unexpected and wrongly shaped keys in one
+  `CheckpointMismatch` error: one line naming the first of each kind, its attributes listing all.
+  Every loader (our model files, the published layouts, plain state dicts) reports a misfit through
+  it or, for other libraries' files, through the same `mismatch` (weights/mapping.py).
 """
 
 from __future__ import annotations
@@ -49,9 +50,21 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     except (zipfile.BadZipFile, EOFError) as err:
         raise NasnetError(f"{where} is not a PyTorch checkpoint (truncated or damaged: {first_line(err)})") from None
     except OSError as err:
+        if _readable(path):  # PyTorch's zip reader reports a truncated archive as an OSError (EINVAL)
+            raise NasnetError(f"{where} is not a PyTorch checkpoint (truncated or damaged: "
+                              f"{err.strerror or first_line(err)})") from None
         raise NasnetError(f"{where}: cannot read it ({err.strerror or first_line(err)})") from None
     except Exception:  # garbage makes the reader fail in many ways (RuntimeError, KeyError, IndexError, ...)
         raise NasnetError(f"{where} is not a PyTorch checkpoint") from None
+
+
+def _readable(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            f.read(1)
+        return True
+    except OSError:
+        return False
 
 
 def as_state_dict(obj: Any, where: str = "checkpoint") -> dict[str, torch.Tensor]:
@@ -78,7 +91,10 @@ def as_state_dict(obj: Any, where: str = "checkpoint") -> dict[str, torch.Tensor
     return state
 
 
-def listed(keys: list[str], limit: int = 40) -> str:
+SHOWN = 10  # keys of each kind a one-line error names; the exception's attributes hold them all
+
+
+def listed(keys: list[str], limit: int = SHOWN) -> str:
     shown = ", ".join(keys[:limit])
     return shown + (f", ... ({len(keys) - limit} more)" if len(keys) > limit else "")
 
@@ -87,7 +103,7 @@ def mismatch(where: str, missing: list[str], unexpected: list[str], wrong: list[
     """The one error for a state dict that does not fit: `where` says what does not fit what."""
     parts = [f"{len(missing)} missing key(s): {listed(missing)}"] if missing else []
     parts += [f"{len(unexpected)} unexpected key(s): {listed(unexpected)}"] if unexpected else []
-    parts += [f"{len(wrong)} key(s) with the wrong shape: {listed(wrong, 20)}"] if wrong else []
+    parts += [f"{len(wrong)} key(s) with the wrong shape: {listed(wrong)}"] if wrong else []
     return CheckpointMismatch(f"{where}: " + "; ".join(parts), missing, unexpected, wrong)
 
 

@@ -11,7 +11,8 @@ A model file is a dict saved with ``torch.save`` and read back with ``torch.load
 Only "model_config" and "model" are required: any checkpoint that holds those two keys - a training
 checkpoint adds its optimizer and schedule state beside them - loads, exports and transfers the same
 way. Loading by zoo name, published layouts and the choice of preprocessing for files without one
-are the zoo's (`nasnet.zoo.factory`); this module reads and writes the format.
+are the zoo's (`nasnet.zoo.importer`, `nasnet.zoo.factory`); this module reads and writes the format.
+The same model travels without pickle as safetensors (`nasnet.weights.safetensors_io.save_safetensors`).
 """
 
 from __future__ import annotations

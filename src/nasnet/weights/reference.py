@@ -24,13 +24,12 @@ exception - files written by old PyTorch versions lack them and they change no o
 missing counter is left at 0. The 1001-class variant (TensorFlow's class 0 is "background") is
 converted by dropping row 0 of the classifier when the target model has 1000 classes.
 
-This module knows layouts, not model names' configurations: the caller (`nasnet.zoo.factory`)
+This module knows layouts, not model names' configurations: the caller (`nasnet.zoo.importer`)
 builds the target `ModelConfig` from the zoo.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import torch
@@ -42,10 +41,10 @@ from ..model.layers import ConvBN, FactorizedReduce
 from ..model.network import ModelConfig, NASNet
 from ..model.ops import Identity, PoolOp, SepConv
 from .io import as_state_dict, check_state_dict
+from .mapping import BACKGROUND_CLASSES, ImportInfo
 
 # The zoo models that have published weights in this layout, and the stem width that tells them apart.
 REFERENCE_MODELS: dict[str, int] = {"nasnet_a_large": 96, "nasnet_a_mobile": 32}
-BACKGROUND_CLASSES = 1001  # TensorFlow's ImageNet head: class 0 is "background"
 NORMAL_CELL_STRIDE = 6     # the reference names stage s's j-th normal cell cell_{6 s + j}
 
 _SEP_PARTS = {
@@ -57,25 +56,6 @@ _SEP_PARTS = {
     "bn_2": "bn_sep_2",
 }
 _FACTORIZED_PARTS = {"conv_1": "path_1.conv", "conv_2": "path_2.conv", "bn": "final_path_bn"}
-
-
-@dataclass(frozen=True)
-class ImportInfo:
-    """What a conversion found: the zoo model, the class count before/after, keys mapped."""
-
-    model: str
-    source_classes: int
-    num_classes: int
-    dropped_background: bool
-    keys: int
-    counters_missing: int = 0
-    layout: str = "pretrainedmodels/timm nasnet"
-    notes: tuple[str, ...] = field(default_factory=tuple)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "source_classes": self.source_classes, "num_classes": self.num_classes,
-                "dropped_background": self.dropped_background, "keys": self.keys,
-                "counters_missing": self.counters_missing, "layout": self.layout}
 
 
 # --------------------------------------------------------------------------------------------
@@ -191,13 +171,6 @@ def detect_reference_model(state: Mapping[str, torch.Tensor]) -> str:
             return name
     raise NasnetError(f"the checkpoint's stem has {width} filters; the published models have "
                       + ", ".join(f"{n}: {w}" for n, w in REFERENCE_MODELS.items()))
-
-
-def head_classes(rows: int, keep_background: bool = False) -> int:
-    """Classes of the converted model for a classifier of `rows` rows: 1001 loses its background class."""
-    if rows < 1:
-        raise NasnetError(f"the classifier has {rows} rows; expected (classes, features)")
-    return rows - 1 if rows == BACKGROUND_CLASSES and not keep_background else rows
 
 
 def convert_reference_state_dict(state: Mapping[str, torch.Tensor], config: ModelConfig, model: str = "",

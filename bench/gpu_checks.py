@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from nasnet.arch.genotype import NASNET_A, OPS
 from nasnet.data.augment import Augment
 from nasnet.model.cells import CellModule, StateInfo
-from nasnet.model.layers import LayerStyle
+from nasnet.model.layers import PADDINGS, LayerStyle
 from nasnet.model.network import NASNet
 from nasnet.model.ops import make_op
 from nasnet.zoo import model_config
@@ -159,9 +159,10 @@ def parity(name: str, build, inputs, call, device: torch.device, tolerance: floa
 # -- ops, cells, networks -------------------------------------------------------------------------
 
 def check_ops(device: torch.device, channels: int, size: int, batch: int) -> dict:
-    """Every op of the search space at stride 1 and 2, with symmetric and TF 'same' padding."""
+    """Every op of the search space at stride 1 and 2, with every padding convention (symmetric, TF
+    'same', Keras's)."""
     rows = []
-    for style_name, style in (("symmetric", LayerStyle()), ("same", LayerStyle(padding="same"))):
+    for style_name, style in ((p, LayerStyle(padding=p)) for p in PADDINGS):
         for name in OPS:
             for stride in (1, 2):
                 c_in = channels if stride == 1 else channels // 2   # strided: projections too
@@ -177,7 +178,7 @@ def check_ops(device: torch.device, channels: int, size: int, batch: int) -> dic
 
                 rows.append(parity(f"{name}/s{stride}/{style_name}", build, inputs, call, device, TOL["op"]))
     worst = max(rows, key=lambda r: r["error"])
-    return {"name": f"every op: {len(OPS)} x stride 1, 2 x symmetric, same padding",
+    return {"name": f"every op: {len(OPS)} x stride 1, 2 x padding {', '.join(PADDINGS)}",
             "passed": all(r["passed"] for r in rows), "error": worst["error"],
             "tolerance": TOL["op"], "worst": f"{worst['name']}: {worst['worst']}", "metric": METRIC_REL,
             "checked": len(rows), "per_op": {r["name"]: r["error"] for r in rows},

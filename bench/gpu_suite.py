@@ -6,8 +6,8 @@ and the models cost on the GPU, in one command and one JSON file (issue 14).
 
 Parts, in the order they run (the first two are checks that pass or fail, the rest measurements):
 
-1. correctness on the device against the CPU, fp32 (TF32 off): every op (stride 1 and 2, both
-   paddings), NASNet-A's normal and reduction cells, the CIFAR and Mobile networks, forward and
+1. correctness on the device against the CPU, fp32 (TF32 off): every op (stride 1 and 2, every
+   padding), NASNet-A's normal and reduction cells, the CIFAR and Mobile networks, forward and
    backward; a few training steps in bf16 autocast + channels_last against fp32; augmentation of
    a batch on the device against the same batch on the CPU, same seed;
 2. the distributed and search paths: a one-process torchrun run (NCCL with sync_bn on CUDA, gloo

@@ -32,8 +32,11 @@ def test_smoke_run_writes_every_part_with_sane_values(tmp_path):
                           "child_cost", "packing", "model_speed", "compiled"}
     assert parts["peak"]["bf16_matmul_tflops"] > 0
 
-    # correctness: every op at both strides and paddings, both cells, both networks; stated tolerances
-    assert parts["ops"]["passed"] and parts["ops"]["checked"] == 13 * 2 * 2 and parts["ops"]["tolerance"] > 0
+    # correctness: every op at both strides and every padding, both cells, both networks; stated tolerances
+    from nasnet.model.layers import PADDINGS
+
+    assert parts["ops"]["passed"] and parts["ops"]["checked"] == 13 * 2 * len(PADDINGS) == 78
+    assert parts["ops"]["tolerance"] > 0
     for name, count in (("cells", 2), ("models", 2)):
         checks = parts[name]["checks"]
         assert len(checks) == count and all(c["passed"] and 0 <= c["error"] <= c["tolerance"] for c in checks)

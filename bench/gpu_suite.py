@@ -233,7 +233,12 @@ class Suite:
         cmd = [sys.executable, str(Path(__file__)), "--worker", "compile", "--device", str(self.device),
                "--worker-out", str(out), "--peak", str(self.peak or 0)] + (["--smoke"] if self.smoke else [])
         r = gpu_checks.run_subprocess(cmd, timeout, threads=None)
-        rows = [json.loads(line) for line in out.read_text().splitlines()] if out.is_file() else []
+        rows = []
+        for line in out.read_text().splitlines() if out.is_file() else []:
+            try:
+                rows.append(json.loads(line))
+            except ValueError:      # a row cut off when the subprocess was stopped
+                break
         skipped = [{**p, "skipped": "time budget: the compile subprocess was stopped"
                     if r["returncode"] is None else "not reached"} for p in plan[len(rows):]]
         if self.device.type != "cuda":

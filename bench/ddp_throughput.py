@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 def worker(args) -> None:
     """One process of one configuration (under torchrun)."""
     import torch
-    from train_throughput import SHAPES, synthetic
+    from common import SHAPES, synthetic
 
     from nasnet.model.network import ModelConfig
     from nasnet.train import distributed

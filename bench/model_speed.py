@@ -27,18 +27,14 @@ at ``--out``. Typical use::
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import os
-import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from common import ROOT, machine_info, write_json
 
 from nasnet.weights.model_file import build_with_weights  # noqa: E402
 from nasnet.weights.reference import reference_shapes, to_reference_state_dict  # noqa: E402
@@ -48,20 +44,6 @@ from nasnet.zoo.importer import convert_reference  # noqa: E402
 
 VARIANTS = ("ours", "reference", "channels_last", "compile", "bf16")
 DEFAULT_BATCH = {"nasnet_a_mobile": 16, "nasnet_a_large": 2}
-
-
-def machine() -> dict:
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "logical_cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "torch": str(torch.__version__), "python": platform.python_version(), "platform": platform.platform(),
-            "load_average_at_start": os.getloadavg() if hasattr(os, "getloadavg") else None}
 
 
 def load_reference(path: str | None):
@@ -113,7 +95,7 @@ class Runner:
             self.setup_s = time.perf_counter() - t
 
     def step(self):
-        autocast = torch.autocast("cpu", dtype=torch.bfloat16) if self.variant == "bf16" else _null()
+        autocast = torch.autocast("cpu", dtype=torch.bfloat16) if self.variant == "bf16" else contextlib.nullcontext()
         if self.mode == "forward":
             with torch.no_grad(), autocast:
                 self.model(self.x)
@@ -123,14 +105,6 @@ class Runner:
             out.float().sum().backward()
             for p in self.model.parameters():
                 p.grad = None
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def check_outputs(models: dict, x: torch.Tensor) -> dict[str, float]:
@@ -179,7 +153,7 @@ def main() -> int:
         if ref_classes is None:
             print(f"reference: skipped ({ref_note})")
             variants.remove("reference")
-    info = machine()
+    info = machine_info()
     print(f"machine: {info['cpu']}, {info['logical_cpus']} logical CPUs, torch {info['torch']} with "
           f"{info['torch_threads']} threads, load average {info['load_average_at_start']}")
     print("precision: float32 unless the variant says otherwise (bf16 = autocast bfloat16)")
@@ -228,18 +202,10 @@ def main() -> int:
                 print(f"  {mode:17s} {r.variant:14s} {row['images_per_s']:8.2f} img/s  {med * 1e3:9.1f} ms/batch  "
                       f"throughput x{row['ratio_vs_ours']:.2f} of ours{extra}", flush=True)
         print()
-        write(args.out, {"machine": info, "reference": ref_note, "repeats": args.repeats,
+        write_json(args.out, {"machine": info, "reference": ref_note, "repeats": args.repeats,
                          "warmup": args.warmup, "results": results})  # after every model: partial runs count
     print(f"wrote {args.out}")
     return 0
-
-
-def write(path: str, payload: dict) -> None:
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2))
-    tmp.replace(out)
 
 
 if __name__ == "__main__":

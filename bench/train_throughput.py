@@ -22,54 +22,23 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+import torch
+from common import SHAPES, child_trainer, describe, eval_images_per_second, machine_info, sync
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from nasnet.data import Dataset, Split  # noqa: E402
-from nasnet.model.network import ModelConfig  # noqa: E402
-from nasnet.train.config import (
-    model_config_for,  # noqa: E402
-    preset,  # noqa: E402
-)
-from nasnet.train.loop import Trainer, evaluate_model  # noqa: E402
-
-SHAPES = {
-    "digits": dict(channels=1, size=8, filters=16),
-    "cifar": dict(channels=3, size=32, filters=32),
-}
-
-
-def synthetic(channels: int, size: int, n_train: int, n_val: int = 0, classes: int = 10) -> Dataset:
-    rng = np.random.default_rng(0)
-
-    def split(n):
-        return Split(rng.integers(0, 256, (n, channels, size, size), dtype=np.uint8), rng.integers(0, classes, n))
-
-    return Dataset(f"synthetic-{channels}x{size}", "npz", {"train": split(n_train), "val": split(n_val),
-                                                           "test": split(0)}, classes)
+from nasnet.train.loop import Trainer
 
 
 def make_trainer(shape: str, optimised: bool, device: str, batch: int, steps: int, compile_: bool = False) -> Trainer:
     s = SHAPES[shape]
-    ds = synthetic(s["channels"], s["size"], batch * steps, n_val=min(500, batch * 4))
-    cfg = preset("child", batch_size=batch, device=device, channels_last=optimised,
-                 precision="auto" if optimised else "fp32", compile=compile_ and optimised)
-    model = model_config_for(ModelConfig(normal_cells=2, filters=s["filters"]), cfg, ds)
-    return Trainer(model, cfg, ds)
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    return child_trainer(device, batch, steps, n_val=min(500, batch * 4), normal_cells=2, filters=s["filters"],
+                         channels=s["channels"], size=s["size"], channels_last=optimised,
+                         precision="auto" if optimised else "fp32", compile=compile_ and optimised)
 
 
 def train_ips(trainers: dict[str, Trainer], repeats: int) -> dict[str, float]:
@@ -89,33 +58,11 @@ def train_ips(trainers: dict[str, Trainer], repeats: int) -> dict[str, float]:
 
 
 def eval_ips(trainer: Trainer, batch: int) -> float:
-    x, y = trainer.data["val"]
-    model = trainer.model
-    evaluate_model(model, x, y, trainer.augment, batch, trainer.device, trainer.bf16, trainer.channels_last)
-    sync(trainer.device)
-    t = time.perf_counter()
-    evaluate_model(model, x, y, trainer.augment, batch, trainer.device, trainer.bf16, trainer.channels_last)
-    sync(trainer.device)
-    return len(y) / (time.perf_counter() - t)
+    return eval_images_per_second(trainer, batch)
 
 
 def machine(device: torch.device) -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    text = f"{cpu}, {os.cpu_count()} logical CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads"
-    if device.type == "cuda":
-        text += f", GPU {torch.cuda.get_device_name(device)}"
-    try:
-        text += f", load average {os.getloadavg()[0]:.1f}"
-    except OSError:
-        pass
-    return text
+    return describe(machine_info(device))
 
 
 def worker(args) -> None:

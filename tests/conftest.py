@@ -19,6 +19,16 @@ def _cli_env(env: dict | None = None) -> dict:
     return full_env
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `gpu` are skipped, visibly (-ra lists the reason), where CUDA is not available."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs CUDA: run on a GPU machine (bench/gpu_suite.py checks the same)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict | None = None):
     """Run `python -m nasnet ARGS` in a subprocess; returns CompletedProcess with text output."""
     return subprocess.run([sys.executable, "-m", "nasnet", *args], capture_output=True, text=True,

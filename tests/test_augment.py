@@ -179,3 +179,19 @@ def test_imagenet_recipe_distorts_colour_on_the_batch():
     plain = Augment(kind="inception", normalize="unit", image_size=16, cutout=0)
     assert aug.color == "fast" and not torch.equal(aug.train_batch(x, _gen()), plain.train_batch(x, _gen()))
     assert torch.equal(aug.eval_batch(x), plain.eval_batch(x))      # evaluation is never distorted
+
+
+def test_random_parameters_are_drawn_on_the_generators_device():
+    """A batch on another device (here 'meta', standing in for a GPU) takes its crops, flips, cutouts
+    and boxes from the CPU generator it is given, drawing exactly what a CPU batch draws: a seed gives
+    the same augmentation on every device (CUDA's generators produce other streams than the CPU's)."""
+    x = torch.rand(6, 3, 12, 12)
+    meta = torch.empty_like(x, device="meta")
+    for fn in (lambda t, g: pad_crop(t, 2, g), hflip, lambda t, g: cutout(t, 4, g),
+               lambda t, g: random_resized_crop(t, 8, g),
+               lambda t, g: Augment(kind="crop_flip", pad=2, cutout=4, image_size=12).train_batch(t, g)):
+        g_cpu, g_meta = _gen(11), _gen(11)
+        fn(x, g_cpu)
+        out = fn(meta, g_meta)
+        assert out.device.type == "meta"
+        assert torch.equal(g_cpu.get_state(), g_meta.get_state())   # the same draws, on the CPU

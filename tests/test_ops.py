@@ -115,3 +115,15 @@ def test_drop_path_rescales_kept_examples():
     y = drop_path(x, 0.25)
     assert set(torch.unique(y).tolist()) == {0.0, 4.0}
     assert abs(y.mean().item() - 1.0) < 0.1
+
+
+@pytest.mark.parametrize("keep", [0.9, 0.6])
+def test_drop_path_keeps_keep_prob_of_bf16_paths(keep):
+    """Under bf16 autocast the paths are bf16: the keep mask must still be drawn in float32 (bf16
+    uniforms keep 0.9 -> 0.8984, 0.6 -> 0.6017: 7 and more standard errors off on 4M draws)."""
+    torch.manual_seed(0)
+    x = torch.ones(4_000_000, 1, 1, 1, dtype=torch.bfloat16)
+    out = drop_path(x, keep)
+    assert out.dtype == torch.bfloat16
+    assert abs((out != 0).float().mean().item() - keep) < 1e-3      # 1e-3: 4 standard errors at 0.6
+    assert abs(out.float().mean().item() - 1.0) < 2e-3 / keep        # kept paths are rescaled by 1 / keep

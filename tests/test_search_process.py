@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from conftest import ROOT, trial_rows
 from nasnet.search import ChildConfig, ExecutorConfig, SearchConfig, StrategyConfig, run_search
 from nasnet.search.executors import make_executor
@@ -38,7 +40,9 @@ def test_worker_deaths_are_retried_and_hangs_time_out(tmp_path):
 
 def report_env(payload):
     """A child that reports its worker's environment."""
-    return {"threads": os.environ.get("OMP_NUM_THREADS"), "pid": os.getpid()}
+    time.sleep(payload.get("sleep", 0))
+    return {"threads": os.environ.get("OMP_NUM_THREADS"), "pid": os.getpid(),
+            "gpus": os.environ.get("CUDA_VISIBLE_DEVICES")}
 
 
 def test_workers_use_one_thread_each_and_auto_width():
@@ -86,3 +90,34 @@ def test_ctrl_c_stops_cleanly_and_the_run_continues(tmp_path, cli):
     res = cli("search", "--run-dir", str(run_dir), "--json", "--child-set", "sleep=0.2")
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["counts"]["done"] == 40
+
+
+def test_gpus_per_child_shares_out_gpus_through_cuda_visible_devices(monkeypatch):
+    """--gpus-per-child with the process executor: 0.5 puts two workers on each GPU, 2 gives each
+    worker two GPUs of its own (as Ray does for its tasks); without GPUs, or with more workers than
+    they hold, it is refused in one line."""
+    from nasnet.errors import NasnetError
+    from nasnet.search.executors.process import ProcessExecutor, gpu_slots
+
+    assert gpu_slots(0.25, ["0"]) == ["0"] * 4
+    assert gpu_slots(0.5, ["0", "1"]) == ["0", "0", "1", "1"]
+    assert gpu_slots(2, ["a", "b", "c", "d", "e"]) == ["a,b", "c,d"]
+    assert gpu_slots(1 / 3, ["0"]) == ["0"] * 3                      # floor(1 / g), rounding kept exact
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,7")                 # the driver's own list is shared out
+    ex = make_executor(ExecutorConfig(name="process", workers=4, gpus_per_child=0.5))
+    try:
+        assert ex.slots == ["3", "3", "7", "7"] and ex.capacity == 4
+        for i in range(4):
+            ex.submit(i, {"fn": "test_search_process:report_env", "sleep": 0.5})
+        out = []
+        while len(out) < 4:
+            out += ex.wait(10)
+        assert sorted(o.result["gpus"] for o in out) == ["3", "3", "7", "7"]
+        assert len({o.result["pid"] for o in out}) == 4
+    finally:
+        ex.close()
+    assert ProcessExecutor(workers=0, gpus_per_child=0.25, gpus=["0"]).capacity == min(4, os.cpu_count())
+    with pytest.raises(NasnetError, match="0 visible GPU"):
+        ProcessExecutor(gpus_per_child=0.25, gpus=[])
+    with pytest.raises(NasnetError, match="--workers 8 with --gpus-per-child 0.25 needs 2 GPU"):
+        ProcessExecutor(workers=8, gpus_per_child=0.25, gpus=["0"])

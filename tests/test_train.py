@@ -64,6 +64,20 @@ def test_every_field_is_overridable_and_validated():
         preset("child", lr_schedule="linear")
     with pytest.raises(NasnetError, match="epochs must be"):
         TrainConfig(epochs=0)
+    assert preset("child", compile="reduce-overhead").compile == "reduce-overhead"
+    with pytest.raises(NasnetError, match="compile must be true, false or a torch.compile mode"):
+        preset("child", compile="fast")
+
+
+def test_compile_mode_reaches_torch_compile(monkeypatch, small):
+    """--set compile=MODE picks torch.compile's mode (reduce-overhead: CUDA graphs); true keeps its default."""
+    calls = []
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: calls.append(kw) or fn)
+    for compile_, expect in ((True, {}), ("reduce-overhead", {"mode": "reduce-overhead"})):
+        trainer = _tiny_trainer(small, epochs=1, compile=compile_)
+        assert calls.pop() == expect
+        assert not trainer.mark_steps          # CUDA graphs' per-step marks: on CUDA only
+    assert _tiny_trainer(small, epochs=1).train_forward is not None and not calls
 
 
 # --- schedules -------------------------------------------------------------------------------
@@ -173,6 +187,22 @@ def _tiny_trainer(data, recipe="digits", **over):
     return Trainer(model_cfg, cfg, ds)
 
 
+def test_augmentation_draws_from_a_cpu_generator_seeded_by_seed_and_epoch(monkeypatch, small):
+    """The Trainer's augmentation generator lives on the CPU whatever the device, so a seed gives the
+    same crops and flips on a GPU as on a CPU (CUDA's generators give other streams for one seed)."""
+    from nasnet import seeding
+    from nasnet.data.augment import Augment
+    from nasnet.seeding import derive_seed
+
+    seen = []
+    original = Augment.train_batch
+    monkeypatch.setattr(Augment, "train_batch", lambda self, x, g=None: seen.append(g) or original(self, x, g))
+    trainer = _tiny_trainer(small, epochs=1, seed=7)
+    trainer.train_epoch(3)
+    assert seen and all(g.device.type == "cpu" for g in seen)
+    assert seen[0].initial_seed() == derive_seed(7, 3, 0, seeding.AUGMENT)
+
+
 def test_drop_path_progress_runs_from_zero_to_one_during_training(monkeypatch, small):
     trainer = _tiny_trainer(small, drop_path_keep=0.5)
     seen = []
@@ -222,12 +252,13 @@ def test_train_child_contract_and_determinism(tiny_child):
     r1 = train_child(dict(tiny_child, seed=5))
     assert json.loads(json.dumps(r1)) == r1
     assert set(r1) == {"status", "reward", "val_accuracy", "val_loss", "loss_curve", "params", "mult_adds",
-                       "wall_seconds", "images_per_second", "epochs_completed", "resumed_from_epoch", "error"}
+                       "wall_seconds", "images_per_second", "epochs_completed", "resumed_from_epoch", "error",
+                       "device"}
     assert r1["status"] == "done" and r1["error"] is None and r1["epochs_completed"] == 2
     assert r1["resumed_from_epoch"] == 0
     assert 0.0 <= r1["reward"] <= 1.0 and r1["reward"] == r1["val_accuracy"]
     assert len(r1["loss_curve"]) == 2 and r1["loss_curve"][1] < r1["loss_curve"][0]
-    assert r1["params"] > 0 and r1["mult_adds"] > 0 and r1["images_per_second"] > 0
+    assert r1["params"] > 0 and r1["mult_adds"] > 0 and r1["images_per_second"] > 0 and r1["device"] == "cpu"
     r2 = train_child(dict(tiny_child, seed=5, fn="nasnet.search.children.train:train_child", trial_id=3))
     assert (r2["reward"], r2["loss_curve"]) == (r1["reward"], r1["loss_curve"])
     r3 = train_child(dict(tiny_child, seed=6))

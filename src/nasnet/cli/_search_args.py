@@ -113,7 +113,9 @@ def add_search_arguments(p: argparse.ArgumentParser, compare: bool = False) -> N
     e.add_argument("--workers", type=int, help="children kept in flight (default: as many as the CPUs allow)")
     e.add_argument("--ray-address", help="an existing Ray cluster (default: RAY_ADDRESS, else a local instance)")
     e.add_argument("--cpus-per-child", type=float, help="CPUs (threads) per child (default 1)")
-    e.add_argument("--gpus-per-child", type=float, help="GPUs each child asks Ray for; fractional to share (default 0)")
+    e.add_argument("--gpus-per-child", type=float,
+                   help="GPUs per child (process and ray executors); fractional to share one: 0.25 = four children "
+                        "per GPU (default 0)")
     e.add_argument("--max-retries", type=int, help="retries after an infrastructure failure (default 2)")
     e.add_argument("--child-timeout", type=float, help="seconds before a child is stopped (process, ray)")
     e.add_argument("--quiet", action="store_true", help="no progress bar")

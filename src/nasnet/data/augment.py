@@ -1,8 +1,11 @@
 """Preprocessing and augmentation on whole batches of tensors (paper A.1, A.7).
 
 Every function takes a batch (B, C, H, W) on any device and draws its randomness from an explicit
-`torch.Generator` on that device, so a run is reproducible from (seed, epoch) and augmentation runs
-on the GPU when training runs there.
+`torch.Generator`, so a run is reproducible from (seed, epoch). The random parameters (offsets,
+flips, boxes: a few numbers per image) are drawn on the generator's device, the CPU for a plain
+`torch.Generator()`, and applied to the batch on its own device: augmentation runs on the GPU when
+training runs there, and a seed gives the same crops, flips and cutouts on either device (CUDA's
+generators produce other streams than the CPU's for the same seed).
 
 * `per_image_standardize`: TensorFlow's per-image whitening, (x - mean) / max(std, 1/sqrt(n)).
 * `pad_crop`: zero-pad by `pad` pixels and take a random crop of the original size (CIFAR: 40x40
@@ -58,13 +61,18 @@ def normalize(x: torch.Tensor, mode: str) -> torch.Tensor:
     raise ValueError(f"normalize must be one of {NORMALIZE}, got {mode!r}")
 
 
+def _params_device(generator: torch.Generator | None) -> torch.device:
+    """Where random parameters are drawn: on the generator's device (the CPU without one)."""
+    return generator.device if generator is not None else torch.device("cpu")
+
+
 def pad_crop(x: torch.Tensor, pad: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """Zero-pad every side by `pad`, then crop each image at its own random offset to the original size."""
     if pad <= 0:
         return x
     b, _, h, w = x.shape
     padded = F.pad(x, (pad, pad, pad, pad))
-    off = torch.randint(0, 2 * pad + 1, (2, b), generator=generator, device=x.device)
+    off = torch.randint(0, 2 * pad + 1, (2, b), generator=generator, device=_params_device(generator)).to(x.device)
     rows = off[0, :, None] + torch.arange(h, device=x.device)            # (B, H)
     cols = off[1, :, None] + torch.arange(w, device=x.device)            # (B, W)
     batch = torch.arange(b, device=x.device)[:, None, None]
@@ -73,7 +81,7 @@ def pad_crop(x: torch.Tensor, pad: int, generator: torch.Generator | None = None
 
 
 def hflip(x: torch.Tensor, generator: torch.Generator | None = None, p: float = 0.5) -> torch.Tensor:
-    flip = torch.rand(x.shape[0], generator=generator, device=x.device) < p
+    flip = (torch.rand(x.shape[0], generator=generator, device=_params_device(generator)) < p).to(x.device)
     return torch.where(flip[:, None, None, None], x.flip(3), x)
 
 
@@ -82,8 +90,8 @@ def cutout(x: torch.Tensor, size: int, generator: torch.Generator | None = None)
     if size <= 0:
         return x
     b, _, h, w = x.shape
-    cy = torch.randint(0, h, (b,), generator=generator, device=x.device)
-    cx = torch.randint(0, w, (b,), generator=generator, device=x.device)
+    cy = torch.randint(0, h, (b,), generator=generator, device=_params_device(generator)).to(x.device)
+    cx = torch.randint(0, w, (b,), generator=generator, device=_params_device(generator)).to(x.device)
     ys = torch.arange(h, device=x.device)[None, :] - (cy[:, None] - size // 2)     # (B, H)
     xs = torch.arange(w, device=x.device)[None, :] - (cx[:, None] - size // 2)
     inside = ((ys >= 0) & (ys < size))[:, :, None] & ((xs >= 0) & (xs < size))[:, None, :]
@@ -101,11 +109,13 @@ def random_resized_crop(x: torch.Tensor, size: int, generator: torch.Generator |
     uniform over the places it fits. An attempt is kept when its area is within `scale` and covers at
     least `min_covered` of the image (so the smallest crop is max(scale[0], min_covered) of it); the
     first kept attempt of `attempts` is used, else the whole image. Sizes are continuous, not whole
-    pixels. Done as one batched affine resampling, so it runs on the device the batch is on.
+    pixels. Done as one batched affine resampling, so it runs on the device the batch is on; the box
+    parameters are drawn and computed on the generator's device (the CPU without one), so a seed gives
+    the same crops on any device.
     """
     b, _, h, w = x.shape
-    dev = x.device
-    u = torch.rand(4, attempts, b, generator=generator, device=dev, dtype=torch.float64)
+    at = _params_device(generator)       # the box is computed where it is drawn, then moved
+    u = torch.rand(4, attempts, b, generator=generator, device=at, dtype=torch.float64)
     aspect = ratio[0] + (ratio[1] - ratio[0]) * u[0]                    # box width / height, in pixels
     lo = torch.sqrt(scale[0] * h * w / aspect)
     hi = torch.minimum(torch.sqrt(scale[1] * h * w / aspect), torch.minimum(w / aspect, torch.full_like(aspect, h)))
@@ -123,11 +133,12 @@ def random_resized_crop(x: torch.Tensor, size: int, generator: torch.Generator |
     cy = (u[3].gather(0, pick)[0] * 2 - 1) * (1 - bh)
     sx = bw
     if flip:
-        sign = torch.where(torch.rand(b, generator=generator, device=dev) < 0.5, -1.0, 1.0)
+        sign = torch.where(torch.rand(b, generator=generator, device=at) < 0.5, -1.0, 1.0)
         sx = sx * sign
-    theta = torch.zeros(b, 2, 3, device=dev, dtype=torch.float32)
+    theta = torch.zeros(b, 2, 3, device=at, dtype=torch.float32)
     theta[:, 0, 0], theta[:, 0, 2] = sx.float(), cx.float()
     theta[:, 1, 1], theta[:, 1, 2] = bh.float(), cy.float()
+    theta = theta.to(x.device)
     grid = F.affine_grid(theta, (b, x.shape[1], size, size), align_corners=False)
     return F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="border", align_corners=False)
 
@@ -190,7 +201,7 @@ def distort_color(x: torch.Tensor, mode: str = "fast", generator: torch.Generato
         return x
     if mode not in _ORDERINGS:
         raise ValueError(f"color distortion must be one of {COLOR_DISTORTIONS}, got {mode!r}")
-    u = torch.rand(5, x.shape[0], generator=generator, device=x.device)  # ordering, then one per op
+    u = torch.rand(5, x.shape[0], generator=generator, device=_params_device(generator)).to(x.device)  # order, ops
     param = {"B": u[1], "S": u[2], "H": u[3], "C": u[4]}
     choice = (u[0] * 4).long().clamp(max=3)
     out = x.clone()

@@ -206,6 +206,9 @@ def drop_path_keep(cell_index: int, num_cells: int, progress: float | torch.Tens
 
 
 def drop_path(x: torch.Tensor, keep_prob: torch.Tensor | float) -> torch.Tensor:
-    """Drop whole examples of a path with probability 1 - keep_prob; rescale the kept ones (App. A.5)."""
-    mask = torch.rand((x.shape[0], 1, 1, 1), device=x.device, dtype=x.dtype) < keep_prob
-    return x * mask / keep_prob
+    """Drop whole examples of a path with probability 1 - keep_prob; rescale the kept ones (App. A.5).
+
+    The draw is in float32 whatever x's dtype: bfloat16 uniforms (8-bit mantissa, under bf16
+    autocast) would keep a path with a probability a few tenths of a percent off keep_prob."""
+    mask = torch.rand((x.shape[0], 1, 1, 1), device=x.device) < keep_prob
+    return x * mask.to(x.dtype) / keep_prob

@@ -128,7 +128,7 @@ class ExecutorConfig:
     workers: int = 0                  # 0: as many as the CPUs (and GPUs) allow; serial: 1
     ray_address: str | None = None    # None: RAY_ADDRESS if set, else a local instance started on demand
     cpus_per_child: float = 1.0
-    gpus_per_child: float = 0.0       # fractional: several children share one GPU
+    gpus_per_child: float = 0.0       # process and ray; fractional: several children share one GPU
     max_retries: int = 2              # infrastructure failures (dead worker, OOM) retried this often
     child_timeout: float | None = None  # seconds; a child past it is stopped and recorded failed
 

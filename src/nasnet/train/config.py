@@ -50,6 +50,7 @@ LR_SCHEDULES = ("cosine", "exponential", "constant")
 LR_SCALINGS = ("none", "linear")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "auto"          # auto: bf16 autocast on CUDA, fp32 on CPU; bf16: autocast on either
     channels_last: bool = True
-    compile: bool = False
+    compile: bool | str = False     # torch.compile the forward: true, or a mode (reduce-overhead: CUDA graphs)
     threads: int = 0                 # torch intra-op threads; 0 = leave as is
 
     def __post_init__(self) -> None:
@@ -161,6 +162,8 @@ class TrainConfig:
             (self.device in DEVICES or str(self.device).startswith("cuda:"),
              f"device must be one of {', '.join(DEVICES)}"),
             (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
+            (isinstance(self.compile, bool) or self.compile in COMPILE_MODES,
+             f"compile must be true, false or a torch.compile mode ({', '.join(COMPILE_MODES)})"),
             (isinstance(self.threads, int) and self.threads >= 0, "threads must be an integer >= 0"),
         ]
         for ok, msg in checks:

@@ -7,9 +7,11 @@ One `Trainer` owns a model, its optimizer, the weight EMA and the input pipeline
 * `evaluate(split)` reports loss, top-1 and top-5 (with the EMA weights when there are some);
 * `state_dict()` / `load_state_dict()` make `--resume` exact.
 
-Exact resume: the examples an epoch visits and their augmentation come from generators seeded by
-(run seed, epoch); the global RNG that ScheduledDropPath and dropout draw from is saved in every
-checkpoint and restored. A run killed mid-epoch and resumed from the last checkpoint therefore
+Exact resume: the examples an epoch visits and their augmentation come from CPU generators seeded
+by (run seed, epoch), so they are the same on any device (augmentation is applied on the device,
+its random parameters are drawn on the CPU: a seed gives the same crops and flips on a GPU as on a
+CPU); the global RNG that ScheduledDropPath and dropout draw from is saved in every checkpoint
+and restored. A run killed mid-epoch and resumed from the last checkpoint therefore
 redoes that epoch exactly as the uninterrupted run did (bit-for-bit on CPU).
 
 Data parallelism (K processes started by torchrun, see distributed.py and launch.py): the model
@@ -24,7 +26,8 @@ place that writes (rank 0); `evaluate` gathers per-example results with their in
 exact for the same K: every process's RNG state is stored in the checkpoint.
 
 Devices: on CUDA the dataset lives on the GPU as uint8 and augmentation runs there; the forward
-runs under bf16 autocast with channels_last tensors. On CPU channels_last is kept (it is about 2x
+runs under bf16 autocast with channels_last tensors; `compile` wraps the forward in torch.compile
+(a mode name such as "reduce-overhead" picks that mode: CUDA graphs). On CPU channels_last is kept (it is about 2x
 faster for NASNet's depthwise convolutions with oneDNN) and precision is fp32 unless bf16 is asked for.
 """
 
@@ -76,9 +79,10 @@ def examples_for_epoch(n: int, seed: int, epoch: int, rank: int = 0, world_size:
     return order[rank::world_size] if world_size > 1 else order
 
 
-def check_sync_bn(cfg: TrainConfig, device: torch.device, world_size: int) -> None:
-    """SyncBatchNorm runs only on CUDA: refuse it for a CPU data-parallel run, in one line."""
-    if cfg.sync_bn and world_size > 1 and device.type != "cuda":
+def check_sync_bn(cfg: TrainConfig, device: torch.device, world_size: int, ddp: bool = False) -> None:
+    """SyncBatchNorm runs only on CUDA: refuse it for a CPU data-parallel run (several processes, or
+    a model wrapped in DDP), in one line."""
+    if cfg.sync_bn and (world_size > 1 or ddp) and device.type != "cuda":
         raise NasnetError("sync_bn needs CUDA: PyTorch's SyncBatchNorm does not run on CPU (gloo); "
                           "drop --set sync_bn=true")
 
@@ -88,6 +92,11 @@ def uses_bf16(precision: str, device: torch.device) -> bool:
     bf16 there); an explicit bf16 is honoured on CPU too, where large models gain
     (bench/model_speed.py: x1.1-1.25 forward+backward)."""
     return precision == "bf16" or (device.type == "cuda" and precision == "auto")
+
+
+def compile_mode(compile: bool | str) -> str | None:
+    """torch.compile's mode for TrainConfig.compile: None for True (the default mode) or False."""
+    return compile if isinstance(compile, str) else None
 
 
 def steps_per_epoch(n_train: int, batch_size: int, world_size: int = 1) -> int:
@@ -137,7 +146,7 @@ class Trainer:
         self.rank, self.world_size = rank, world_size
         self.use_ddp = world_size > 1 if ddp is None else ddp
         self.device = resolve_device(cfg.device)
-        check_sync_bn(cfg, self.device, world_size)
+        check_sync_bn(cfg, self.device, world_size, self.use_ddp)
         check_batch_size(len(dataset.split("train")), cfg.batch_size, world_size, dataset.spec)
         if self.use_ddp and not distributed.dist.is_initialized():
             raise NasnetError("data-parallel training needs torch.distributed initialised: start the processes "
@@ -164,7 +173,9 @@ class Trainer:
             torch.manual_seed(derive_seed(cfg.seed, rank, seeding.RANK_RNG))
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.sync_bn = cfg.sync_bn and world_size > 1
+        # SyncBatchNorm wherever the model is data-parallel (with one process, as in the GPU suite's
+        # torchrun check, it computes what BatchNorm does)
+        self.sync_bn = cfg.sync_bn and self.use_ddp
         if self.sync_bn:
             self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
         self.optimizer = build_optimizer(self.model, cfg)
@@ -182,7 +193,12 @@ class Trainer:
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
                 forward_sync_buffers=False, static_graph=True, gradient_as_bucket_view=True)
         forward = self.ddp if self.ddp is not None else self.model
-        self.train_forward = torch.compile(forward) if cfg.compile else forward
+        self.compile_mode = compile_mode(cfg.compile)
+        self.train_forward = forward
+        if cfg.compile:
+            self.train_forward = torch.compile(forward, **({"mode": self.compile_mode} if self.compile_mode else {}))
+        # CUDA graphs (the reduce-overhead and max-autotune modes): each step starts a new replay
+        self.mark_steps = self.device.type == "cuda" and self.compile_mode in ("reduce-overhead", "max-autotune")
         self.lr_scale = world_size if cfg.lr_scaling == "linear" else 1
 
         size = model_config.image_size
@@ -289,7 +305,7 @@ class Trainer:
         cfg, dev = self.cfg, self.device
         x_all, y_all = self.data["train"]
         order = examples_for_epoch(len(y_all), cfg.seed, epoch, self.rank, self.world_size).to(dev)
-        gen = torch.Generator(device=dev)
+        gen = torch.Generator()  # on the CPU whatever the device: the same augmentation on every device
         gen.manual_seed(derive_seed(cfg.seed, epoch, self.rank, seeding.AUGMENT))
         self._train_mode()
         loss_sum = torch.zeros((), device=dev)
@@ -314,6 +330,8 @@ class Trainer:
             progress = self.step / self.total_steps
             if cfg.compile:  # a tensor, so that a compiled graph is not specialised to every new float
                 progress = torch.tensor(progress, device=dev)
+            if self.mark_steps:
+                torch.compiler.cudagraph_mark_step_begin()
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self.bf16):
                 logits, aux = self.train_forward(xb, drop_path_progress=progress, return_aux=True)
             loss, main = self._loss(logits, aux, yb)

@@ -40,6 +40,7 @@ Result::
     images_per_second  training throughput
     epochs_completed   epochs finished
     resumed_from_epoch epochs the checkpoint held when this call started (0 without one)
+    device             where it trained ("cuda:0", "cpu")
     error              null, or one line saying why the child diverged
 
 Bad payloads raise NasnetError; other exceptions (out of memory, ...) propagate: the search's
@@ -119,6 +120,15 @@ def check_overrides(model: dict[str, Any], train: dict[str, Any]) -> None:
         raise NasnetError(f"child settings (--epochs, --normal-cells, --filters, --child-set): {err}") from None
 
 
+def _device_name(device) -> str:
+    """'cpu', or the GPU as 'cuda:INDEX' (its index among the GPUs this process sees)."""
+    if device.type == "cuda" and device.index is None:
+        import torch
+
+        return f"cuda:{torch.cuda.current_device()}"
+    return str(device)
+
+
 def _rung(payload: dict[str, Any], epochs: int) -> int:
     stop = payload.get("rung_epochs", epochs)
     if not isinstance(stop, int) or isinstance(stop, bool) or not 1 <= stop <= epochs:
@@ -179,5 +189,6 @@ def train_child(payload: dict[str, Any]) -> dict[str, Any]:
         "images_per_second": trained_images / train_seconds if train_seconds > 0 else None,
         "epochs_completed": len(history),
         "resumed_from_epoch": resumed,
+        "device": _device_name(trainer.device),
         "error": error,
     }

@@ -26,7 +26,7 @@ def make_executor(config, record: Path | None = None) -> Executor:
     if config.name == "serial":
         return SerialExecutor(config.workers or 1)
     if config.name == "process":
-        return ProcessExecutor(config.workers, config.cpus_per_child, config.child_timeout)
+        return ProcessExecutor(config.workers, config.cpus_per_child, config.child_timeout, config.gpus_per_child)
     if config.name == "ray":
         from .ray import RayExecutor  # imports ray only when it is used
 

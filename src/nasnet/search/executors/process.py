@@ -7,6 +7,11 @@ takes only that worker down: its trial comes back as an infrastructure failure a
 replaces it. Workers limit their math libraries to `cpus_per_child` threads (tiny child networks
 run much faster on one thread each than on several competing ones), ignore Ctrl-C (the driver
 stops them), and die with the driver (Linux PR_SET_PDEATHSIG).
+
+GPUs: with `gpus_per_child` g > 0 every worker is given GPUs through CUDA_VISIBLE_DEVICES, as Ray
+gives its tasks theirs: with g <= 1, floor(1/g) workers share each GPU (0.25: four children per
+GPU); with g > 1, each worker gets ceil(g) GPUs of its own. A worker that is replaced keeps its
+slot, and so its GPU. With g = 0 (the default) workers see every GPU the driver sees.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from collections import deque
 from multiprocessing import connection, get_context
 from typing import Any
 
+from ...errors import NasnetError
 from .base import Executor, Outcome, outcome_from_json, run_payload
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -34,11 +40,13 @@ def _die_with_parent() -> None:
         pass                               # not Linux: the closed pipe ends the worker instead
 
 
-def _worker_main(conn, threads: int) -> None:
+def _worker_main(conn, threads: int, cuda_devices: str | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
     for var in _THREAD_VARS:
         os.environ[var] = str(threads)
+    if cuda_devices is not None:           # before anything imports torch
+        os.environ["CUDA_VISIBLE_DEVICES"] = cuda_devices
     while True:
         try:
             message = conn.recv()
@@ -61,10 +69,32 @@ def _exit_reason(code: int | None) -> str:
     return f"exited with status {code}"
 
 
+def visible_gpus() -> list[str]:
+    """The GPUs this process may use, as CUDA_VISIBLE_DEVICES entries (indices or UUIDs)."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [d.strip() for d in listed.split(",") if d.strip() and not d.strip().startswith("-")]
+    try:
+        import torch
+    except ImportError:
+        return []
+    return [str(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+
+
+def gpu_slots(gpus_per_child: float, gpus: list[str]) -> list[str]:
+    """CUDA_VISIBLE_DEVICES of each worker slot: floor(1/g) slots per GPU, or ceil(g) GPUs per slot."""
+    if gpus_per_child <= 1:
+        per_gpu = max(1, math.floor(1 / gpus_per_child + 1e-9))
+        return [gpu for gpu in gpus for _ in range(per_gpu)]
+    need = math.ceil(gpus_per_child - 1e-9)
+    return [",".join(gpus[i:i + need]) for i in range(0, len(gpus) - need + 1, need)]
+
+
 class _Worker:
-    def __init__(self, ctx, threads: int):
+    def __init__(self, ctx, threads: int, slot: int = 0, cuda_devices: str | None = None):
+        self.slot, self.cuda_devices = slot, cuda_devices
         self.conn, child_end = ctx.Pipe()
-        self.process = ctx.Process(target=_worker_main, args=(child_end, threads), daemon=True,
+        self.process = ctx.Process(target=_worker_main, args=(child_end, threads, cuda_devices), daemon=True,
                                    name="nasnet-child-worker")
         self.process.start()
         child_end.close()
@@ -85,13 +115,28 @@ class _Worker:
 
 
 class ProcessExecutor(Executor):
-    """`workers` local processes (0: one per `cpus_per_child` CPUs of this machine)."""
+    """`workers` local processes (0: one per `cpus_per_child` CPUs of this machine, and no more than
+    the GPUs hold with `gpus_per_child` > 0). `gpus` lists the GPUs to share out (default: the
+    visible ones)."""
 
     name = "process"
 
-    def __init__(self, workers: int = 0, cpus_per_child: float = 1.0, child_timeout: float | None = None):
+    def __init__(self, workers: int = 0, cpus_per_child: float = 1.0, child_timeout: float | None = None,
+                 gpus_per_child: float = 0.0, gpus: list[str] | None = None):
         cpus = os.cpu_count() or 1
         self.capacity = int(workers) if workers else max(1, int(cpus / cpus_per_child + 1e-9))
+        self.slots: list[str] | None = None
+        if gpus_per_child > 0:
+            gpus = visible_gpus() if gpus is None else list(gpus)
+            self.slots = gpu_slots(gpus_per_child, gpus)
+            if not self.slots:
+                raise NasnetError(f"--gpus-per-child {gpus_per_child:g}: this machine has {len(gpus)} visible "
+                                  "GPU(s), too few for one child (use --gpus-per-child 0 to train on the CPU)")
+            if workers and workers > len(self.slots):
+                raise NasnetError(f"--workers {workers} with --gpus-per-child {gpus_per_child:g} needs "
+                                  f"{math.ceil(workers * gpus_per_child - 1e-9)} GPU(s); {len(gpus)} visible, "
+                                  f"room for {len(self.slots)} children at once")
+            self.capacity = min(self.capacity, len(self.slots))
         self.threads = max(1, math.floor(cpus_per_child))
         self.child_timeout = child_timeout
         self._ctx = get_context("spawn")          # fork is unsafe once torch has started threads
@@ -103,7 +148,8 @@ class ProcessExecutor(Executor):
             if w.key is None:
                 return w
         if len(self._workers) < self.capacity:
-            w = _Worker(self._ctx, self.threads)
+            slot = min(set(range(self.capacity)) - {w.slot for w in self._workers})
+            w = _Worker(self._ctx, self.threads, slot, self.slots[slot] if self.slots else None)
             self._workers.append(w)
             return w
         return None

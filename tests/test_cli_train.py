@@ -66,6 +66,8 @@ def test_train_then_eval(tmp_path, small):
     ema = load_model(run_dir / "checkpoint.pt", weights_key="ema")
     assert all(torch.equal(ema.state_dict()[k], v) for k, v in state["ema"]["module"].items())
     assert not torch.equal(ema.stem.conv.weight, live.stem.conv.weight)
+    # one average update per optimiser step (the values themselves: tests/test_ema.py's closed form)
+    assert state["ema"]["num_updates"] == state["step"] > 0 and state["ema"]["decay"] == 0.9
 
 
 def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path):

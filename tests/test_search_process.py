@@ -19,8 +19,8 @@ FAULTY = "nasnet.search.children.analytic:faulty_child"
 
 
 def _planned(genotype_text: str, fault: str, probability: float) -> bool:
-    """Whether faulty_child injects `fault` into this architecture: its documented plan (a hash of the
-    genotype), computed here independently of the child."""
+    """Whether faulty_child injects `fault` into this architecture: its plan is a hash of the genotype's
+    text (see its module), recomputed here rather than asked of the child."""
     digest = hashlib.sha256(f"{fault}|{genotype_text}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2.0**64 < probability
 

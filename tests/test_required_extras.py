@@ -90,3 +90,12 @@ def test_in_ci_the_ray_tests_fail_without_ray(tmp_path):
     r = _pytest_without_ray(tmp_path, True, "tests/test_search_ray.py")
     assert r.returncode == 1 and "NASNET_CI is set, so these tests must run" in r.stdout, r.stdout + r.stderr
     assert " passed" not in r.stdout.splitlines()[-1], r.stdout[-2000:]
+
+
+def test_property_tests_are_derandomised():
+    # catches: the conftest profile not loaded (each run would draw new examples, and a slow draw on
+    # a loaded machine would fail Hypothesis's default 200 ms deadline)
+    from hypothesis import settings
+
+    assert settings.default.derandomize is True and settings.default.deadline is None
+    assert settings.default.database is None

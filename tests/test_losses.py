@@ -164,3 +164,27 @@ def test_one_training_step_equals_its_hand_composition(digits):
     for name, p in ref.named_parameters():
         want = p.detach().double() - 0.3 * scale * grads[name]
         assert torch.allclose(after[name].detach().double(), want, rtol=1e-4, atol=2e-6), name
+
+
+def test_the_loop_applies_linear_lr_scaling(digits, tmp_path):
+    """Rank 0 of 2 data-parallel processes (a one-process gloo group stands in for the collectives;
+    DDP itself is not needed for the learning rate): with "linear" the optimizer steps with 2 x lr,
+    with "none" with lr. Catches the loop calling the schedule without its process count."""
+    import torch.distributed as dist
+
+    threads = torch.get_num_threads()
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        for scaling, factor in (("linear", 2), ("none", 1)):
+            over = {"epochs": 1, "batch_size": 32, "lr": 0.3, "lr_schedule": "constant", "lr_scaling": scaling,
+                    "threads": 1}
+            model_cfg, cfg, data = child_setup({"genotype": "nasnet-a", "data": digits, "device": "cpu", "train": over,
+                                                "model": {"normal_cells": 1, "filters": 4, "stem_multiplier": 1.0}})
+            trainer = Trainer(model_cfg, cfg, data, rank=0, world_size=2, ddp=False)
+            stats = trainer.train_epoch(0)
+            assert trainer.steps_per_epoch == 1
+            assert stats["lr"] == pytest.approx(factor * 0.3)
+            assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(factor * 0.3)
+    finally:
+        dist.destroy_process_group()
+        torch.set_num_threads(threads)

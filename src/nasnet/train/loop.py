@@ -50,9 +50,9 @@ from ..seeding import derive_seed
 from . import distributed
 from .config import TrainConfig, training_data
 from .ema import ModelEMA
-from .optim import add_l2_gradient, build_optimizer, decayed_parameters
+from .optim import build_optimizer, decayed_parameters, finish_gradients
 from .run_dir import RunFiles, rng_state, set_rng_state
-from .schedule import lr_at
+from .schedule import lr_at, lr_scale
 
 
 class Diverged(RuntimeError):
@@ -132,6 +132,19 @@ def device_splits(dataset: Dataset, device: torch.device) -> dict[str, tuple[tor
     return per_device[key]
 
 
+def training_loss(logits: torch.Tensor, aux: torch.Tensor | None, y: torch.Tensor, label_smoothing: float = 0.0,
+                  aux_weight: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss to minimise, main cross-entropy): the cross-entropy of the logits, with label smoothing
+    (paper A.7: the target is 1 - eps on the label plus eps / classes on every class), plus
+    `aux_weight` times the same loss of the auxiliary head's logits (A.7: weight 0.4). L2 is not a
+    term here: its gradient is added to the gradients directly (`optim.finish_gradients`)."""
+    main = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
+    if aux is None or aux_weight <= 0:
+        return main, main
+    aux_loss = F.cross_entropy(aux.float(), y, label_smoothing=label_smoothing)
+    return main + aux_weight * aux_loss, main
+
+
 class Trainer:
     """One training run. `rank` / `world_size`: this process's place among the data-parallel processes
     (the default process group must be initialised when world_size > 1); `ddp=True` wraps the model in
@@ -199,7 +212,7 @@ class Trainer:
             self.train_forward = torch.compile(forward, **({"mode": self.compile_mode} if self.compile_mode else {}))
         # CUDA graphs (the reduce-overhead and max-autotune modes): each step starts a new replay
         self.mark_steps = self.device.type == "cuda" and self.compile_mode in ("reduce-overhead", "max-autotune")
-        self.lr_scale = world_size if cfg.lr_scaling == "linear" else 1
+        self.lr_scale = lr_scale(cfg, world_size)
 
         size = model_config.image_size
         self.augment = cfg.augment_for(size)
@@ -280,11 +293,7 @@ class Trainer:
         return x.contiguous(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
 
     def _loss(self, logits, aux, y):
-        main = F.cross_entropy(logits.float(), y, label_smoothing=self.cfg.label_smoothing)
-        if aux is None or self.cfg.aux_weight <= 0:
-            return main, main
-        aux_loss = F.cross_entropy(aux.float(), y, label_smoothing=self.cfg.label_smoothing)
-        return main + self.cfg.aux_weight * aux_loss, main
+        return training_loss(logits, aux, y, self.cfg.label_smoothing, self.cfg.aux_weight)
 
     def _train_mode(self) -> None:
         self.model.train()
@@ -324,7 +333,7 @@ class Trainer:
             idx = order[i * bs:(i + 1) * bs]
             xb = self._to_input(self.augment.train_batch(x_all[idx], gen))
             yb = y_all[idx]
-            lr = lr_at(self.step, cfg, self.steps_per_epoch) * self.lr_scale
+            lr = lr_at(self.step, cfg, self.steps_per_epoch, self.world_size)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             progress = self.step / self.total_steps
@@ -337,9 +346,7 @@ class Trainer:
             loss, main = self._loss(logits, aux, yb)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()  # under DDP the gradients arrive averaged over the processes
-            add_l2_gradient(self.decay_params, cfg.weight_decay)
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip, foreach=True)
+            finish_gradients(self.params, self.decay_params, cfg.weight_decay, cfg.grad_clip)
             self.optimizer.step()
             if self.ema is not None:
                 self.ema.update(self.model)

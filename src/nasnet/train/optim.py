@@ -88,3 +88,13 @@ def add_l2_gradient(params: list[nn.Parameter], weight_decay: float) -> None:
     with_grad = [p for p in params if p.grad is not None]
     if with_grad:
         torch._foreach_add_([p.grad for p in with_grad], [p.detach() for p in with_grad], alpha=weight_decay)
+
+
+def finish_gradients(params: list[nn.Parameter], decay_params: list[nn.Parameter], weight_decay: float,
+                     grad_clip: float) -> None:
+    """What happens to the gradients between backward and the optimizer step, in TF's order: the L2
+    gradient wd * w joins the decayed weights' gradients, then all of `params` are scaled together so
+    that their global norm is at most `grad_clip` (0: no clipping)."""
+    add_l2_gradient(decay_params, weight_decay)
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(params, grad_clip, foreach=True)

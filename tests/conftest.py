@@ -11,6 +11,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
+try:
+    from hypothesis import settings as _hypothesis_settings
+except ImportError:        # the property tests then fail at their own import, naming the missing package
+    pass
+else:
+    # Property tests draw the same examples on every run, so a failure is reproducible and a rare draw
+    # cannot fail one CI run in many; no per-example deadline on a shared 2-core machine; no example
+    # database (.hypothesis/) left in the checkout.
+    _hypothesis_settings.register_profile("nasnet", derandomize=True, deadline=None, database=None)
+    _hypothesis_settings.load_profile("nasnet")
+
 
 def _cli_env(env: dict | None = None) -> dict:
     full_env = dict(os.environ)

@@ -195,3 +195,70 @@ def test_random_parameters_are_drawn_on_the_generators_device():
         out = fn(meta, g_meta)
         assert out.device.type == "meta"
         assert torch.equal(g_cpu.get_state(), g_meta.get_state())   # the same draws, on the CPU
+
+
+# --- train and eval normalise alike, as NumPy computes it (issue 15, item 8) ------------------------
+
+def _whitened(x_uint8: np.ndarray) -> np.ndarray:
+    """TensorFlow's per_image_standardization of x / 255, image by image, in float64 NumPy."""
+    a = x_uint8.astype(np.float64) / 255
+    flat = a.reshape(len(a), -1)
+    std = np.maximum(flat.std(axis=1), 1 / math.sqrt(flat.shape[1]))
+    return ((flat - flat.mean(axis=1, keepdims=True)) / std[:, None]).reshape(a.shape)
+
+
+def _flipped_or_not(train: torch.Tensor, ref: torch.Tensor) -> list[bool]:
+    """For each image: whether train is ref mirrored (True) or ref as it is (False); fails if neither."""
+    out = []
+    for t, r in zip(train, ref):
+        same, mirrored = torch.allclose(t, r, atol=1e-5), torch.allclose(t, r.flip(2), atol=1e-5)
+        assert same or mirrored
+        out.append(mirrored and not same)
+    return out
+
+
+def test_train_and_eval_whiten_alike_and_as_numpy_does():
+    # catches: whitening with other statistics at training than at evaluation (per batch, per channel,
+    # with the std's correction), /255 forgotten on one side, an eval path that skips normalisation
+    x = torch.randint(0, 256, (12, 3, 10, 10), dtype=torch.uint8, generator=_gen(10))
+    x[0] = 77                                     # a constant image: TF divides by 1/sqrt(n), not 0
+    aug = Augment(kind="crop_flip", normalize="whiten", image_size=10, pad=0, cutout=0)
+    ev = aug.eval_batch(x)
+    assert np.allclose(ev.numpy(), _whitened(x.numpy()), atol=1e-5)
+    flips = _flipped_or_not(aug.train_batch(x, _gen(1)), ev)   # pad 0, no cutout: only the flip is random
+    assert any(flips) and not all(flips)
+
+
+def test_padding_is_the_whitened_mean():
+    # catches: padding before whitening (the zeros would enter the statistics) or padding with raw 0
+    # after a normalisation that does not centre: each training image must be a window of the eval
+    # image padded with zeros
+    x = torch.randint(0, 256, (16, 3, 8, 8), dtype=torch.uint8, generator=_gen(11))
+    aug = Augment(kind="crop_flip", normalize="whiten", image_size=8, pad=2, cutout=0)
+    ev = torch.from_numpy(_whitened(x.numpy())).float()
+    padded = torch.nn.functional.pad(ev, (2, 2, 2, 2))
+    for t, p in zip(aug.train_batch(x, _gen(2)), padded):
+        windows = [p[:, dy:dy + 8, dx:dx + 8] for dy in range(5) for dx in range(5)]
+        assert any(torch.allclose(t, w, atol=1e-5) or torch.allclose(t, w.flip(2), atol=1e-5) for w in windows)
+
+
+def test_resizing_is_the_same_in_training_and_evaluation_and_matches_pil():
+    # catches: training resized one way (e.g. without antialiasing) and evaluation another
+    from PIL import Image
+
+    x = torch.randint(0, 256, (6, 3, 20, 20), dtype=torch.uint8, generator=_gen(12))
+    aug = Augment(kind="crop_flip", normalize="none", image_size=12, pad=0, cutout=0)
+    ev = aug.eval_batch(x)
+    _flipped_or_not(aug.train_batch(x, _gen(3)), ev)
+    # PIL's bilinear resize (antialiased when reducing) of each channel as a float image, / 255
+    ref = np.stack([[np.asarray(Image.fromarray(ch.astype(np.float32), "F").resize((12, 12), Image.BILINEAR))
+                     for ch in img] for img in x.numpy()]) / 255
+    assert np.abs(ev.numpy() - ref).max() < 1e-4
+
+
+def test_inception_eval_is_the_central_crop_in_unit_range():
+    # catches: a crop fraction or offset other than the central 87.5%, [0, 1] instead of [-1, 1]
+    x = torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8, generator=_gen(13))
+    aug = Augment(kind="inception", normalize="unit", image_size=14, cutout=0)   # round(16 * 0.875) = 14
+    want = x.numpy()[:, :, 1:15, 1:15].astype(np.float64) / 255 * 2 - 1
+    assert np.allclose(aug.eval_batch(x).numpy(), want, atol=1e-6)

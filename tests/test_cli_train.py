@@ -66,6 +66,8 @@ def test_train_then_eval(tmp_path, small):
     ema = load_model(run_dir / "checkpoint.pt", weights_key="ema")
     assert all(torch.equal(ema.state_dict()[k], v) for k, v in state["ema"]["module"].items())
     assert not torch.equal(ema.stem.conv.weight, live.stem.conv.weight)
+    # one average update per optimiser step (the values themselves: tests/test_ema.py's closed form)
+    assert state["ema"]["num_updates"] == state["step"] > 0 and state["ema"]["decay"] == 0.9
 
 
 def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path):
@@ -78,24 +80,26 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path):
     ref = run_cli("train", *args, "--run-dir", str(ref_dir))
     assert ref.returncode == 0, ref.stderr
 
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    proc = subprocess.Popen([sys.executable, "-m", "nasnet", "train", *args, "--run-dir", str(run_dir)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT / "tests")]))
+    marker = tmp_path / "half-way-through-epoch-2"      # touched by the run itself (tests/step_marker.py)
+    proc = subprocess.Popen([sys.executable, "-m", "step_marker", str(marker), "2", "train", *args, "--run-dir",
+                             str(run_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
-        deadline = time.time() + 300
-        while time.time() < deadline and not ((run_dir / "metrics.csv").exists() and _epochs(run_dir) == [1]):
+        deadline = time.monotonic() + 300
+        while not marker.exists():
             assert proc.poll() is None, "the run ended before it could be killed"
+            assert time.monotonic() < deadline, "epoch 2 did not get half-way within 300 s"
             time.sleep(0.02)
-        with open(run_dir / "metrics.csv") as f:
-            epoch_seconds = float(next(csv.DictReader(f))["epoch_seconds"])
-        time.sleep(0.4 * epoch_seconds)  # well inside epoch 2
-        assert proc.poll() is None
         proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert torch.load(run_dir / "checkpoint.pt", weights_only=True)["epoch"] == 1  # killed mid-epoch 2
+            proc.wait()
+    # catches a test that stops testing: the kill landed while the run was training (it did not exit
+    # on its own), after epoch 1's checkpoint and before epoch 2's
+    assert proc.returncode == -signal.SIGKILL
+    assert torch.load(run_dir / "checkpoint.pt", weights_only=True)["epoch"] == 1 and _epochs(run_dir) == [1]
 
     res = run_cli("train", "--run-dir", str(run_dir), "--resume", "--threads", "1", "--no-progress",
                   "--no-tensorboard")

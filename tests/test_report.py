@@ -265,6 +265,18 @@ def test_report_cli_overlays_runs_and_reports_errors_in_one_line(tmp_path, cli):
     assert not (tmp_path / "missing").exists() and not (tmp_path / "notarun" / "trials.db").exists()
 
 
+def _line(stream, limit: float = 60.0) -> str:
+    """The next line of a child's output, or a failure after `limit` seconds (not a test stuck forever)."""
+    import threading
+
+    box: list[str] = []
+    reader = threading.Thread(target=lambda: box.append(stream.readline()), daemon=True)
+    reader.start()
+    reader.join(limit)
+    assert box, f"no line of output within {limit:g} s"
+    return box[0]
+
+
 def test_watch_keeps_the_report_current_while_a_search_runs(tmp_path):
     """`nasnet report --watch` started before the search: in-progress pages while it runs, the final one after."""
     run_dir, out = tmp_path / "run", tmp_path / "out"
@@ -273,7 +285,7 @@ def test_watch_keeps_the_report_current_while_a_search_runs(tmp_path):
                                 "--interval", "0.2", "--refresh", "3", "--cells", "1"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
-        early = [watcher.stderr.readline(), watcher.stderr.readline()]     # up, and waiting for the run
+        early = [_line(watcher.stderr), _line(watcher.stderr)]     # up, and waiting for the run
         assert early[0].startswith("watching ") and early[1].startswith("waiting: "), early
         assert "no such run directory" in early[1]
         search = subprocess.Popen([sys.executable, "-m", "nasnet", "search", "--run-dir", str(run_dir),

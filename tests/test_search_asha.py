@@ -185,14 +185,17 @@ def test_real_children_continue_from_checkpoints_through_sigkills(tmp_path, cli)
         while time.time() < deadline and proc.poll() is None and not met:
             time.sleep(0.05)
             try:
-                met = bool(condition())
+                met = (run_dir / "trials.db").exists() and bool(condition())   # (opening it would create it)
             except sqlite3.Error:
                 continue
         assert met and proc.poll() is None, proc.stderr.read()
         proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        proc.wait(timeout=60)
+        # catches a test that stops testing: the kill landed (the driver did not exit on its own)
+        assert proc.returncode == -signal.SIGKILL, proc.stderr.read()
 
     run_until(lambda: len(trial_rows(run_dir, "SELECT id FROM trials WHERE status='done'")) >= 2)
+    assert len(trial_rows(run_dir, "SELECT id FROM trials WHERE status='done'")) < 5     # killed before the end
     promoting = "SELECT * FROM rungs WHERE rung > 0 AND status='running'"
     run_until(lambda: trial_rows(run_dir, promoting))
     assert trial_rows(run_dir, promoting)                  # killed in the middle of a promotion

@@ -129,18 +129,23 @@ def test_sigkill_of_the_driver_resumes_exactly(tmp_path, cli):
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     for wait_done in (5, 14):
         proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            time.sleep(0.05)
-            if (run_dir / "trials.db").exists():
-                try:
-                    n = len(trial_rows(run_dir, "SELECT id FROM trials WHERE status='done'"))
-                except sqlite3.OperationalError:
-                    continue
-                if n >= wait_done:
-                    break
+        deadline, n = time.monotonic() + 120, 0
+        while n < wait_done:
+            assert proc.poll() is None, f"the search ended ({proc.returncode}) before it could be killed"
+            assert time.monotonic() < deadline, f"{n} of {wait_done} trials done after 120 s"
+            time.sleep(0.02)
+            if not (run_dir / "trials.db").exists():     # (opening it here would create it)
+                continue
+            try:
+                n = len(trial_rows(run_dir, "SELECT id FROM trials WHERE status='done'"))
+            except sqlite3.Error:       # being created
+                continue
         proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        proc.wait(timeout=60)
+        # catches a test that stops testing: the kill landed before the run finished (it did not exit on
+        # its own, and trials were left to do)
+        assert proc.returncode == -signal.SIGKILL
+        assert len(trial_rows(run_dir, "SELECT id FROM trials WHERE status='done'")) < 24
     res = cli("search", "--run-dir", str(run_dir), "--quiet")
     assert res.returncode == 0, res.stderr
     trials = trial_rows(run_dir)

@@ -138,8 +138,9 @@ def _torch_global_state():
 
 
 def trial_rows(run_dir, sql: str = "SELECT * FROM trials ORDER BY id") -> list[dict]:
-    """Rows of a search run's trial store (RUN_DIR/trials.db) as dicts."""
-    db = sqlite3.connect(Path(run_dir) / "trials.db")
+    """Rows of a search run's trial store (RUN_DIR/trials.db) as dicts. Opened read-only, so polling a run
+    that has not created its store yet raises sqlite3.OperationalError instead of creating an empty file."""
+    db = sqlite3.connect(f"file:{Path(run_dir) / 'trials.db'}?mode=ro", uri=True)
     db.row_factory = sqlite3.Row
     try:
         return [dict(r) for r in db.execute(sql)]

@@ -231,6 +231,7 @@ def test_killed_rank_brings_the_job_down_then_resume_finishes_exactly(tmp_path, 
     out, err = proc.communicate(timeout=120)                # no hang: torchrun stops rank 0
     assert proc.returncode == 1, err
     assert "rank 1 (local rank 1" in err and "killed by SIGKILL" in err
+    assert "closing signal" not in err and "failed (exitcode" not in err    # torchrun's log does not repeat it
     assert f"nasnet train --run-dir {run_dir} --resume --nproc 2" in err
     assert _epochs(run_dir) == [1]
 
@@ -301,6 +302,11 @@ def test_failures_are_described_in_one_line(tmp_path):
     status, text = describe_failure({0: stopped, 1: killed})
     assert status == 1 and text == "rank 1 (local rank 1, pid 4242) was killed by SIGKILL; torchrun stopped the " \
                                    "other processes"
+    # a rank that aborted in native code (exit status -6) printed the reason itself: the line points there
+    aborted = ProcessFailure(local_rank=1, pid=4243, exitcode=-6, error_file="/nonexistent")
+    status, text = describe_failure({1: aborted})
+    assert status == 1 and text == "rank 1 (local rank 1, pid 4243) was killed by SIGABRT (a crash in native code: " \
+                                   "its last lines above say where); torchrun stopped the other processes"
     # an exception recorded by torchrun's @record (the error file torchrun gives every process)
     error_file = tmp_path / "error.json"
     error_file.write_text(json.dumps({"message": {"message": "RuntimeError: CUDA out of memory\nmore",

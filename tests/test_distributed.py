@@ -120,31 +120,48 @@ def test_first_step_gradients_equal_one_process_on_the_concatenated_batch(tmp_pa
 
 GROUP_THREADS_DRIVER = """
 import json, sys
-import torch
 from nasnet.data import load_dataset
 from nasnet.model.network import ModelConfig
 from nasnet.train import distributed
 from nasnet.train.config import model_config_for, preset
+from nasnet.train.job import run_worker
 from nasnet.train.loop import Trainer
 
-ctx = distributed.init_from_env(60)
-dataset = load_dataset(sys.argv[1])
-cfg = preset("child", epochs=1, batch_size=32, device="cpu")
-trainer = Trainer(model_config_for(ModelConfig(normal_cells=1, filters=8), cfg, dataset), cfg, dataset, ddp=True)
-trainer.fit()
-ddp = type(trainer.ddp).__name__
-during = distributed.group_threads()
-del trainer
-distributed.shutdown()
-print(json.dumps({"ddp": ddp, "during": during, "after": distributed.group_threads()}))
+seen = {}
+
+
+class Job:  # what run_worker needs of a TrainJob: a real DDP-wrapped training run, then success or a crash
+    def shareable(self):
+        return self
+
+    def run(self, ctx, **_):
+        dataset = load_dataset(sys.argv[1])
+        cfg = preset("child", epochs=1, batch_size=32, device="cpu")
+        model_cfg = model_config_for(ModelConfig(normal_cells=1, filters=8), cfg, dataset)
+        trainer = Trainer(model_cfg, cfg, dataset, ddp=True)
+        trainer.fit()
+        seen.update(ddp=type(trainer.ddp).__name__, during=distributed.group_threads())
+        if sys.argv[2] == "crash":
+            raise RuntimeError("a crash while the model is alive")
+
+
+try:
+    seen["status"] = run_worker(lambda ctx: Job(), 60)
+    seen["after"] = distributed.group_threads()
+except RuntimeError as err:  # looked at with the exception alive, as when it ends the process
+    seen["status"] = str(err)
+    seen["after"] = distributed.group_threads()
+print(json.dumps(seen))
 """
 
 
-def test_the_process_group_and_its_threads_are_gone_after_shutdown(data):
-    """A gloo thread alive when the interpreter finalizes can abort a rank whose run succeeded (SIGABRT,
-    "terminate called without an active exception"; see nasnet.train.distributed). After a real
-    DDP-wrapped training run and `shutdown`, none is left. In a fresh process: the leak depends on what
-    the process had imported before its group existed."""
+@pytest.mark.parametrize("ending", ["success", "crash"])
+def test_the_process_group_and_its_threads_are_gone_when_a_worker_ends(data, ending):
+    """A gloo thread alive when the interpreter finalizes can abort a rank, even one whose run succeeded
+    (SIGABRT, "terminate called without an active exception"; see nasnet.train.distributed). After a
+    DDP-wrapped training run, `run_worker` leaves none, whether the run succeeded or raised (the
+    traceback's frames hold the model). In a fresh process: the leak depends on what the process had
+    imported before its group existed."""
     import socket
 
     with socket.socket() as s:
@@ -152,13 +169,15 @@ def test_the_process_group_and_its_threads_are_gone_after_shutdown(data):
         port = s.getsockname()[1]
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), OMP_NUM_THREADS="1", RANK="0", WORLD_SIZE="1",
                LOCAL_RANK="0", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    for name in ("TORCHELASTIC_USE_AGENT_STORE", "TORCHELASTIC_RESTART_COUNT", "TORCHELASTIC_RUN_ID"):
+    for name in ("TORCHELASTIC_USE_AGENT_STORE", "TORCHELASTIC_RESTART_COUNT", "TORCHELASTIC_RUN_ID",
+                 "TORCHELASTIC_ERROR_FILE"):
         env.pop(name, None)
-    r = subprocess.run([sys.executable, "-c", GROUP_THREADS_DRIVER, data], capture_output=True, text=True, env=env,
-                       timeout=300)
+    r = subprocess.run([sys.executable, "-c", GROUP_THREADS_DRIVER, data, ending], capture_output=True, text=True,
+                       env=env, timeout=300)
     assert r.returncode == 0, r.stderr
     got = json.loads(r.stdout.strip().splitlines()[-1])
     assert got["ddp"] == "DistributedDataParallel"
+    assert got["status"] == (0 if ending == "success" else "a crash while the model is alive")
     assert "gloo_tcp_loop" in got["during"] and "pt_gloo_runloop" in got["during"], got   # what is looked for
     assert got["after"] == [], got
 

@@ -21,10 +21,11 @@ What the loop does with them (loop.py):
   indices (`gather_indexed`): every example counts exactly once, whatever the number of processes.
 
 Ending cleanly (`shutdown`): the process group's threads (gloo's event loop and its two worker
-threads) must be gone before the interpreter finalizes. A worker thread still alive then, letting go
-of the last collective's tensors, needs the GIL; CPython ends such a thread with pthread_exit, whose
-unwinding through a C++ destructor calls std::terminate ("terminate called without an active
-exception"): the rank dies by SIGABRT after a run that succeeded. `destroy_process_group` alone
+threads) must be gone before the interpreter finalizes. A worker thread still alive then, destroying
+a finished collective whose tensors Python created, takes the GIL to release them; CPython ends a
+thread that asks for the GIL during finalization with pthread_exit, whose unwinding through that C++
+destructor calls std::terminate ("terminate called without an active exception"): the rank dies by
+SIGABRT after a run that succeeded. `destroy_process_group` alone
 does not stop them while anything still holds the group, and `torch.distributed.nn` does, for the
 life of the interpreter, when it is first imported after the group exists: its functions take
 `group=group.WORLD` as a default argument, and DistributedDataParallel's constructor imports it

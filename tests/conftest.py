@@ -1,4 +1,5 @@
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -44,6 +45,13 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict
     """Run `python -m nasnet ARGS` in a subprocess; returns CompletedProcess with text output."""
     return subprocess.run([sys.executable, "-m", "nasnet", *args], capture_output=True, text=True,
                           cwd=cwd, timeout=timeout, env=_cli_env(env))
+
+
+def default_sigint() -> None:
+    """In a child process before exec (`preexec_fn`): give SIGINT its default disposition, so that Python
+    turns it into KeyboardInterrupt. A suite started as a background job (`pytest &`, nohup) runs with
+    SIGINT ignored, and children inherit that; a test that sends SIGINT must not depend on it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _without_dac_override() -> None:

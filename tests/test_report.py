@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from conftest import ROOT, trial_rows
+from conftest import ROOT, default_sigint, trial_rows
 from nasnet.arch.genotype import Genotype
 from nasnet.report import make_report
 from nasnet.report.data import load_run
@@ -283,7 +283,8 @@ def test_watch_keeps_the_report_current_while_a_search_runs(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     watcher = subprocess.Popen([sys.executable, "-m", "nasnet", "report", "--watch", str(run_dir), "--out", str(out),
                                 "--interval", "0.2", "--refresh", "3", "--cells", "1"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                               preexec_fn=default_sigint)
     try:
         early = [_line(watcher.stderr), _line(watcher.stderr)]     # up, and waiting for the run
         assert early[0].startswith("watching ") and early[1].startswith("waiting: "), early

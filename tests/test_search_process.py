@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, trial_rows
+from conftest import ROOT, default_sigint, trial_rows
 from nasnet.search import ChildConfig, ExecutorConfig, SearchConfig, StrategyConfig, run_search
 from nasnet.search.executors import make_executor
 
@@ -94,8 +94,8 @@ def test_ctrl_c_stops_cleanly_and_the_run_continues(tmp_path, cli):
     args = [sys.executable, "-m", "nasnet", "search", "--run-dir", str(run_dir), "--child", FAULTY,
             "--children", "40", "--executor", "process", "--workers", "2", "--quiet", "--child-set", "sleep=0.2"]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    proc = subprocess.Popen(args, env=env, start_new_session=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(args, env=env, start_new_session=True, preexec_fn=default_sigint,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline, done = time.time() + 120, 0
     while time.time() < deadline and done < 4:
         time.sleep(0.1)

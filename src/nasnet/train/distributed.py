@@ -19,13 +19,28 @@ What the loop does with them (loop.py):
   same model before it is evaluated and checkpointed (unless SyncBatchNorm already keeps them equal);
 * evaluation shards the split by example index and gathers per-example results with their
   indices (`gather_indexed`): every example counts exactly once, whatever the number of processes.
+
+Ending cleanly (`shutdown`): the process group's threads (gloo's event loop and its two worker
+threads) must be gone before the interpreter finalizes. A worker thread still alive then, destroying
+a finished collective whose tensors Python created, takes the GIL to release them; CPython ends a
+thread that asks for the GIL during finalization with pthread_exit, whose unwinding through that C++
+destructor calls std::terminate ("terminate called without an active exception"): the rank dies by
+SIGABRT after a run that succeeded. `destroy_process_group` alone
+does not stop them while anything still holds the group, and `torch.distributed.nn` does, for the
+life of the interpreter, when it is first imported after the group exists: its functions take
+`group=group.WORLD` as a default argument, and DistributedDataParallel's constructor imports it
+(through torch._dynamo). `init_from_env` imports it first, so its defaults hold no group, and
+`shutdown` collects the rest of the run (the DDP wrapper) after destroying the group.
 """
 
 from __future__ import annotations
 
+import gc
+import importlib
 import os
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -79,6 +94,9 @@ def init_from_env(timeout_s: float = DEFAULT_TIMEOUT_S) -> DistContext:
         backend = "gloo"
     restart = _env_int("TORCHELASTIC_RESTART_COUNT", 0)
     if not dist.is_initialized():
+        # imported before the group exists: its default arguments would otherwise keep the group (see above)
+        importlib.import_module("torch.distributed.nn")
+
         timeout = timedelta(seconds=timeout_s)
         dist.init_process_group(backend=backend, timeout=timeout, rank=rank, world_size=world,
                                 store=_attempt_store(rank, world, restart, timeout))
@@ -117,8 +135,29 @@ def lost_peer(err: BaseException) -> bool:
 
 
 def shutdown() -> None:
+    """Leave the process group and release it, with its threads, before the interpreter exits.
+
+    Called by every process on every path, after the training objects are out of scope: the group is
+    destroyed, then a collection frees what still refers to it (a DistributedDataParallel wrapper in
+    a reference cycle), and the group's destructor joins its threads (see the module's docstring)."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+        gc.collect()
+
+
+def group_threads() -> list[str]:
+    """Names of this process's threads that belong to a gloo process group (Linux; [] elsewhere):
+    none may be left after `shutdown`."""
+    tasks = Path(f"/proc/{os.getpid()}/task")
+    names = []
+    for task in tasks.glob("*") if tasks.is_dir() else ():
+        try:
+            name = (task / "comm").read_text().strip()
+        except OSError:  # the thread ended meanwhile
+            continue
+        if "gloo" in name:
+            names.append(name)
+    return sorted(names)
 
 
 def broadcast_object(obj: Any, src: int = 0) -> Any:

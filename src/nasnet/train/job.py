@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sys
+import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -285,6 +286,11 @@ def run_worker(prepare: Callable[[distributed.DistContext], TrainJob], timeout_s
 
     try:
         status = record(guarded)()
+    except BaseException as err:
+        # a crash (recorded) or Ctrl-C: its frames hold the model, whose DDP wrapper holds the process group;
+        # let them go so that `shutdown` can release the group's threads (the traceback keeps its lines)
+        traceback.clear_frames(err.__traceback__)
+        raise
     finally:
         distributed.shutdown()
     if mistake:

@@ -9,11 +9,14 @@ to M times after one fails; a restarted run resumes from its last checkpoint by 
 
 When a process fails, torchrun stops the others at once (nothing waits for a dead process), and
 `launch` reports which rank failed and how (its exception, recorded by torchrun's `record`, or the
-signal that killed it) in one line, with the command that resumes the run.
+signal that killed it) in one line, with the command that resumes the run; torchrun's own log lines
+about the same failure are left out. A process that dies of a fatal signal of its own (SIGABRT,
+SIGSEGV: a crash in native code) has printed what it knows on its stderr just before; the line says so.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
@@ -26,6 +29,10 @@ from .run_dir import holds_run
 LAUNCH_ENV = "NASNET_TRAIN_LAUNCHER"   # set for processes started by `nasnet train --nproc`
 DEFAULT_RDZV_ID = "nasnet-train"
 LOST_PEER_STATUS = 3   # a process whose collective failed because another process went away
+# signals a process raises on itself when native code fails: it printed the reason on its stderr
+CRASH_SIGNALS = {"SIGABRT", "SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL"}
+# torchrun's logger of the processes it starts and stops: its warnings and errors repeat what `launch` says
+_TORCHRUN_PROCS_LOGGER = "torch.distributed.elastic.multiprocessing.api"
 
 
 def under_torchrun() -> bool:
@@ -100,6 +107,10 @@ def launch(opts: LaunchOptions, worker_argv: list[str], run_dir: Path) -> int:
     hint = f"nasnet train --run-dir {run_dir} --resume --nproc {opts.nproc}"
     if opts.multi_node:
         hint += f" --nnodes {opts.nnodes} --rdzv-endpoint {opts.rdzv_endpoint}"
+    procs_log = logging.getLogger(_TORCHRUN_PROCS_LOGGER)
+    level = procs_log.level
+    if "LOGLEVEL" not in os.environ:  # torchrun's own setting: asked for, its log is shown
+        procs_log.setLevel(logging.CRITICAL)
     try:
         torchrun(args)
     except ChildFailedError as err:
@@ -112,6 +123,8 @@ def launch(opts: LaunchOptions, worker_argv: list[str], run_dir: Path) -> int:
     except SignalException as err:
         print(f"nasnet train: stopped by {err.sigval.name}; continue with: {hint}", file=sys.stderr)
         return 128 + int(err.sigval)
+    finally:
+        procs_log.setLevel(level)
     return 0
 
 
@@ -140,7 +153,9 @@ def describe_failure(failures: dict) -> tuple[int, str]:
     for rank, f in sorted((causes or failures).items()):
         where = f"rank {rank} (local rank {f.local_rank}, pid {f.pid})"
         if f.exitcode < 0:
-            parts.append(f"{where} was killed by {f.signal_name()}")
+            crash = " (a crash in native code: its last lines above say where)" if f.signal_name() in CRASH_SIGNALS \
+                else ""
+            parts.append(f"{where} was killed by {f.signal_name()}{crash}")
         else:
             text = _recorded_message(f.message)
             parts.append(f"{where} exited with status {f.exitcode}" + (f": {text}" if text else ""))

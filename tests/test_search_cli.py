@@ -86,9 +86,10 @@ def test_search_trains_real_children_on_digits(tmp_path, cli):
     out = json.loads(res.stdout)
     assert out["counts"]["done"] == 1
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["child"]["fn"] == "nasnet.search.children.train:train_child" and config["child"]["data"] == "digits"
-    assert config["child"]["model"] == {"normal_cells": 1, "filters": 4}       # the quick digits child
-    assert config["child"]["train"] == {"epochs": 2}
+    assert config["child"]["fn"] == "nasnet.search.children.train:train_child"
+    assert config["child"]["data"] == "digits,val=500"                        # the quick digits child
+    assert config["child"]["model"] == {"normal_cells": 1, "filters": 4}
+    assert config["child"]["train"] == {"epochs": 2, "batch_size": 64}
     db = sqlite3.connect(run_dir / "trials.db")
     for (text,) in db.execute("SELECT metrics FROM trials"):
         m = json.loads(text)

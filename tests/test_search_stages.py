@@ -207,6 +207,9 @@ def test_asha_and_top_k_defaults_of_a_new_digits_search(tmp_path):
     add_search_arguments(p)
     plain = resolve_config(p.parse_args([]), None)
     assert plain.top_k == 3 and plain.final_epochs == 2 * plain.child.train["epochs"]
+    assert plain.child.data == "digits,val=500"              # 500 images score a child (docs/search.md)
+    assert resolve_config(p.parse_args(["--data", "digits"]), None).child == plain.child
+    assert resolve_config(p.parse_args(["--data", "digits,val=300"]), None).child.data == "digits,val=300"
     asha = resolve_config(p.parse_args(["--early-stop", "asha", "--epochs", "9"]), None)
     assert asha.early_stop.rungs == (1, 3, 9) and asha.child.train["epochs"] == 9 and asha.final_epochs == 18
     budget = resolve_config(p.parse_args(["--early-stop", "asha", "--rungs", "2,6", "--epoch-budget", "50"]), None)

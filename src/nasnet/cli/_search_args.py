@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import NasnetError
 from ..search.config import (ASHA_TELL, CHILD_ALIASES, COSTS, DEFAULT_CHILD_FN, EARLY_STOP_NAMES, QUICK_DIGITS_CHILD,
-                             STRATEGY_NAMES, ChildConfig, SearchConfig, new_run_defaults)
+                             QUICK_DIGITS_DATA, STRATEGY_NAMES, ChildConfig, SearchConfig, new_run_defaults)
 from ._parse import parse_value
 
 
@@ -124,7 +124,7 @@ def add_search_arguments(p: argparse.ArgumentParser, compare: bool = False) -> N
 def fresh_config(args: argparse.Namespace):
     """The base config of a new run: the defaults, with the quick digits child for the digits search."""
     if quick_digits(args):
-        return SearchConfig(child=ChildConfig(model=dict(QUICK_DIGITS_CHILD["model"]),
+        return SearchConfig(child=ChildConfig(data=QUICK_DIGITS_DATA, model=dict(QUICK_DIGITS_CHILD["model"]),
                                               train=dict(QUICK_DIGITS_CHILD["train"])))
     return SearchConfig()
 
@@ -157,6 +157,8 @@ def changes_from_args(args: argparse.Namespace, base, fresh: bool = False) -> di
         value = getattr(args, attr, None)
         if value is not None:
             changes[key] = PARSERS[attr](value) if attr in PARSERS else value
+    if changes.get("child.data") == "digits" and base.child.data == QUICK_DIGITS_DATA:
+        del changes["child.data"]          # --data digits names the quick digits search's data
     if getattr(args, "child", None):
         changes["child.fn"] = CHILD_ALIASES.get(args.child, args.child)
     model, train, options = dict(base.child.model), dict(base.child.train), dict(base.child.options)

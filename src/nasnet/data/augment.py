@@ -231,7 +231,7 @@ def center_crop(x: torch.Tensor, size: int, fraction: float = 0.875) -> torch.Te
 class Augment:
     """The input pipeline of one run: uint8 stored images -> float network input.
 
-    `crop_flip` (CIFAR, A.1): normalise, pad-and-crop, flip, cutout. `inception` (ImageNet, A.7):
+    `crop_flip` (CIFAR, A.1): normalise, pad-and-crop, flip (unless `flip` is off), cutout. `inception` (ImageNet, A.7):
     random-resized-crop + flip, colour distortion (`color`: none / fast / full), normalise, cutout;
     evaluation center-crops `eval_crop` of the image.
     `none`: normalise only. Images are resized to `image_size` when it differs from the stored size.
@@ -246,17 +246,19 @@ class Augment:
     min_covered: float = 0.1
     eval_crop: float = 0.875
     color: str = "none"
+    flip: bool = True               # random horizontal flips (off for data whose mirror image changes the label)
 
     def train_batch(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         x = to_float(x)
         if self.kind == "inception":
             x = random_resized_crop(x, self.image_size, generator, (self.scale_min, 1.0),
-                                    min_covered=self.min_covered)
+                                    flip=self.flip, min_covered=self.min_covered)
             x = normalize(distort_color(x, self.color, generator), self.normalize)
         else:
             x = normalize(distort_color(self._resize(x), self.color, generator), self.normalize)
             if self.kind == "crop_flip":
-                x = hflip(pad_crop(x, self.pad, generator), generator)
+                x = pad_crop(x, self.pad, generator)
+                x = hflip(x, generator) if self.flip else x
         return cutout(x, self.cutout, generator)
 
     def eval_batch(self, x: torch.Tensor) -> torch.Tensor:

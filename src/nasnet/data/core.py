@@ -61,6 +61,9 @@ class Dataset:
     # the val split was carved out of the training images by the loader's default (no val= in the
     # spec): final training may train on it instead (TrainConfig.holdout_val, `with_val_trained`)
     default_holdout: bool = False
+    # a mirror image keeps its label (photographs); False where it does not (a mirrored 2, 3, 4, 7 or
+    # 9 is no digit, or another one): a recipe's random horizontal flips are then off (TrainConfig.flip)
+    mirror_safe: bool = True
 
     def with_val_trained(self) -> "Dataset":
         """The dataset with a default-held-out val split moved back into train (train first, then val);
@@ -70,7 +73,8 @@ class Dataset:
         train, val = self.splits["train"], self.splits["val"]
         merged = Split(np.concatenate([train.x, val.x]), np.concatenate([train.y, val.y]))
         return Dataset(self.spec, self.kind, {"train": merged, "val": Split(val.x[:0], val.y[:0]),
-                                              "test": self.splits["test"]}, self.num_classes, self.class_names)
+                                              "test": self.splits["test"]}, self.num_classes, self.class_names,
+                       mirror_safe=self.mirror_safe)
 
     @property
     def channels(self) -> int:
@@ -172,7 +176,8 @@ def existing_path(spec: DataSpec, what: str) -> Path:
 
 
 def finish(spec: DataSpec, train: Split, val: Split | None, test: Split | None, num_classes: int,
-           class_names: list[str], default_val: float | int = 0, default_test: float | int = 0) -> "Dataset":
+           class_names: list[str], default_val: float | int = 0, default_test: float | int = 0,
+           mirror_safe: bool = True) -> "Dataset":
     """Carve missing val/test splits out of train (seeded) and check labels; the shared tail of every loader."""
     seed = split_seed(spec)
     total = len(train)  # fractions are of the source's training images, before anything is held out
@@ -197,4 +202,4 @@ def finish(spec: DataSpec, train: Split, val: Split | None, test: Split | None, 
     if len(train) == 0:
         raise NasnetError(f"data {spec}: no training images left")
     return Dataset(str(spec), spec.kind, {"train": train, "val": val, "test": test}, num_classes, class_names,
-                   default_holdout)
+                   default_holdout, mirror_safe)

@@ -22,6 +22,10 @@ one can be overridden (`preset("cifar", epochs=10)`, `nasnet train --set lr=0.1`
 Where each value comes from is written beside it below (paper section, TF-Slim, or ours) and in the
 README's recipe table, which also gives the paper's value where a recipe differs from it.
 
+`flip` None (every recipe) flips training images only where the data says a mirror image keeps its
+label (`Dataset.mirror_safe`: CIFAR and image folders yes, the bundled digits no); true or false
+overrides the data.
+
 Fields that size augmentation to the image may be None, so a recipe fits any image size:
 `crop_pad` then is image_size // 8 (4 at 32x32, as in the paper), `cutout` image_size // 2 (16 at
 32x32, the paper's "+ cutout"), and `image_size` the dataset's. `drop_path_keep` and `dropout`, when
@@ -97,6 +101,7 @@ class TrainConfig:
     crop_scale_min: float = 0.05     # Inception crops: smallest area fraction sampled (TF-Slim: 0.05) ...
     crop_min_covered: float = 0.1    # ... and kept (TF-Slim: a crop covers >= 10% of the image)
     color_distort: str = "none"      # none | fast (brightness, saturation) | full (+ hue, contrast)
+    flip: bool | None = None         # random horizontal flips; None: where the data allows (not digits)
     eval_crop: float = 0.875
     image_size: int | None = None    # None: the dataset's stored size
     # data: False trains on the validation images a source would hold out by default (final training);
@@ -155,6 +160,7 @@ class TrainConfig:
              "crop_scale_min and eval_crop must be in (0, 1], crop_min_covered in [0, 1]"),
             (self.color_distort in COLOR_DISTORTIONS, f"color_distort must be one of {', '.join(COLOR_DISTORTIONS)}"),
             (isinstance(self.holdout_val, bool), "holdout_val must be true or false"),
+            (self.flip is None or isinstance(self.flip, bool), "flip must be true, false or null (the data's choice)"),
             (self.image_size is None or (isinstance(self.image_size, int) and self.image_size >= 1),
              "image_size must be an integer >= 1"),
             (isinstance(self.eval_every, int) and self.eval_every >= 0, "eval_every must be an integer >= 0"),
@@ -191,12 +197,13 @@ class TrainConfig:
     def cutout_for(self, image_size: int) -> int:
         return image_size // 2 if self.cutout is None else self.cutout
 
-    def augment_for(self, image_size: int) -> Augment:
-        """The recipe's input pipeline at the model's image size (training and evaluation alike)."""
+    def augment_for(self, image_size: int, mirror_safe: bool = True) -> Augment:
+        """The recipe's input pipeline at the model's image size (training and evaluation alike).
+        `mirror_safe` is the data's (Dataset.mirror_safe): flips follow it unless the recipe sets `flip`."""
         return Augment(kind=self.augment, normalize=self.normalize, image_size=image_size,
                        pad=self.pad_for(image_size), cutout=self.cutout_for(image_size),
                        scale_min=self.crop_scale_min, min_covered=self.crop_min_covered, eval_crop=self.eval_crop,
-                       color=self.color_distort)
+                       color=self.color_distort, flip=mirror_safe if self.flip is None else self.flip)
 
 
 # The recipes, value by value with its source (README "Recipes" has the same as a table): "paper"

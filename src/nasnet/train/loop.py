@@ -215,7 +215,7 @@ class Trainer:
         self.lr_scale = lr_scale(cfg, world_size)
 
         size = model_config.image_size
-        self.augment = cfg.augment_for(size)
+        self.augment = cfg.augment_for(size, dataset.mirror_safe)
         self.data = device_splits(dataset, self.device)
         self.steps_per_epoch = steps_per_epoch(len(dataset.split("train")), cfg.batch_size, world_size)
         self.total_steps = cfg.epochs * self.steps_per_epoch

@@ -24,8 +24,10 @@ An ASHA rung adds two keys (the learning-rate schedule still spans train.epochs,
 Child defaults: the CIFAR skeleton, N = 2 normal cells per stage, F0 = 32, stem multiplier 3, no
 auxiliary head, no ScheduledDropPath, no dropout; classes, channels and image size come from the
 data. The "child" preset: 20 epochs, batch 128, momentum 0.9, lr 0.1 with single-period cosine
-decay, L2 5e-4, pad-and-crop + flip on whitened images, validation only after the last epoch.
-For the built-in digits a cheaper child is {"model": {"filters": 16}, "train": {"epochs": 10}}.
+decay, L2 5e-4, pad-and-crop + flip on whitened images (no flip on data whose mirror images change
+their label, such as digits: Dataset.mirror_safe), validation only after the last epoch.
+`nasnet search` on the built-in digits uses a much cheaper child, chosen so that its reward still
+ranks architectures consistently across seeds (nasnet.search.config.QUICK_DIGITS_CHILD).
 
 Result::
 

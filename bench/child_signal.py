@@ -1,0 +1,174 @@
+"""Does a search child's reward carry signal? Architectures against seeds (paper §3, A.6).
+
+A search can only learn from a reward that ranks architectures the same way whatever the seed.
+This trains K random architectures (sampled from the search space with a fixed seed) x S seeds each
+with the search's own child function (`train_child`), in worker processes of one thread each as the
+search runs them, and prints:
+
+- per architecture: the mean reward over seeds and its spread;
+- the across-architecture standard deviation of those means (the signal) against the mean
+  within-architecture standard deviation over seeds (the noise), and their ratio;
+- the mean Kendall tau between the rankings of the architectures by two different seeds (all
+  pairs of seeds), with a bootstrap interval over architectures: 1 = every seed ranks alike,
+  0 = rankings unrelated;
+- the cost of a child: process CPU seconds (the worker's own time, which the other load on a
+  shared machine does not inflate) and wall seconds, with the pool's total wall time.
+
+CONFIG is the child: a name (`quick-digits`, the default search's child: QUICK_DIGITS_CHILD on
+its data), or a JSON override of the same shape, inline or in a file:
+{"model": {...}, "train": {...}, "data": "digits,val=360"}.
+
+Usage: PYTHONPATH=src python bench/child_signal.py [CONFIG] [--archs 12] [--seeds 3] [--workers 2]
+Writes bench/results/child_signal_<name>.json (or --out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import statistics
+import sys
+import time
+from multiprocessing import get_context
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "src") not in sys.path:
+    sys.path.insert(0, str(ROOT / "src"))
+
+NAMED = {"quick-digits"}
+
+
+def child_config(text: str) -> tuple[str, dict]:
+    """(a short name, {"model", "train", "data"}) for a CONFIG argument."""
+    from nasnet.search.config import QUICK_DIGITS_CHILD, QUICK_DIGITS_DATA
+
+    if text == "quick-digits":
+        return text, {"model": dict(QUICK_DIGITS_CHILD["model"]), "train": dict(QUICK_DIGITS_CHILD["train"]),
+                      "data": QUICK_DIGITS_DATA}
+    path = Path(text)
+    raw = path.read_text() if path.is_file() else text
+    try:
+        config = json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise SystemExit(f"child_signal: CONFIG must be {', '.join(sorted(NAMED))}, a JSON file or inline JSON: "
+                         f"{err}") from None
+    if not isinstance(config, dict) or set(config) - {"model", "train", "data", "name"}:
+        raise SystemExit("child_signal: CONFIG is a JSON object with keys model, train, data (and optionally name)")
+    name = config.pop("name", None) or (path.stem if path.is_file() else "custom")
+    return name, {"model": config.get("model", {}), "train": config.get("train", {}),
+                  "data": config.get("data", QUICK_DIGITS_DATA)}
+
+
+def _init_worker() -> None:
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = "1"
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _run(job: tuple[int, int, dict]) -> dict:
+    """One child in a worker: its result, with the worker's CPU and wall seconds for the call."""
+    from nasnet.search.children.train import train_child
+
+    arch, seed, payload = job
+    cpu, wall = time.process_time(), time.perf_counter()
+    result = train_child(payload)
+    return {"arch": arch, "seed": seed, "reward": result["reward"], "status": result["status"],
+            "cpu_seconds": time.process_time() - cpu, "wall_seconds": time.perf_counter() - wall}
+
+
+def kendall_tau(a, b) -> float:
+    from scipy.stats import kendalltau
+
+    return float(kendalltau(a, b).statistic)
+
+
+def signal_stats(table: list[list[float]], boot: int = 1000, rng_seed: int = 0) -> dict:
+    """Signal and noise of a K x S table of rewards (architectures x seeds)."""
+    import numpy as np
+
+    x = np.asarray(table, dtype=float)
+    k, s = x.shape
+    means = x.mean(axis=1)
+    across = float(means.std(ddof=1))
+    within = float(x.std(axis=1, ddof=1).mean())
+    pairs = list(itertools.combinations(range(s), 2))
+
+    def tau(rows):
+        return float(np.mean([kendall_tau(x[rows, i], x[rows, j]) for i, j in pairs]))
+
+    rng = np.random.default_rng(rng_seed)
+    taus = [tau(rng.integers(0, k, k)) for _ in range(boot)]
+    taus = [t for t in taus if np.isfinite(t)]
+    return {"archs": k, "seeds": s, "across_std": across, "within_std": within,
+            "ratio": across / within if within > 0 else float("inf"), "tau": tau(np.arange(k)),
+            "tau_ci90": [float(np.percentile(taus, 5)), float(np.percentile(taus, 95))],
+            "arch_means": means.tolist(), "min": float(x.min()), "max": float(x.max())}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("config", nargs="?", default="quick-digits")
+    p.add_argument("--archs", type=int, default=12, help="K random architectures (default 12)")
+    p.add_argument("--seeds", type=int, default=3, help="S seeds per architecture (default 3)")
+    p.add_argument("--workers", type=int, default=2, help="worker processes, one thread each (default 2)")
+    p.add_argument("--arch-seed", type=int, default=0, help="seed of the architecture sample (default 0)")
+    p.add_argument("--space", default="nasnet-a")
+    p.add_argument("--out", help="JSON output (default bench/results/child_signal_<name>.json)")
+    args = p.parse_args(argv)
+    if args.archs < 3 or args.seeds < 2 or args.workers < 1:
+        raise SystemExit("child_signal: needs --archs >= 3, --seeds >= 2, --workers >= 1")
+
+    from nasnet.arch.space import get_space
+    from nasnet.search.config import DEFAULT_CHILD_FN
+
+    name, child = child_config(args.config)
+    space = get_space(args.space)
+    import random
+
+    rng = random.Random(args.arch_seed)
+    genotypes = [str(space.sample(rng)) for _ in range(args.archs)]
+    jobs = [(a, s, {"fn": DEFAULT_CHILD_FN, "genotype": g, "seed": 1000 + s, "device": "cpu", **child})
+            for s in range(args.seeds) for a, g in enumerate(genotypes)]
+    print(f"child {name}: {json.dumps(child)}; {args.archs} architectures x {args.seeds} seeds, "
+          f"{args.workers} workers", file=sys.stderr)
+    start_wall, start_load = time.perf_counter(), os.getloadavg()[0]
+    with get_context("spawn").Pool(args.workers, initializer=_init_worker) as pool:
+        results = pool.map(_run, jobs, chunksize=1)
+    pool_wall = time.perf_counter() - start_wall
+    failed = [r for r in results if r["status"] != "done"]
+    if failed:
+        print(f"{len(failed)} children did not finish (diverged); their reward counts as 0", file=sys.stderr)
+    table = [[0.0] * args.seeds for _ in range(args.archs)]
+    for r in results:
+        table[r["arch"]][r["seed"]] = r["reward"] if r["reward"] is not None else 0.0
+    stats = signal_stats(table)
+    cpu = statistics.fmean(r["cpu_seconds"] for r in results)
+    wall = statistics.fmean(r["wall_seconds"] for r in results)
+    for a, row in enumerate(table):
+        print(f"  arch {a:2d}: mean {statistics.fmean(row):.3f}  seeds " + " ".join(f"{v:.3f}" for v in row))
+    print(f"across-architecture std {100 * stats['across_std']:.2f} points, seed std {100 * stats['within_std']:.2f} "
+          f"points, ratio {stats['ratio']:.2f}")
+    print(f"Kendall tau between seeds' rankings {stats['tau']:.3f} "
+          f"(90% bootstrap over architectures {stats['tau_ci90'][0]:.2f}..{stats['tau_ci90'][1]:.2f})")
+    print(f"per child: {cpu:.2f} s CPU, {wall:.2f} s wall in a worker; pool {pool_wall:.1f} s wall for "
+          f"{len(jobs)} children = {pool_wall / len(jobs):.2f} s each with {args.workers} workers "
+          f"(load average {start_load:.1f} at the start)")
+    out = Path(args.out) if args.out else ROOT / "bench" / "results" / f"child_signal_{name}.json"
+    from common import write_json  # noqa: E402  (bench/common.py, beside this file)
+
+    write_json(out, {"name": name, "child": child, "genotypes": genotypes, "rewards": table, **stats,
+                     "cpu_seconds_per_child": cpu, "wall_seconds_per_child": wall, "pool_wall_seconds": pool_wall,
+                     "pool_wall_per_child": pool_wall / len(jobs), "workers": args.workers,
+                     "load_average_at_start": start_load, "failed": len(failed),
+                     "command": "PYTHONPATH=src python bench/child_signal.py " + " ".join(argv or sys.argv[1:])})
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -183,12 +183,9 @@ def changes_from_args(args: argparse.Namespace, base, fresh: bool = False) -> di
             raise NasnetError(f"--child-set cannot set {key!r}; use the matching flag")
         else:
             options[key] = parse_value(value)
-    if model != base.child.model:
-        changes["child.model"] = model
-    if train != base.child.train:
-        changes["child.train"] = train
-    if options != base.child.options:
-        changes["child.options"] = options
+    for name, value in (("model", model), ("train", train), ("options", options)):
+        if value != getattr(base.child, name):
+            changes[f"child.{name}"] = value
     if fresh:
         given = {name for name, flag in (("epochs", "epochs"), ("children", "children"), ("top_k", "top_k"),
                                          ("final_epochs", "final_epochs")) if getattr(args, flag, None) is not None}

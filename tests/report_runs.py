@@ -16,12 +16,12 @@ def faulty_run(run_dir, children=40, **options):
     return run_dir
 
 
-def compare_runs(root, children=40):
-    """The layout of `nasnet compare --run-dir ROOT`: ROOT/ppo-seed0 and ROOT/random-seed0."""
+def compare_runs(root, children=40, labels=("ppo-seed0", "random-seed0")):
+    """The layout of `nasnet compare --run-dir ROOT`: ROOT/ppo-seed0 and ROOT/random-seed0 (or the labels given)."""
     dirs = []
-    for name in ("ppo", "random"):
+    for name, label in zip(("ppo", "random"), labels):
         cfg = SearchConfig(children=children, child=ChildConfig(fn=ANALYTIC), executor=ExecutorConfig(name="serial"),
                            strategy=StrategyConfig(name=name, batch_size=10, learning_rate=0.005))
-        run_search(cfg, root / f"{name}-seed0")
-        dirs.append(root / f"{name}-seed0")
+        run_search(cfg, root / label)
+        dirs.append(root / label)
     return dirs

@@ -60,7 +60,9 @@ def test_report_renders_in_headless_chromium(tmp_path):
         missing("the playwright package is missing: pip install -e '.[test]'")
     executable = chromium_path()
     faulty = faulty_run(tmp_path / "faulty")
-    compare = compare_runs(tmp_path / "cmp")
+    # labels as long as `nasnet compare` writes them: the summary table must still fit at 1400 px
+    compare = compare_runs(tmp_path / "cmp", labels=("ppo-batchsize10-lr0.005-asha-seed0",
+                                                     "random-asha-seed0"))
     reports = {   # name: (report, trial statuses in table order, images: 4 plots + the cells drawn)
         "faulty": (make_report([faulty], tmp_path / "faulty-report", cells=2, page_size=25), statuses(faulty),
                    4 + 2),

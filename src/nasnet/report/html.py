@@ -81,6 +81,7 @@ th { background: var(--head); }
 .scroll-x { overflow-x: auto; max-width: 100%; }
 table.summary { width: 100%; }
 table.summary td { white-space: nowrap; } table.summary td.t { white-space: normal; min-width: 5.5rem; }
+table.summary td.w { white-space: normal; overflow-wrap: anywhere; min-width: 8rem; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
 figure { margin: 1rem 0; } figure img { max-width: 100%; height: auto; border: 1px solid var(--line); }
 figcaption { color: var(--muted); font-size: 12px; }
@@ -222,11 +223,11 @@ def summary_table(runs: list[RunData]) -> str:
         rate = f"{3600 * finished / span:.0f}" if finished and span > 0 else "-"
         state, live = _state(r)
         rows.append(
-            f"<tr><td title='{_esc(r.path)}'><b>{_esc(r.label)}</b></td>"
+            f"<tr><td class=w title='{_esc(r.path)}'><b>{_esc(r.label)}</b></td>"
             f"<td>{_esc(r.strategy or '?')}</td><td>{_esc((r.config or {}).get('space', '?'))}</td>"
             f"<td><span class='badge{' live' if live else ''}'>{_esc(state)}</span></td>"
             f"<td class=n>{c['done']}</td><td class=n>{c['failed']}</td><td class=n>{c['diverged']}</td>"
-            f"<td class=n>{c['queued']} / {c['running']}</td><td class=n>{_esc(best_reward)}</td>"
+            f"<td class=n>{c['queued']} / {c['running']}</td><td class='n t'>{_esc(best_reward)}</td>"
             f"<td class=n>{_esc(best_trial)}</td><td class=n>{len(r.updates)}</td>"
             f"<td class=t>{_time(r.started_at)}</td><td class=t>{_time(r.last_activity)}</td>"
             f"<td class=n>{rate}</td></tr>")

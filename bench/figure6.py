@@ -188,6 +188,13 @@ def style(config: str) -> dict:
             "linestyle": ":" if config.endswith("-every") else "--" if config.endswith("-asha") else "-"}
 
 
+def label(config: str) -> str:
+    """A configuration's name as the figure shows it (the tables keep `nasnet compare`'s run names)."""
+    return (config.replace("-batchsize10-lr0.005", " (lr 0.005, batch 10)")
+            .replace("-population10-samplesize3", " (P 10, S 3)")
+            .replace("-asha", " + ASHA").replace("-every", ", told every rung"))
+
+
 def plot(parts: dict, rows: list[list], path: Path) -> None:
     import matplotlib
 
@@ -195,9 +202,11 @@ def plot(parts: dict, rows: list[list], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     names = list(parts)
-    fig, axes = plt.subplots(len(names), len(METRICS) + 1, figsize=(20, 4.6 * len(names)), squeeze=False)
+    fig, axes = plt.subplots(len(names), len(METRICS) + 1, figsize=(22, 4.8 * len(names) + 1.4), squeeze=False,
+                             layout="constrained", gridspec_kw={"width_ratios": [1] * len(METRICS) + [1.25]})
     titles = {"best": "best reward so far", "top5_mean": "mean of the 5 best so far",
               "last20_mean": "mean of the last 20 sampled"}
+    handles = {}
     for i, part in enumerate(names):
         summary = parts[part]["configs"]
         for j, metric in enumerate(METRICS):
@@ -207,27 +216,27 @@ def plot(parts: dict, rows: list[list], path: Path) -> None:
                 if not pts:
                     continue
                 x = [p[3] for p in pts]
-                ax.plot(x, [p[4] for p in pts], label=config, linewidth=1.6, **style(config))
+                (line,) = ax.plot(x, [p[4] for p in pts], label=label(config), linewidth=1.6, **style(config))
+                handles.setdefault(label(config), line)
                 ax.fill_between(x, [p[5] for p in pts], [p[6] for p in pts], color=style(config)["color"],
                                 alpha=0.08)
             ax.set_title(f"{part}: {titles[metric]}")
             ax.set_xlabel("child-epochs spent")
-            ax.set_ylabel("reward (median over seeds, band: range)")
+            ax.set_ylabel("reward (median over seeds; band: range)")
             ax.grid(alpha=0.3)
         ax = axes[i][-1]
         configs = list(summary)
         for k, config in enumerate(configs):
             picks = [p for p in summary[config]["pick"] if p is not None]
-            ax.scatter([p for p in picks], [k] * len(picks), s=18, alpha=0.7, color=style(config)["color"])
+            ax.scatter(picks, [k] * len(picks), s=18, alpha=0.7, color=style(config)["color"])
             if picks:
                 ax.plot([statistics.fmean(picks)] * 2, [k - 0.3, k + 0.3], color="black", linewidth=2)
-        ax.set_yticks(range(len(configs)), configs, fontsize=8)
+        ax.set_yticks(range(len(configs)), [label(c) for c in configs], fontsize=8)
         ax.invert_yaxis()
-        ax.set_title(f"{part}: pick retrained (bar: mean)")
+        ax.set_title(f"{part}: each seed's pick, retrained (bar: mean)")
         ax.set_xlabel("retrained reward (mean over fresh seeds)")
         ax.grid(alpha=0.3)
-        axes[i][0].legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
+    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=5, fontsize=8)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
     plt.close(fig)

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from ..atomic import check_writable_dir
-from ..search.run_dir import is_run_dir, load_run_config
+from ..search.run_dir import check_start, is_run_dir, load_run_config
 from ..text import plural
 from ._search_args import add_search_arguments, resolve_config
 
@@ -60,12 +60,14 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from ..search.children.train import check_child_settings
-    from ..search.loop import Search  # imports torch (the controller)
 
     run_dir = Path(args.run_dir or f"runs/search-{time.strftime('%Y%m%d-%H%M%S')}")
     config = resolve_config(args, load_run_config(run_dir))
     check_child_settings(config)
+    check_start(config, run_dir)
     check_writable_dir(run_dir)
+    from ..search.loop import Search  # imports torch (the controller): after the checks, so a mistake is told at once
+
     previous = signal.signal(signal.SIGTERM, _sigterm)
     reporter = _Reporter(run_dir) if args.report else None
     search = Search(config, run_dir, progress=not args.quiet and not args.json, on_update=reporter)

@@ -159,10 +159,7 @@ class Search:
 
     # -- setup -----------------------------------------------------------------------------
     def _open(self) -> None:
-        self.config.validate_final_stage()
-        stored = files.load_run_config(self.run_dir)
-        if stored is not None:
-            files.check_resumable(stored, self.config, self.run_dir)
+        stored = files.check_start(self.config, self.run_dir)
         resolve(self.config.child.fn)          # fail now, not in every child, if it cannot be imported
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._lock.acquire()

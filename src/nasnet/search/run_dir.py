@@ -77,6 +77,17 @@ def read_best(run_dir: Path) -> dict | None:
     return read_json(Path(run_dir) / BEST_FILE)
 
 
+def check_start(config: SearchConfig, run_dir: Path) -> SearchConfig | None:
+    """What refuses a search from its config and the run directory alone (a top-k stage that would retrain
+    the search child as it was; a run directory holding another search), without importing torch, so that
+    `nasnet search` tells such a mistake at once. Returns the stored config of a run being continued."""
+    config.validate_final_stage()
+    stored = load_run_config(run_dir)
+    if stored is not None:
+        check_resumable(stored, config, run_dir)
+    return stored
+
+
 def check_resumable(stored: SearchConfig, config: SearchConfig, run_dir: Path) -> None:
     """A resumed run must keep what defines the search; the budget and resources may change."""
     a, b = stored.to_dict(), config.to_dict()

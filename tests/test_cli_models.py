@@ -2,13 +2,23 @@
 
 import json
 
+import pytest
+
+from conftest import run_cli_batch
 from nasnet import NASNET_A
 
 
-def test_zoo_json(cli):
-    res = cli("zoo", "--json")
-    assert res.returncode == 0, res.stderr
-    rows = {r["name"]: r for r in json.loads(res.stdout)}
+@pytest.fixture(scope="module")
+def zoo_outputs():
+    """`nasnet zoo --json` and `nasnet zoo`, run in one process (the counts are computed once each)."""
+    json_run, table_run = run_cli_batch([["zoo", "--json"], ["zoo"]])
+    return json_run, table_run
+
+
+def test_zoo_json(zoo_outputs):
+    res = zoo_outputs[0]
+    assert res["rc"] == 0, res["stderr"]
+    rows = {r["name"]: r for r in json.loads(res["stdout"])}
     keys = {"name", "params", "params_with_bn_stats", "mult_adds", "image_size", "num_classes", "paper_params",
             "paper_mult_adds"}
     for r in rows.values():
@@ -19,10 +29,10 @@ def test_zoo_json(cli):
     assert rows["nasnet_a_cifar"]["num_classes"] == 10 and rows["nasnet_a_large"]["image_size"] == 331
 
 
-def test_zoo_table(cli):
-    res = cli("zoo")
-    assert res.returncode == 0
-    assert "5,289,978" in res.stdout and "23,783.4M" in res.stdout and "paper params" in res.stdout
+def test_zoo_table(zoo_outputs):
+    res = zoo_outputs[1]
+    assert res["rc"] == 0, res["stderr"]
+    assert "5,289,978" in res["stdout"] and "23,783.4M" in res["stdout"] and "paper params" in res["stdout"]
 
 
 def test_show_nasnet_a_and_files(cli, tmp_path):

@@ -1,5 +1,6 @@
 """The run report (`nasnet report`, issue 6 items 2 and 3): plots, page, overlays, --watch, --report."""
 
+import dataclasses
 import json
 import os
 import re
@@ -179,7 +180,15 @@ def test_plots_read_at_a_glance(faulty, tmp_path):
         lo, hi = ax.get_ylim()
         assert lo == 0 and uniform <= hi < uniform * 1.1          # the policy's whole possible range
         assert _whole_ticks(ax.xaxis) and _whole_ticks(ax2.xaxis)
-    assert any("% of uniform" in t.get_text() for t in entropy_figure([run]).axes[0].get_legend().get_texts())
+    fig = entropy_figure([run])
+    assert any("% of uniform" in t.get_text() for t in fig.legends[0].get_texts())
+    # run names as long as `nasnet compare` writes them: the legend covers no panel, its labels or its axes
+    long = [dataclasses.replace(run, name=f"ppo-batchsize10-lr0.005-asha-seed{i}-of-a-long-comparison")
+            for i in range(2)]
+    fig = entropy_figure(long)
+    fig.canvas.draw()
+    box = fig.legends[0].get_window_extent()
+    assert not [a.get_title() for a in fig.axes if box.overlaps(a.get_tightbbox())]
     rewards = rewards_figure([run]).axes[0]
     assert _whole_ticks(rewards.xaxis) and rewards.get_ylabel() == "reward"      # the analytic child's reward
     failures = failures_figure([run]).axes

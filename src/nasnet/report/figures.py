@@ -193,11 +193,17 @@ def entropy_figure(runs):
     _whole(ax.xaxis, ax2.xaxis, ax3.xaxis, ax4.xaxis)
     for a in (ax, ax2, ax3, ax4):
         a.grid(True, alpha=0.3)
-    keys = _run_keys(runs)
-    ax.legend(handles=keys + [h for h in ax.get_legend_handles_labels()[0]], fontsize=8, loc="best")
+    # below the panels, not in the entropy panel: run names as long as `nasnet compare` writes them would
+    # cover the curves (where a collapse shows) and the right axis
+    keys = _run_keys(runs) + ax.get_legend_handles_labels()[0]
     ax2.legend(handles=[_key("mean reward", "-", "o", ms=3), _key("baseline (moving average)", "--")],
                fontsize=8, loc="best")
-    fig.tight_layout()
+    if keys:
+        ncol = min(3, len(keys))
+        fig.legend(handles=keys, fontsize=8, loc="lower center", ncol=ncol, frameon=False)
+        fig.tight_layout(rect=(0, 0.015 + 0.028 * math.ceil(len(keys) / ncol), 1, 1))
+    else:
+        fig.tight_layout()
     return fig
 
 

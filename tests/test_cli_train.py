@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, run_cli, run_cli_batch
 from nasnet.errors import NasnetError
 
 TINY = ["-N", "1", "--filters", "8", "--set", "model.stem_multiplier=1", "--no-progress"]
@@ -131,15 +131,19 @@ def test_cli_errors(tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "config.json").write_text("{}")
-    _one_error_line(run_cli("train", "--run-dir", str(run_dir)), "already holds a run; continue it with --resume")
-    _one_error_line(run_cli("train", "--run-dir", str(run_dir), "--resume", "--epochs", "5"),
-                    "drop --epochs")
-    _one_error_line(run_cli("train", "--resume"), "--resume needs --run-dir")
-    _one_error_line(run_cli("train", "--run-dir", str(tmp_path / "x"), "--set", "cutout"), "expected FIELD=VALUE")
-    _one_error_line(run_cli("train", "--run-dir", str(tmp_path / "x"), "--set", "speed=11"), "unknown field")
-    _one_error_line(run_cli("eval", str(tmp_path / "missing.pt")), "no such file")
     (tmp_path / "junk.pt").write_bytes(b"junk")
-    _one_error_line(run_cli("eval", str(tmp_path / "junk.pt")), "not a PyTorch checkpoint")
+    cases = [   # one process for all of them (run_cli_batch): torch is imported once
+        (["train", "--run-dir", str(run_dir)], "already holds a run; continue it with --resume"),
+        (["train", "--run-dir", str(run_dir), "--resume", "--epochs", "5"], "drop --epochs"),
+        (["train", "--resume"], "--resume needs --run-dir"),
+        (["train", "--run-dir", str(tmp_path / "x"), "--set", "cutout"], "expected FIELD=VALUE"),
+        (["train", "--run-dir", str(tmp_path / "x"), "--set", "speed=11"], "unknown field"),
+        (["eval", str(tmp_path / "missing.pt")], "no such file"),
+        (["eval", str(tmp_path / "junk.pt")], "not a PyTorch checkpoint"),
+    ]
+    for res, (argv, pattern) in zip(run_cli_batch([argv for argv, _ in cases]), cases):
+        _one_error_line(subprocess.CompletedProcess(argv, res["rc"], res["stdout"], res["stderr"]), pattern)
+    assert not (tmp_path / "x").exists()
 
 
 def test_eval_refuses_data_of_another_shape(tmp_path, small):

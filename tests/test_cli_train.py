@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, run_cli, run_cli_batch
+from conftest import ROOT, one_error_line, run_cli, run_cli_batch
 from nasnet.errors import NasnetError
 
 TINY = ["-N", "1", "--filters", "8", "--set", "model.stem_multiplier=1", "--no-progress"]
@@ -141,8 +141,8 @@ def test_cli_errors(tmp_path):
         (["eval", str(tmp_path / "missing.pt")], "no such file"),
         (["eval", str(tmp_path / "junk.pt")], "not a PyTorch checkpoint"),
     ]
-    for res, (argv, pattern) in zip(run_cli_batch([argv for argv, _ in cases]), cases):
-        _one_error_line(subprocess.CompletedProcess(argv, res["rc"], res["stdout"], res["stderr"]), pattern)
+    for res, (_, message) in zip(run_cli_batch([argv for argv, _ in cases]), cases):
+        one_error_line(res["rc"], res["stderr"], message)
     assert not (tmp_path / "x").exists()
 
 

@@ -17,7 +17,7 @@ import torch
 from nasnet import NasnetError
 from nasnet.weights.io import CheckpointMismatch, read_checkpoint
 from nasnet.weights.model_file import save_model_file
-from nasnet.weights.reference import reference_cell_names, reference_shapes, to_reference_state_dict
+from nasnet.weights.reference import REFERENCE, reference_shapes, to_reference_state_dict
 from nasnet.weights.seeded import seeded_input, seeded_state_dict
 from nasnet.zoo import create_model, import_reference_model, load_model, reference_config
 from nasnet.zoo.importer import convert_reference
@@ -53,10 +53,10 @@ def test_mapping_table_covers_the_reference_layout_exactly(fixture, model):
 
 
 def test_reference_cell_names():
-    names = reference_cell_names(reference_config("nasnet_a_mobile"))
+    names = REFERENCE.cell_names(reference_config("nasnet_a_mobile"))
     assert names[:3] == ["cell_stem_0", "cell_stem_1", "cell_0"]
     assert names[6] == "reduction_cell_0" and names[7] == "cell_6" and names[-1] == "cell_15"
-    assert reference_cell_names(reference_config("nasnet_a_large"))[-1] == "cell_17"
+    assert REFERENCE.cell_names(reference_config("nasnet_a_large"))[-1] == "cell_17"
 
 
 def test_mobile_logits_equal_the_reference(fixture):

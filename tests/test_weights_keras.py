@@ -25,8 +25,7 @@ from nasnet.model.layers import Pool2d
 from nasnet.model.network import NASNet
 from nasnet.weights.formats import KERAS_H5, detect_format
 from nasnet.weights.io import CheckpointMismatch
-from nasnet.weights.keras_h5 import (config_from_keras, convert_keras, describe, keras_block_ids, read_keras_h5,
-                                     weight_table)
+from nasnet.weights.keras_h5 import KERAS, config_from_keras, convert_keras, describe, read_keras_h5
 from nasnet.weights.mapping import source_shape
 from nasnet.zoo import import_weights, model_config
 from nasnet.zoo.importer import zoo_match
@@ -114,7 +113,7 @@ def test_keras_padding_counts_the_zeros_of_strided_pools_only():
 
 
 def test_block_ids_follow_keras():
-    ids = keras_block_ids(model_config("nasnet_a_mobile"))
+    ids = KERAS.cell_names(model_config("nasnet_a_mobile"))
     assert [b for _, b in ids] == ["stem_1", "stem_2", "0", "1", "2", "3", "reduce_4", "5", "6", "7", "8",
                                   "reduce_8", "9", "10", "11", "12"]
     assert ids[0][0] == "reduction" and ids[2][0] == "normal"
@@ -128,7 +127,7 @@ def test_applications_files_are_detected(name):
         model = NASNet(config)
     expected = model.state_dict()
     weights = {src.name: np.broadcast_to(np.float32(0), source_shape(tuple(expected[k].shape), src))
-               for k, src in weight_table(model).items()}
+               for k, src in KERAS.table(model).items()}
     assert zoo_match(describe(weights)["structure"]) == [name]
     if name == "nasnet_a_large":
         with pytest.raises(NasnetError) as e:      # shapes fit, but a Large-sized conversion is not needed here

@@ -24,7 +24,7 @@ from nasnet.weights.formats import TF_CHECKPOINT, detect_format
 from nasnet.weights.io import CheckpointMismatch
 from nasnet.weights.mapping import source_shape
 from nasnet.weights.tensor_bundle import read_tensor_bundle
-from nasnet.weights.tf_slim import config_from_hparams, convert_tf_slim, describe, tf_slim_cell_names, variable_table
+from nasnet.weights.tf_slim import TF_SLIM, config_from_hparams, convert_tf_slim, describe
 from nasnet.zoo import import_weights, model_config
 from nasnet.zoo.importer import convert_weights, zoo_match
 
@@ -95,7 +95,7 @@ def test_table_covers_tensorflows_variables_exactly(name):
     d, meta, _, config, _ = _case(name)
     cfg = config.replace(num_classes=meta["num_classes"], aux_head=meta["aux_head"])
     with torch.device("meta"):
-        table = variable_table(NASNet(cfg))
+        table = TF_SLIM.table(NASNet(cfg))
     assert {s.name for s in table.values()} == set(meta["tf_reader"]) - {"global_step"}
 
 
@@ -108,11 +108,11 @@ def test_zoo_model_detected_from_the_shapes():
 
 
 def test_cell_names_follow_tf_slims_builder():
-    names = tf_slim_cell_names(model_config("nasnet_a_mobile"))
+    names = TF_SLIM.cell_names(model_config("nasnet_a_mobile"))
     assert names[:3] == ["cell_stem_0", "cell_stem_1", "cell_0"]
     assert names[6] == "reduction_cell_0" and names[7] == "cell_4" and names[11] == "reduction_cell_1"
     assert names[-1] == "cell_11"
-    assert tf_slim_cell_names(model_config("nasnet_a_large"))[-1] == "cell_17"
+    assert TF_SLIM.cell_names(model_config("nasnet_a_large"))[-1] == "cell_17"
 
 
 def _synthetic(model_name: str) -> dict[str, np.ndarray]:
@@ -122,7 +122,7 @@ def _synthetic(model_name: str) -> dict[str, np.ndarray]:
         model = NASNet(cfg)
     expected = model.state_dict()
     out = {"global_step": np.zeros((), np.int64)}
-    for key, src in variable_table(model).items():
+    for key, src in TF_SLIM.table(model).items():
         shape = source_shape(tuple(expected[key].shape), src)
         out[src.name] = np.broadcast_to(np.float32(0), shape)
     return out

@@ -1,46 +1,14 @@
-"""Keras Applications NASNet-A weights (``NASNet-mobile.h5``, ``NASNet-large.h5`` and their ``-no-top``
-variants), read with h5py and mapped exactly onto our models.
+"""Keras Applications' NASNet-A weights (``NASNet-mobile.h5``, ``NASNet-large.h5``, their ``-no-top``
+variants), read with h5py and mapped exactly onto our models; nothing in a file is executed.
 
-The files are ``save_weights`` output in Keras's legacy HDF5 layout: the root attribute
-``layer_names`` lists the layers in order; each layer's group has a ``weight_names`` attribute
-(``separable_conv_1_normal_left1_0/depthwise_kernel:0``, ``stem_bn1/gamma:0``, ...) naming its
-datasets. An attribute too large for an HDF5 object header is stored in chunks ``layer_names0``,
-``layer_names1``, ...; a whole-model file (``model.save``) keeps the same layout under
-``model_weights``. Nothing in the file is executed, and no Keras or TensorFlow is needed.
-
-Keras's NASNet (``keras.applications.nasnet``) builds the same network as TF-Slim's, with its own
-names. Per cell, with block id B (``stem_1``, ``stem_2``, ``0`` .. ``N-1``, ``reduce_N``, ``N+1`` ..
-``2N``, ``reduce_2N``, ``2N+1`` .. ``3N``) and kind ``normal`` or ``reduction`` (the stem cells are
-reduction cells)::
-
-    {kind}_conv_1_B, {kind}_bn_1_B                       input 0: ReLU, 1x1 conv, BN
-    adjust_conv_1_B, adjust_conv_2_B, adjust_bn_B        input 1 at twice the resolution (factorized)
-    adjust_conv_projection_B, adjust_bn_B                input 1 of another width
-    separable_conv_{1,2}_{op}_B, separable_conv_{1,2}_bn_{op}_B    a sep conv op, twice
-    stem_conv1, stem_bn1; predictions (the 1000-class top; no auxiliary head, no background class)
-
-where ``op`` names block b's sep-conv ops: normal_left1/right1 (block 0), normal_left2/right2
-(block 1), normal_left5 (block 4); reduction_left1/right1 (block 0), reduction_right2 (block 1),
-reduction_right3 (block 2) and - Keras's name for block 4's sep conv - reduction_left4. The blocks,
-their inputs and the concatenation order are TF-Slim's NASNet-A (checked op by op against Keras's
-``_normal_a_cell`` / ``_reduction_a_cell``). BatchNorm epsilon 1e-3, momentum 0.9997 (our 3e-4).
-
-Keras's numerics differ from TensorFlow's NASNet in one place. Its stride-2 pools in the reduction
-cells zero-pad the input (``ZeroPadding2D(correct_pad(x, 3))``) and then pool "valid", so the
-average pools count the padded zeros and the max pools see zeros, where TF-Slim's "SAME" pools (and
-ours, padding="same") ignore padding. Its other pools and its convolutions (padded the same way,
-then "valid") equal TensorFlow's "SAME". Our models compute Keras's arithmetic when built with
-``padding="keras"`` (nasnet.model.layers): the conversion here is the same for both, the config's
-padding decides the numerics. ``correct_pad`` pads like "SAME" only for the fixed input size a Keras
-model is built at (224 / 331 for the Applications); a Keras model built with an unknown input size
-pads differently.
-
-`describe` reads the structure from the shapes; the target architecture is the caller's (a zoo model
-by name or by structure: `nasnet.zoo.importer`), since Keras's ``skip_reduction`` is not visible in
-the shapes.
-
-``tests/test_weights_keras.py`` checks the mapping against files Keras wrote and Keras's outputs
-(tools/make_keras_fixture.py), and measures what the TensorFlow-exact model gives on them.
+`read_keras_h5` reads Keras's legacy HDF5 weights layout (docs/formats.md): the ``layer_names`` and
+``weight_names`` attributes (chunked when large), or the same under ``model_weights`` in a whole-model
+file. `KERAS` names the roles of the shared walk (layout.py) by Keras's layer names: block ids and
+per-op sep-conv names (docs/weight-layouts.md). `describe` reads the structure from the shapes; the
+target architecture is the caller's (`nasnet.zoo.importer`), since Keras's ``skip_reduction`` is not
+visible in them. The conversion is the same for both numerics: the config's padding ("same", or
+"keras" for Keras's zero-padded strided pools) decides the outputs. Tested against files and outputs
+that Keras itself produced (tools/make_keras_fixture.py).
 """
 
 from __future__ import annotations
@@ -51,20 +19,17 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from ..arch.genotype import NASNET_A
 from ..errors import NasnetError, first_line
-from ..model.layers import ConvBN, FactorizedReduce
 from ..model.network import ModelConfig, NASNet
-from ..model.ops import Identity, PoolOp, SepConv
 from .formats import KERAS_H5
-from .mapping import CLASSES, CONV, DENSE, DEPTHWISE, ImportInfo, Source, apply_table, check_structure
+from .layout import CellPlace, Layout, Part, Role, tensorflow_leaves
+from .mapping import ImportInfo, apply_table, check_structure
 
 FORMAT = KERAS_H5
 LAYOUT = "keras nasnet"
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-BN_LEAVES = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean", "moving_variance": "running_var"}
 # Keras's names for NASNet-A's sep-conv ops: (cell kind, block, 0 = left / 1 = right) -> name.
 SEP_NAMES = {
     ("normal", 0, 0): "normal_left1", ("normal", 0, 1): "normal_right1",
@@ -153,87 +118,57 @@ def read_keras_h5(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, An
 
 
 # --------------------------------------------------------------------------------------------
-# The name table, derived from a built model
+# The names
 # --------------------------------------------------------------------------------------------
-def keras_block_ids(config: ModelConfig) -> list[tuple[str, str]]:
-    """(cell kind, Keras block id) of every cell, in our cell order. Keras numbers the normal cells of
-    stage 0 as 0 .. N-1, of stage s >= 1 as s N + 1 .. s N + N, and the reductions reduce_N, reduce_2N."""
-    out, stems, stage, j = [], 0, 0, 0
-    n = config.normal_cells
-    for kind, _ in config.cell_plan():
-        if kind == "stem":
-            stems += 1
-            out.append(("reduction", f"stem_{stems}"))
-        elif kind == "reduce":
-            stage, j = stage + 1, 0
-            out.append(("reduction", f"reduce_{stage * n}"))
-        else:
-            out.append(("normal", str(j if stage == 0 else stage * n + 1 + j)))
-            j += 1
-    return out
+class KerasLayout(Layout):
+    """Keras's layer names: each cell's layers end in its block id; sep convs are named per op (SEP_NAMES)."""
+
+    name = "Keras's NASNet"
+    leaves = tensorflow_leaves("kernel", "depthwise_kernel", "pointwise_kernel", ("kernel", "bias"))
+    background = False       # 1000 classes, none of them background
+
+    def check(self, config: ModelConfig) -> None:
+        problems = []
+        if config.genotype != NASNET_A:
+            problems.append("its genotype is not NASNet-A (Keras builds only NASNet-A)")
+        if config.skeleton != "imagenet" or config.num_reductions != 2:
+            problems.append("it is not on the ImageNet skeleton with 2 reductions")
+        if config.aux_head:
+            problems.append("it has an auxiliary head (Keras's NASNet has none): build it with aux_head=False")
+        if problems:
+            raise NasnetError("Keras's NASNet layout does not fit this model: " + "; ".join(problems))
+
+    def cell_name(self, place: CellPlace) -> tuple[str, str]:
+        """(cell kind, Keras block id). Keras numbers the normal cells of stage 0 as 0 .. N-1, of stage
+        s >= 1 as s N + 1 .. s N + N, and the reductions reduce_N, reduce_2N."""
+        if place.kind == "stem":
+            return "reduction", f"stem_{place.number + 1}"
+        if place.kind == "reduce":
+            return "reduction", f"reduce_{place.normals_before}"
+        return "normal", str(place.normals_before + (place.stage > 0))
+
+    def scopes(self, part: Part) -> dict[str, str] | None:
+        if part.role is Role.STEM:
+            return {"conv": "stem_conv1", "bn": "stem_bn1"}
+        if part.role is Role.CLASSIFIER:
+            return {"": "predictions"}
+        if part.cell is None:
+            return None
+        kind, block = self.cell_name(part.cell)
+        if part.role is Role.INPUT and part.index == 0:
+            return {"conv": f"{kind}_conv_1_{block}", "bn": f"{kind}_bn_1_{block}"}
+        if part.role is Role.INPUT and part.index == 1:
+            return {"conv": f"adjust_conv_projection_{block}", "bn": f"adjust_bn_{block}"}
+        if part.role is Role.FACTORIZED and part.index == 1 and part.module.stride == 2:
+            return {"conv_1": f"adjust_conv_1_{block}", "conv_2": f"adjust_conv_2_{block}", "bn": f"adjust_bn_{block}"}
+        if part.role is Role.SEP_CONV and (kind, part.block, part.index % 2) in SEP_NAMES:
+            name = f"{SEP_NAMES[kind, part.block, part.index % 2]}_{block}"
+            return {f"{layer}_{n}": f"separable_conv_{n}_{'bn_' if layer == 'bn' else ''}{name}"
+                    for n in (1, 2) for layer in ("depthwise", "pointwise", "bn")}
+        return None
 
 
-def _conv(table: dict, ours: str, layer: str) -> None:
-    table[f"{ours}.weight"] = Source(f"{layer}/kernel", CONV)
-
-
-def _bn(table: dict, ours: str, layer: str) -> None:
-    for leaf, ours_leaf in BN_LEAVES.items():
-        table[f"{ours}.{ours_leaf}"] = Source(f"{layer}/{leaf}")
-
-
-def check_keras_compatible(config: ModelConfig) -> None:
-    problems = []
-    if config.genotype != NASNET_A:
-        problems.append("its genotype is not NASNet-A (Keras builds only NASNet-A)")
-    if config.skeleton != "imagenet" or config.num_reductions != 2:
-        problems.append("it is not on the ImageNet skeleton with 2 reductions")
-    if config.aux_head:
-        problems.append("it has an auxiliary head (Keras's NASNet has none): build it with aux_head=False")
-    if problems:
-        raise NasnetError("Keras's NASNet layout does not fit this model: " + "; ".join(problems))
-
-
-def weight_table(model: NASNet) -> dict[str, Source]:
-    """Every state-dict key of `model` (BN counters aside) -> the Keras weight ("layer/leaf") it comes from."""
-    check_keras_compatible(model.config)
-    table: dict[str, Source] = {}
-    _conv(table, "stem.conv", "stem_conv1")
-    _bn(table, "stem.bn", "stem_bn1")
-    for i, (cell, (kind, block)) in enumerate(zip(model.cells, keras_block_ids(model.config))):
-        for j, module in enumerate(cell.preprocess):
-            ours = f"cells.{i}.preprocess.{j}"
-            if isinstance(module, Identity | nn.Identity):
-                continue
-            if j == 0 and isinstance(module, ConvBN):
-                _conv(table, f"{ours}.conv", f"{kind}_conv_1_{block}")
-                _bn(table, f"{ours}.bn", f"{kind}_bn_1_{block}")
-            elif j == 1 and isinstance(module, ConvBN):
-                _conv(table, f"{ours}.conv", f"adjust_conv_projection_{block}")
-                _bn(table, f"{ours}.bn", f"adjust_bn_{block}")
-            elif j == 1 and isinstance(module, FactorizedReduce) and module.stride == 2:
-                _conv(table, f"{ours}.conv_1", f"adjust_conv_1_{block}")
-                _conv(table, f"{ours}.conv_2", f"adjust_conv_2_{block}")
-                _bn(table, f"{ours}.bn", f"adjust_bn_{block}")
-            else:
-                raise NasnetError(f"cell {i} input {j}: a {type(module).__name__} has no counterpart in Keras's NASNet")
-        for k, op in enumerate(cell.ops):
-            b, side = divmod(k, 2)
-            if isinstance(op, SepConv) and (kind, b, side) in SEP_NAMES:
-                name = f"{SEP_NAMES[kind, b, side]}_{block}"
-                for part in (1, 2):
-                    layer = f"separable_conv_{part}_{name}"
-                    table[f"cells.{i}.ops.{k}.depthwise_{part}.weight"] = Source(f"{layer}/depthwise_kernel", DEPTHWISE)
-                    table[f"cells.{i}.ops.{k}.pointwise_{part}.weight"] = Source(f"{layer}/pointwise_kernel", CONV)
-                    _bn(table, f"cells.{i}.ops.{k}.bn_{part}", f"separable_conv_{part}_bn_{name}")
-            elif not ((isinstance(op, PoolOp) and op.project is None) or isinstance(op, Identity)):
-                raise NasnetError(f"cell {i} op {k}: a {type(op).__name__} has no counterpart in Keras's NASNet")
-        if any(not isinstance(a, nn.Identity) for a in cell.out_adapt):
-            raise NasnetError(f"cell {i}: an output adapter has no counterpart in Keras's NASNet")
-    if isinstance(model.classifier, nn.Linear):
-        table["classifier.weight"] = Source("predictions/kernel", DENSE)
-        table["classifier.bias"] = Source("predictions/bias", CLASSES)
-    return table
+KERAS = KerasLayout()
 
 
 # --------------------------------------------------------------------------------------------
@@ -282,7 +217,7 @@ def convert_keras(weights: dict[str, np.ndarray], config: ModelConfig, where: st
     config = config.replace(num_classes=found["classes"], aux_head=False)
     with torch.device("meta"):
         skeleton = NASNet(config)
-    table = weight_table(skeleton)
+    table = KERAS.table(skeleton)
     what = f"{name or 'the model'} (Keras layout, {'with' if found['classes'] else 'without'} the top)"
     state, counters = apply_table(table, skeleton.state_dict(), lambda n: weights[n].shape, weights.__getitem__,
                                   list(weights), where, what)

@@ -1,31 +1,13 @@
-"""Published NASNet-A weights in PyTorch: the reference key layout, mapped exactly onto our models.
+"""Published NASNet-A weights in PyTorch, mapped exactly onto our models: the key layout of the
+pretrainedmodels package's and timm's ports of TensorFlow's release (``conv0.conv.weight``,
+``cell_7.conv_prev_1x1.conv.weight``, ``cell_stem_0.comb_iter_0_left.separable_1.depthwise_conv2d.weight``,
+``last_linear.weight``; docs/weight-layouts.md has the table and the cell numbering).
 
-The NASNet-A Large and Mobile ImageNet checkpoints that circulate in PyTorch (the pretrainedmodels
-package's ``nasnetalarge`` / ``nasnetamobile`` and timm's ``nasnetalarge``, all ports of TensorFlow's
-model-garden release; docs/formats.md) share one key layout, written cell by cell::
-
-    conv0.conv.weight, conv0.bn.*                        the stem
-    cell_stem_0.conv_1x1.conv.weight                     stem cell 0, input 0's ReLU-1x1-BN
-    cell_stem_1.path_1.conv.weight, .final_path_bn.*     a factorized reduction of input 1
-    cell_7.conv_prev_1x1.conv.weight                     input 1's ReLU-1x1-BN
-    cell_7.comb_iter_0_left.separable_1.depthwise_conv2d.weight   block 0, first op, sep conv part 1
-    reduction_cell_0..., cell_17..., last_linear.weight  reductions, normal cells, the classifier
-
-Our networks are built from the genotype (hand-unrolled cells belong in a mapping table, never in
-the model), so this module *derives* the table by walking a built model: every module of every
-cell has exactly one counterpart, named by the rules below. ``comb_iter_{b}_left`` is block b's
-first op and ``_right`` its second (``ops.{2b}`` and ``ops.{2b+1}`` in our numbering); identity and
-pooling ops hold no weights. The reference numbers normal cells ``cell_{6 s + j}`` (stage s, j-th
-cell) in both models, so Mobile has ``cell_0..3, cell_6..9, cell_12..15``.
-
-Conversion is strict (`nasnet.weights.io.check_state_dict`): every checkpoint key must be used and
-every model key found, with equal shapes. BatchNorm ``num_batches_tracked`` counters are the one
-exception - files written by old PyTorch versions lack them and they change no output, so a
-missing counter is left at 0. The 1001-class variant (TensorFlow's class 0 is "background") is
-converted by dropping row 0 of the classifier when the target model has 1000 classes.
-
-This module knows layouts, not model names' configurations: the caller (`nasnet.zoo.importer`)
-builds the target `ModelConfig` from the zoo.
+`REFERENCE` names the roles of the shared walk (layout.py) in this layout; `reference_key_map` turns
+it into our key -> their key. Conversion is strict (`nasnet.weights.io.check_state_dict`) but for
+BatchNorm step counters, set to 0 when absent; a 1001-class head loses its background row when the
+target has 1000 classes. This module knows layouts, not zoo models: the caller (`nasnet.zoo.importer`)
+builds the target `ModelConfig`.
 """
 
 from __future__ import annotations
@@ -33,14 +15,12 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 import torch
-from torch import nn
 
 from ..arch.genotype import NASNET_A
 from ..errors import NasnetError
-from ..model.layers import ConvBN, FactorizedReduce
 from ..model.network import ModelConfig, NASNet
-from ..model.ops import Identity, PoolOp, SepConv
 from .io import as_state_dict, check_state_dict
+from .layout import PYTORCH_LEAVES, CellPlace, Layout, Part, Role
 from .mapping import BACKGROUND_CLASSES, ImportInfo
 
 # The zoo models that have published weights in this layout, and the stem width that tells them apart.
@@ -55,94 +35,64 @@ _SEP_PARTS = {
     "pointwise_2": "separable_2.pointwise_conv2d",
     "bn_2": "bn_sep_2",
 }
-_FACTORIZED_PARTS = {"conv_1": "path_1.conv", "conv_2": "path_2.conv", "bn": "final_path_bn"}
 
 
 # --------------------------------------------------------------------------------------------
 # The mapping table, derived from the model
 # --------------------------------------------------------------------------------------------
-def reference_cell_names(config: ModelConfig) -> list[str]:
-    """The reference name of every cell of an ImageNet-skeleton NASNet-A, in our cell order."""
-    names, stage, j = [], 0, 0
-    stems = reductions = 0
-    for kind, _ in config.cell_plan():
-        if kind == "stem":
-            names.append(f"cell_stem_{stems}")
-            stems += 1
-        elif kind == "reduce":
-            names.append(f"reduction_cell_{reductions}")
-            reductions += 1
-            stage, j = stage + 1, 0
-        else:
-            names.append(f"cell_{NORMAL_CELL_STRIDE * stage + j}")
-            j += 1
-    return names
+class ReferenceLayout(Layout):
+    """The PyTorch ports' module names: leaves as ours, ``comb_iter_{b}_{left,right}`` for op 2b / 2b + 1."""
+
+    name = "the published-weights layout"
+    sep = "."
+    leaves = PYTORCH_LEAVES
+
+    def check(self, config: ModelConfig) -> None:
+        """The layout exists for NASNet-A on the ImageNet skeleton with <= 6 normal cells per stage."""
+        problems = []
+        if config.genotype != NASNET_A:
+            problems.append("its genotype is not NASNet-A")
+        if config.skeleton != "imagenet":
+            problems.append(f"its skeleton is {config.skeleton!r}, not 'imagenet'")
+        if config.num_reductions != 2:
+            problems.append(f"it has {config.num_reductions} reductions, not 2")
+        if config.normal_cells > NORMAL_CELL_STRIDE:
+            problems.append(f"it has {config.normal_cells} normal cells per stage (the layout names at most 6)")
+        if problems:
+            raise NasnetError("the published-weights key layout does not fit this model: " + "; ".join(problems))
+
+    def cell_name(self, place: CellPlace) -> str:
+        if place.kind == "stem":
+            return f"cell_stem_{place.number}"
+        if place.kind == "reduce":
+            return f"reduction_cell_{place.number}"
+        return f"cell_{NORMAL_CELL_STRIDE * place.stage + place.position}"
+
+    def scopes(self, part: Part) -> dict[str, str] | None:
+        if part.role is Role.STEM:
+            return {"conv": "conv0.conv", "bn": "conv0.bn"}
+        if part.role is Role.CLASSIFIER:
+            return {"": "last_linear"}
+        if part.role is Role.AUX_HEAD:
+            raise NasnetError("the published checkpoints have no auxiliary head: build the model with aux_head=False")
+        cell = self.cell_name(part.cell)
+        if part.role is Role.INPUT:
+            target = f"{cell}.{'conv_1x1' if part.index == 0 else 'conv_prev_1x1'}"
+            return {"conv": f"{target}.conv", "bn": f"{target}.bn"}
+        if part.role is Role.FACTORIZED and part.index == 1:
+            return {"conv_1": f"{cell}.path_1.conv", "conv_2": f"{cell}.path_2.conv", "bn": f"{cell}.final_path_bn"}
+        if part.role is Role.SEP_CONV:
+            target = f"{cell}.comb_iter_{part.block}_{part.side}"
+            return {layer: f"{target}.{name}" for layer, name in _SEP_PARTS.items()}
+        return None
 
 
-def check_reference_compatible(config: ModelConfig) -> None:
-    """The reference layout exists for NASNet-A on the ImageNet skeleton with <= 6 normal cells per stage."""
-    problems = []
-    if config.genotype != NASNET_A:
-        problems.append("its genotype is not NASNet-A")
-    if config.skeleton != "imagenet":
-        problems.append(f"its skeleton is {config.skeleton!r}, not 'imagenet'")
-    if config.num_reductions != 2:
-        problems.append(f"it has {config.num_reductions} reductions, not 2")
-    if config.normal_cells > NORMAL_CELL_STRIDE:
-        problems.append(f"it has {config.normal_cells} normal cells per stage (the layout names at most 6)")
-    if problems:
-        raise NasnetError("the published-weights key layout does not fit this model: " + "; ".join(problems))
-
-
-def _module_prefix_map(model: NASNet) -> dict[str, str]:
-    """Our module path -> reference module path, for every module that owns weights."""
-    names = reference_cell_names(model.config)
-    table: dict[str, str] = {"stem.conv": "conv0.conv", "stem.bn": "conv0.bn", "classifier": "last_linear"}
-    for i, cell in enumerate(model.cells):
-        ref = names[i]
-        for j, module in enumerate(cell.preprocess):
-            ours = f"cells.{i}.preprocess.{j}"
-            if isinstance(module, Identity | nn.Identity):
-                continue
-            if isinstance(module, ConvBN):
-                target = "conv_1x1" if j == 0 else "conv_prev_1x1"
-                table[f"{ours}.conv"], table[f"{ours}.bn"] = f"{ref}.{target}.conv", f"{ref}.{target}.bn"
-            elif isinstance(module, FactorizedReduce) and j == 1 and module.stride > 1:
-                for part, target in _FACTORIZED_PARTS.items():
-                    table[f"{ours}.{part}"] = f"{ref}.{target}"
-            else:
-                raise NasnetError(f"cell {i} input {j}: a {type(module).__name__} has no counterpart in the layout")
-        for k, op in enumerate(cell.ops):
-            b, side = divmod(k, 2)
-            ours, target = f"cells.{i}.ops.{k}", f"{ref}.comb_iter_{b}_{'left' if side == 0 else 'right'}"
-            if isinstance(op, SepConv):
-                for part, sub in _SEP_PARTS.items():
-                    table[f"{ours}.{part}"] = f"{target}.{sub}"
-            elif (isinstance(op, PoolOp) and op.project is None) or isinstance(op, Identity):
-                continue
-            else:
-                raise NasnetError(f"cell {i} op {k}: a {type(op).__name__} has no counterpart in the layout")
-        for k, adapt in enumerate(cell.out_adapt):
-            if not isinstance(adapt, nn.Identity):
-                raise NasnetError(f"cell {i} output {k}: an adapter has no counterpart in the layout")
-    if model.aux_head is not None:
-        raise NasnetError("the published checkpoints have no auxiliary head: build the model with aux_head=False")
-    return table
+REFERENCE = ReferenceLayout()
 
 
 def reference_key_map(model: NASNet) -> dict[str, str]:
     """Every state-dict key of `model` -> its key in the reference layout (one-to-one)."""
-    check_reference_compatible(model.config)
-    prefixes = _module_prefix_map(model)
-    out: dict[str, str] = {}
-    for key in model.state_dict():
-        module, _, leaf = key.rpartition(".")
-        if module not in prefixes:
-            raise NasnetError(f"model key {key!r} has no counterpart in the reference layout")
-        out[key] = f"{prefixes[module]}.{leaf}"
-    if len(set(out.values())) != len(out):  # the table must be one-to-one
-        raise AssertionError("reference key map is not one-to-one")
-    return out
+    return {key: source.name for key, source in REFERENCE.table(model).items()}
 
 
 def reference_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:

@@ -1,45 +1,13 @@
-"""TensorFlow-Slim NASNet-A checkpoints (the original release), mapped exactly onto our models.
+"""TF-Slim's NASNet checkpoints (TensorFlow's model-garden release of NASNet-A), mapped exactly onto
+our models with no TensorFlow installed: the checkpoint is read by tensor_bundle.py, and `TF_SLIM`
+names the roles of the shared walk (layout.py) by TF-Slim's variable scopes (docs/weight-layouts.md).
 
-TF-Slim's NASNet (``research/slim/nets/nasnet`` of TensorFlow's model garden) released NASNet-A
-Mobile and Large as ``nasnet-a_mobile_04_10_2017.tar.gz`` / ``nasnet-a_large_04_10_2017.tar.gz``:
-a V2 checkpoint (``model.ckpt.index`` + ``model.ckpt.data-00000-of-00001``) with 1001 classes
-(class 0 is "background") and the auxiliary head. It is read here with our own reader of the
-format (tensor_bundle.py: no TensorFlow needed) and mapped by a table derived, like the PyTorch
-layout's in reference.py, by walking a built model. TF-Slim names variables this way::
-
-    conv0/weights, conv0_bn/{gamma,beta,moving_mean,moving_variance}      the stem (3x3, stride 2, VALID)
-    cell_stem_0, cell_stem_1                                              the two stem (reduction) cells
-    cell_K                                  the normal cells, numbered 0, 1, 2, ... across the network
-    reduction_cell_0, reduction_cell_1      inserted before cell_N and cell_2N (N normal cells a stage)
-    <cell>/1x1/weights, <cell>/beginning_bn/...        input 0: ReLU, 1x1 conv, BN
-    <cell>/prev_1x1/weights, <cell>/prev_bn/...         input 1 when only its width differs
-    <cell>/path1_conv, path2_conv, final_path_bn        input 1 at twice the resolution (factorized reduction)
-    <cell>/comb_iter_B/{left,right}/separable_KxK_{1,2}/{depthwise_weights,pointwise_weights}
-    <cell>/comb_iter_B/{left,right}/bn_sep_KxK_{1,2}/...                block B's two ops (sep convs)
-    <cell>/comb_iter_B/{left,right}/1x1/weights, bn_1/...               a pool or identity that changes width
-    aux_K/aux_logits/{proj/weights, aux_bn0, Conv/weights, aux_bn1, FC/{weights,biases}}
-                                            the auxiliary head, after cell_K (the last before the last reduction)
-    final_layer/FC/{weights,biases}         the classifier
-    global_step                             training bookkeeping (ignored)
-
-TF-Slim's hidden states are numbered as ours (0: the previous cell after its 1x1 conv, 1: the one
-before, 2 + b: block b) and comb_iter_B's left / right ops are our ``ops.{2B}`` / ``ops.{2B+1}``.
-Kernels are HWIO (ours OIHW), depthwise kernels H x W x C x 1 (ours C x 1 x H x W), dense kernels
-(in, out) (ours (out, in)). BatchNorm: gamma/beta/moving_mean/moving_variance are our
-weight/bias/running_mean/running_var; TF-Slim's NASNet uses epsilon 1e-3 and decay 0.9997, which
-is what our zoo's ImageNet models use (bn_eps 1e-3, momentum 3e-4), with TensorFlow's "SAME" padding.
-
-`describe` reads the structure from the shapes (stem width, F0 = cell_0's width, normal cells,
-reductions, classes, the auxiliary head); the target architecture is the caller's - a zoo model
-chosen by name or by that structure (`nasnet.zoo.importer`), or `config_from_hparams` for
-checkpoints of other sizes - because TF-Slim's ``skip_reduction_layer_input`` (on for Large) cannot
-be seen in the shapes. Both classifiers lose row 0 of a 1001-class head unless ``keep_background``. Variables that are
-training bookkeeping (the global step, optimizer slots, moving-average shadows) are left out and
-listed in the import's ``ignored``; anything else left over, missing or misshapen is an error naming
-the file and the first offending variables.
-
-``tests/test_weights_tf_slim.py`` checks the mapping against checkpoints that TensorFlow itself wrote
-from TF-Slim's builder, and TensorFlow's logits for them (tools/make_tf_slim_fixture.py).
+`describe` reads the structure from the shapes; the target architecture is the caller's - a zoo model
+(`nasnet.zoo.importer`) or `config_from_hparams` for other sizes - since TF-Slim's
+``skip_reduction_layer_input`` is not visible in them. A 1001-class head loses its background row
+unless kept; training bookkeeping (global step, optimizer slots, moving-average shadows) is ignored
+and listed; anything else that does not fit is a one-line error naming the file. Tested against
+checkpoints and logits that TensorFlow itself produced (tools/make_tf_slim_fixture.py).
 """
 
 from __future__ import annotations
@@ -49,19 +17,15 @@ from typing import Any, Mapping
 
 import numpy as np
 import torch
-from torch import nn
 
 from ..errors import NasnetError
-from ..model.layers import ConvBN, FactorizedReduce
 from ..model.network import ModelConfig, NASNet
-from ..model.ops import Identity, PoolOp, Projection, SepConv
 from .formats import TF_CHECKPOINT
-from .mapping import (BACKGROUND_CLASSES, CLASSES, CONV, DENSE, DEPTHWISE, ImportInfo, Source, apply_table,
-                      check_structure)
+from .layout import CellPlace, Layout, Part, Role, tensorflow_leaves
+from .mapping import BACKGROUND_CLASSES, ImportInfo, apply_table, check_structure
 
 FORMAT = TF_CHECKPOINT
 LAYOUT = "tf-slim nasnet"
-BN_LEAVES = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean", "moving_variance": "running_var"}
 # Training bookkeeping that may sit in a checkpoint beside the weights.
 _BOOKKEEPING = re.compile(r"(^|/)global_step$|/(ExponentialMovingAverage|Momentum|RMSProp(_1)?|Adam(_1)?|"
                           r"Adagrad|Ftrl(_1)?)$|^(beta1_power|beta2_power)$")
@@ -71,115 +35,66 @@ _AUX = re.compile(r"^aux_(\d+)/aux_logits/")
 
 
 # --------------------------------------------------------------------------------------------
-# The name table, derived from a built model
+# The names
 # --------------------------------------------------------------------------------------------
-def tf_slim_cell_names(config: ModelConfig) -> list[str]:
-    """TF-Slim's scope of every cell of an ImageNet-skeleton network, in our cell order."""
-    names, counts = [], {"stem": 0, "reduce": 0, "normal": 0}
-    for kind, _ in config.cell_plan():
-        n = counts[kind]
-        counts[kind] += 1
-        names.append({"stem": f"cell_stem_{n}", "reduce": f"reduction_cell_{n}", "normal": f"cell_{n}"}[kind])
-    return names
+def _factorized(scope: str, stride: int) -> dict[str, str]:
+    if stride == 1:
+        return {"conv": f"{scope}/path_conv", "bn": f"{scope}/path_bn"}
+    return {"conv_1": f"{scope}/path1_conv", "conv_2": f"{scope}/path2_conv", "bn": f"{scope}/final_path_bn"}
 
 
-def _conv(table: dict, ours: str, theirs: str) -> None:
-    table[f"{ours}.weight"] = Source(f"{theirs}/weights", CONV)
+class TfSlimLayout(Layout):
+    """TF-Slim's variable scopes; normal cells are numbered across the network."""
+
+    name = "TF-Slim"
+    leaves = tensorflow_leaves("weights", "depthwise_weights", "pointwise_weights", ("weights", "biases"))
+
+    def check(self, config: ModelConfig) -> None:
+        problems = []
+        if config.skeleton != "imagenet":
+            problems.append(f"its skeleton is {config.skeleton!r} (the released checkpoints are ImageNet models)")
+        if config.genotype.normal.num_inputs != 2 or config.genotype.reduce.num_inputs != 2:
+            problems.append("its cells have more than two inputs")
+        combiners = {b.combiner for cell in (config.genotype.normal, config.genotype.reduce) for b in cell.blocks}
+        if combiners != {"add"}:
+            problems.append(f"its cells combine with {', '.join(sorted(combiners - {'add'}))}, TF-Slim's only add")
+        if config.num_classes == 0:
+            problems.append("it has no classifier (num_classes=0)")
+        if problems:
+            raise NasnetError("TF-Slim's NASNet layout does not fit this model: " + "; ".join(problems))
+
+    def cell_name(self, place: CellPlace) -> str:
+        prefix = {"stem": "cell_stem", "reduce": "reduction_cell", "normal": "cell"}[place.kind]
+        return f"{prefix}_{place.number}"
+
+    def scopes(self, part: Part) -> dict[str, str] | None:
+        if part.role is Role.STEM:
+            return {"conv": "conv0", "bn": "conv0_bn"}
+        if part.role is Role.CLASSIFIER:
+            return {"": "final_layer/FC"}
+        if part.role is Role.AUX_HEAD:       # after cell_K: aux_K
+            aux = f"aux_{part.cell.number}/aux_logits"
+            return {"proj.conv": f"{aux}/proj", "proj.bn": f"{aux}/aux_bn0", "conv": f"{aux}/Conv",
+                    "bn": f"{aux}/aux_bn1", "classifier": f"{aux}/FC"}
+        scope = self.cell_name(part.cell)
+        if part.role is Role.INPUT and part.index < 2:
+            conv, bn = (("1x1", "beginning_bn"), ("prev_1x1", "prev_bn"))[part.index]
+            return {"conv": f"{scope}/{conv}", "bn": f"{scope}/{bn}"}
+        if part.role is Role.FACTORIZED and part.index == 1:
+            return _factorized(scope, part.module.stride)
+        if part.role is Role.OUTPUT:
+            return _factorized(f"{scope}/cell_output/reduction_{part.index}", part.module.stride)
+        op = f"{scope}/comb_iter_{part.block}/{part.side}"
+        if part.role is Role.SEP_CONV:
+            size = part.module.depthwise_1.kernel_size[0]
+            return {f"{layer}_{n}": f"{op}/{prefix}_{size}x{size}_{n}" for n in (1, 2)
+                    for layer, prefix in (("depthwise", "separable"), ("pointwise", "separable"), ("bn", "bn_sep"))}
+        if part.role is Role.PROJECTION:
+            return {"conv": f"{op}/1x1", "bn": f"{op}/bn_1"}
+        return None
 
 
-def _bn(table: dict, ours: str, theirs: str) -> None:
-    for leaf, ours_leaf in BN_LEAVES.items():
-        table[f"{ours}.{ours_leaf}"] = Source(f"{theirs}/{leaf}")
-
-
-def _conv_bn(table: dict, ours: str, conv: str, bn: str) -> None:
-    _conv(table, f"{ours}.conv", conv)
-    _bn(table, f"{ours}.bn", bn)
-
-
-def _factorized(table: dict, ours: str, module: FactorizedReduce, scope: str) -> None:
-    if module.stride == 1:
-        _conv(table, f"{ours}.conv", f"{scope}/path_conv")
-        _bn(table, f"{ours}.bn", f"{scope}/path_bn")
-    else:
-        _conv(table, f"{ours}.conv_1", f"{scope}/path1_conv")
-        _conv(table, f"{ours}.conv_2", f"{scope}/path2_conv")
-        _bn(table, f"{ours}.bn", f"{scope}/final_path_bn")
-
-
-def check_tf_slim_compatible(config: ModelConfig) -> None:
-    problems = []
-    if config.skeleton != "imagenet":
-        problems.append(f"its skeleton is {config.skeleton!r} (the released checkpoints are ImageNet models)")
-    if config.genotype.normal.num_inputs != 2 or config.genotype.reduce.num_inputs != 2:
-        problems.append("its cells have more than two inputs")
-    combiners = {b.combiner for cell in (config.genotype.normal, config.genotype.reduce) for b in cell.blocks}
-    if combiners != {"add"}:
-        problems.append(f"its cells combine with {', '.join(sorted(combiners - {'add'}))}, TF-Slim's only add")
-    if config.num_classes == 0:
-        problems.append("it has no classifier (num_classes=0)")
-    if problems:
-        raise NasnetError("TF-Slim's NASNet layout does not fit this model: " + "; ".join(problems))
-
-
-def variable_table(model: NASNet) -> dict[str, Source]:
-    """Every state-dict key of `model` (BN counters aside) -> the TF-Slim variable it comes from."""
-    check_tf_slim_compatible(model.config)
-    names = tf_slim_cell_names(model.config)
-    table: dict[str, Source] = {}
-    _conv_bn(table, "stem", "conv0", "conv0_bn")
-    for i, cell in enumerate(model.cells):
-        scope = names[i]
-        for j, module in enumerate(cell.preprocess):
-            ours = f"cells.{i}.preprocess.{j}"
-            if isinstance(module, Identity | nn.Identity):
-                continue
-            if j == 0 and isinstance(module, ConvBN):
-                _conv_bn(table, ours, f"{scope}/1x1", f"{scope}/beginning_bn")
-            elif j == 1 and isinstance(module, ConvBN):
-                _conv_bn(table, ours, f"{scope}/prev_1x1", f"{scope}/prev_bn")
-            elif j == 1 and isinstance(module, FactorizedReduce) and module.stride > 1:
-                _factorized(table, ours, module, scope)
-            else:
-                raise NasnetError(f"{scope} input {j}: a {type(module).__name__} has no counterpart in TF-Slim")
-        for k, op in enumerate(cell.ops):
-            b, side = divmod(k, 2)
-            ours, theirs = f"cells.{i}.ops.{k}", f"{scope}/comb_iter_{b}/{'left' if side == 0 else 'right'}"
-            if isinstance(op, SepConv):
-                size = op.depthwise_1.kernel_size[0]
-                for part in (1, 2):
-                    sep = f"{theirs}/separable_{size}x{size}_{part}"
-                    table[f"{ours}.depthwise_{part}.weight"] = Source(f"{sep}/depthwise_weights", DEPTHWISE)
-                    table[f"{ours}.pointwise_{part}.weight"] = Source(f"{sep}/pointwise_weights", CONV)
-                    _bn(table, f"{ours}.bn_{part}", f"{theirs}/bn_sep_{size}x{size}_{part}")
-            elif isinstance(op, PoolOp) and op.project is not None:
-                _conv_bn(table, f"{ours}.project", f"{theirs}/1x1", f"{theirs}/bn_1")
-            elif isinstance(op, Projection):
-                _conv_bn(table, ours, f"{theirs}/1x1", f"{theirs}/bn_1")
-            elif not isinstance(op, PoolOp | Identity):
-                raise NasnetError(f"{scope} op {k}: a {type(op).__name__} has no counterpart in TF-Slim")
-        for n, adapt in enumerate(cell.out_adapt):
-            if isinstance(adapt, FactorizedReduce):
-                _factorized(table, f"cells.{i}.out_adapt.{n}", adapt,
-                            f"{scope}/cell_output/reduction_{cell.spec.concat[n]}")
-            elif not isinstance(adapt, nn.Identity):
-                raise NasnetError(f"{scope} output {n}: a {type(adapt).__name__} has no counterpart in TF-Slim")
-    if model.aux_head is not None:
-        aux = f"aux_{names[model.aux_index].rpartition('_')[2]}/aux_logits"
-        _conv_bn(table, "aux_head.proj", f"{aux}/proj", f"{aux}/aux_bn0")
-        _conv(table, "aux_head.conv", f"{aux}/Conv")
-        _bn(table, "aux_head.bn", f"{aux}/aux_bn1")
-        table["aux_head.classifier.weight"] = Source(f"{aux}/FC/weights", DENSE, classifier=True)
-        table["aux_head.classifier.bias"] = Source(f"{aux}/FC/biases", CLASSES, classifier=True)
-    table["classifier.weight"] = Source("final_layer/FC/weights", DENSE, classifier=True)
-    table["classifier.bias"] = Source("final_layer/FC/biases", CLASSES, classifier=True)
-    keys = [k for k in model.state_dict() if not k.endswith("num_batches_tracked")]
-    unmapped = [k for k in keys if k not in table]
-    if unmapped:
-        raise NasnetError(f"model keys without a TF-Slim counterpart: {', '.join(unmapped[:8])}")
-    if len({s.name for s in table.values()}) != len(table):
-        raise AssertionError("the TF-Slim variable table is not one-to-one")
-    return table
+TF_SLIM = TfSlimLayout()
 
 
 # --------------------------------------------------------------------------------------------
@@ -264,7 +179,7 @@ def convert_tf_slim(variables: Any, config: ModelConfig, keep_background: bool =
     config = config.replace(num_classes=classes - 1 if drop else classes, aux_head=keep_aux)
     with torch.device("meta"):
         skeleton = NASNet(config)
-    table = variable_table(skeleton)
+    table = TF_SLIM.table(skeleton)
     names = _names(variables)
     ignored = {n for n in names if _BOOKKEEPING.search(n)}
     notes = []

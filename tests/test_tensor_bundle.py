@@ -16,13 +16,9 @@ import numpy as np
 import pytest
 
 from nasnet import NasnetError
-from nasnet.weights.tensor_bundle import (
-    FOOTER_SIZE,
-    crc32c,
-    mask_crc,
-    open_bundle,
-    read_tensor_bundle,
-)
+from nasnet.weights.crc32c import crc32c, mask_crc
+from nasnet.weights.sstable import FOOTER_SIZE
+from nasnet.weights.tensor_bundle import open_bundle, read_tensor_bundle
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tf_slim"
 CASES = ["mobile", "large"]

@@ -123,11 +123,13 @@ def read_keras_h5(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, An
 class KerasLayout(Layout):
     """Keras's layer names: each cell's layers end in its block id; sep convs are named per op (SEP_NAMES)."""
 
-    name = "Keras's NASNet"
+    name = "Keras's NASNet layout"
     leaves = tensorflow_leaves("kernel", "depthwise_kernel", "pointwise_kernel", ("kernel", "bias"))
     background = False       # 1000 classes, none of them background
+    stem_names = {"conv": "stem_conv1", "bn": "stem_bn1"}
+    classifier_name = "predictions"
 
-    def check(self, config: ModelConfig) -> None:
+    def problems(self, config: ModelConfig) -> list[str]:
         problems = []
         if config.genotype != NASNET_A:
             problems.append("its genotype is not NASNet-A (Keras builds only NASNet-A)")
@@ -135,8 +137,7 @@ class KerasLayout(Layout):
             problems.append("it is not on the ImageNet skeleton with 2 reductions")
         if config.aux_head:
             problems.append("it has an auxiliary head (Keras's NASNet has none): build it with aux_head=False")
-        if problems:
-            raise NasnetError("Keras's NASNet layout does not fit this model: " + "; ".join(problems))
+        return problems
 
     def cell_name(self, place: CellPlace) -> tuple[str, str]:
         """(cell kind, Keras block id). Keras numbers the normal cells of stage 0 as 0 .. N-1, of stage
@@ -148,11 +149,7 @@ class KerasLayout(Layout):
         return "normal", str(place.normals_before + (place.stage > 0))
 
     def scopes(self, part: Part) -> dict[str, str] | None:
-        if part.role is Role.STEM:
-            return {"conv": "stem_conv1", "bn": "stem_bn1"}
-        if part.role is Role.CLASSIFIER:
-            return {"": "predictions"}
-        if part.cell is None:
+        if part.role is Role.AUX_HEAD:
             return None
         kind, block = self.cell_name(part.cell)
         if part.role is Role.INPUT and part.index == 0:

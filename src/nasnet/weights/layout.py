@@ -187,22 +187,41 @@ PYTORCH_LEAVES = Leaves(_same("weight"), _same("weight"), _same("weight"),
 class Layout:
     """How one file format names a NASNet's weights. A subclass sets `name` (for messages), `sep`
     (between a layer's name and its tensors'), `leaves`, `background` (its classifiers may hold
-    TensorFlow's background class 0), and names cells and parts."""
+    TensorFlow's background class 0), the stem's and the classifier's names, and names the cells
+    and the cells' (and the auxiliary head's) parts."""
 
     name = "the layout"
     sep = "/"
     leaves: Leaves
     background = True
+    stem_names: Mapping[str, str]     # the stem's "conv" and "bn" -> their names
+    classifier_name: str
+
+    def problems(self, config: ModelConfig) -> list[str]:
+        """Why the layout cannot hold `config`'s network at all ([]: it may)."""
+        return []
 
     def check(self, config: ModelConfig) -> None:
-        """A one-line NasnetError when the layout cannot hold `config`'s network at all."""
+        """A one-line NasnetError listing `problems`, if any."""
+        problems = self.problems(config)
+        if problems:
+            raise NasnetError(f"{self.name} does not fit this model: " + "; ".join(problems))
 
     def cell_name(self, place: CellPlace) -> Any:
         raise NotImplementedError
 
     def scopes(self, part: Part) -> Mapping[str, str] | None:
-        """Each of `part.layers` -> the layer's name in the file; None: no counterpart in the layout."""
+        """For a part of a cell or the auxiliary head: each of `part.layers` -> the layer's name in the
+        file; None: no counterpart in the layout."""
         raise NotImplementedError
+
+    def names(self, part: Part) -> Mapping[str, str] | None:
+        """Each of `part.layers` -> the layer's name in the file; None: no counterpart in the layout."""
+        if part.role is Role.STEM:
+            return self.stem_names
+        if part.role is Role.CLASSIFIER:
+            return {"": self.classifier_name}
+        return None if part.role is Role.OTHER else self.scopes(part)
 
     def cell_names(self, config: ModelConfig) -> list[Any]:
         """The layout's name of every cell of `config`'s network, in our cell order."""
@@ -214,7 +233,7 @@ class Layout:
         self.check(model.config)
         table: dict[str, Source] = {}
         for part in weighted_parts(model):
-            scopes = None if part.role is Role.OTHER else self.scopes(part)
+            scopes = self.names(part)
             if scopes is None:
                 raise NasnetError(f"{part.where}: a {type(part.module).__name__} has no counterpart in {self.name}")
             for layer, kind in part.layers.items():

@@ -43,11 +43,13 @@ _SEP_PARTS = {
 class ReferenceLayout(Layout):
     """The PyTorch ports' module names: leaves as ours, ``comb_iter_{b}_{left,right}`` for op 2b / 2b + 1."""
 
-    name = "the published-weights layout"
+    name = "the published-weights key layout"
     sep = "."
     leaves = PYTORCH_LEAVES
+    stem_names = {"conv": "conv0.conv", "bn": "conv0.bn"}
+    classifier_name = "last_linear"
 
-    def check(self, config: ModelConfig) -> None:
+    def problems(self, config: ModelConfig) -> list[str]:
         """The layout exists for NASNet-A on the ImageNet skeleton with <= 6 normal cells per stage."""
         problems = []
         if config.genotype != NASNET_A:
@@ -58,8 +60,7 @@ class ReferenceLayout(Layout):
             problems.append(f"it has {config.num_reductions} reductions, not 2")
         if config.normal_cells > NORMAL_CELL_STRIDE:
             problems.append(f"it has {config.normal_cells} normal cells per stage (the layout names at most 6)")
-        if problems:
-            raise NasnetError("the published-weights key layout does not fit this model: " + "; ".join(problems))
+        return problems
 
     def cell_name(self, place: CellPlace) -> str:
         if place.kind == "stem":
@@ -69,10 +70,6 @@ class ReferenceLayout(Layout):
         return f"cell_{NORMAL_CELL_STRIDE * place.stage + place.position}"
 
     def scopes(self, part: Part) -> dict[str, str] | None:
-        if part.role is Role.STEM:
-            return {"conv": "conv0.conv", "bn": "conv0.bn"}
-        if part.role is Role.CLASSIFIER:
-            return {"": "last_linear"}
         if part.role is Role.AUX_HEAD:
             raise NasnetError("the published checkpoints have no auxiliary head: build the model with aux_head=False")
         cell = self.cell_name(part.cell)

@@ -46,10 +46,12 @@ def _factorized(scope: str, stride: int) -> dict[str, str]:
 class TfSlimLayout(Layout):
     """TF-Slim's variable scopes; normal cells are numbered across the network."""
 
-    name = "TF-Slim"
+    name = "TF-Slim's NASNet layout"
     leaves = tensorflow_leaves("weights", "depthwise_weights", "pointwise_weights", ("weights", "biases"))
+    stem_names = {"conv": "conv0", "bn": "conv0_bn"}
+    classifier_name = "final_layer/FC"
 
-    def check(self, config: ModelConfig) -> None:
+    def problems(self, config: ModelConfig) -> list[str]:
         problems = []
         if config.skeleton != "imagenet":
             problems.append(f"its skeleton is {config.skeleton!r} (the released checkpoints are ImageNet models)")
@@ -60,18 +62,13 @@ class TfSlimLayout(Layout):
             problems.append(f"its cells combine with {', '.join(sorted(combiners - {'add'}))}, TF-Slim's only add")
         if config.num_classes == 0:
             problems.append("it has no classifier (num_classes=0)")
-        if problems:
-            raise NasnetError("TF-Slim's NASNet layout does not fit this model: " + "; ".join(problems))
+        return problems
 
     def cell_name(self, place: CellPlace) -> str:
         prefix = {"stem": "cell_stem", "reduce": "reduction_cell", "normal": "cell"}[place.kind]
         return f"{prefix}_{place.number}"
 
     def scopes(self, part: Part) -> dict[str, str] | None:
-        if part.role is Role.STEM:
-            return {"conv": "conv0", "bn": "conv0_bn"}
-        if part.role is Role.CLASSIFIER:
-            return {"": "final_layer/FC"}
         if part.role is Role.AUX_HEAD:       # after cell_K: aux_K
             aux = f"aux_{part.cell.number}/aux_logits"
             return {"proj.conv": f"{aux}/proj", "proj.bn": f"{aux}/aux_bn0", "conv": f"{aux}/Conv",

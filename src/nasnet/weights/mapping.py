@@ -1,17 +1,13 @@
 """What every importer of weights shares: the one `ImportInfo`, the background class, and a name table
-applied strictly.
+applied strictly (docs/weight-layouts.md).
 
-* `ImportInfo`: what an import found - the file's format and key layout, the model, the classes
-  before and after, how many entries became weights, what was deliberately left out, notes. Every
-  importer (the PyTorch reference layout: reference.py; TF-Slim checkpoints: tf_slim.py; Keras .h5
-  files: keras_h5.py; safetensors files) returns one, and `nasnet import-weights` prints it.
-* TensorFlow's ImageNet heads have 1001 classes, class 0 being "background": `head_classes` says
-  what becomes of them (1000 classes unless the background is kept).
-* The importers of other libraries' files derive, by walking a built model, a table ``our
-  state-dict key -> Source(name in the file, how its array is laid out)``; `apply_table` converts
-  every array (TensorFlow kernels are HWIO, ours OIHW; dense kernels are (in, out), ours (out, in)),
-  checks every shape and reports every misfit at once through `nasnet.weights.io.mismatch`: one line
-  naming the file and the first missing, unexpected and wrongly shaped names.
+`ImportInfo` is what an import found (format, key layout, model, classes before and after, entries
+used, entries deliberately left out, notes); every importer returns one and `nasnet import-weights`
+prints it. TensorFlow's 1001-class ImageNet heads hold class 0 "background": `head_classes` says what
+becomes of them. A `Source` is where one of our tensors comes from (name in the file, array layout);
+layout.py derives the table ``our key -> Source`` from a built model, and `apply_table` converts every
+array (HWIO -> OIHW, (in, out) -> (out, in)), checks every shape first and reports every misfit at once
+through `nasnet.weights.io.mismatch`: one line naming the file and the first offending names.
 """
 
 from __future__ import annotations

@@ -43,9 +43,10 @@ class Role(Enum):
 
 # The weighted layers of each role: our sub-module path -> kind of layer (a field of `Leaves`).
 _CONV_BN = {"conv": "conv", "bn": "bn"}
+_FACTORIZED = {"conv_1": "conv", "conv_2": "conv", "bn": "bn"}      # at stride 1: conv, bn
 _LAYERS: dict[Role, dict[str, str]] = {
     Role.STEM: _CONV_BN, Role.INPUT: _CONV_BN, Role.PROJECTION: _CONV_BN,
-    Role.FACTORIZED: {"conv_1": "conv", "conv_2": "conv", "bn": "bn"},
+    Role.FACTORIZED: _FACTORIZED, Role.OUTPUT: _FACTORIZED,
     Role.SEP_CONV: {f"{layer}_{n}": layer for n in (1, 2) for layer in ("depthwise", "pointwise", "bn")},
     Role.AUX_HEAD: {"proj.conv": "conv", "proj.bn": "bn", "conv": "conv", "bn": "bn", "classifier": "dense"},
     Role.CLASSIFIER: {"": "dense"},
@@ -103,7 +104,7 @@ class Part:
         """Our sub-module path -> kind of layer, for every weighted layer of the part."""
         if self.role in (Role.FACTORIZED, Role.OUTPUT) and self.module.stride == 1:
             return _CONV_BN
-        return _LAYERS[Role.FACTORIZED if self.role is Role.OUTPUT else self.role]
+        return _LAYERS[self.role]
 
     @property
     def where(self) -> str:

@@ -4,7 +4,8 @@
 come from the checkpoint's saved configuration (another `data` spec may be given: the same channels
 and classes; images of another side are resized to the model's image size by the input pipeline, as
 in training, and the result names both sizes), and the weight EMA is used when the run kept one,
-as the paper evaluates its ImageNet models (A.7). The checkpoint is read with weights_only=True: nothing in it is executed.
+as the paper evaluates its ImageNet models (A.7). The checkpoint is read with weights_only=True:
+nothing in it is executed.
 
 Any other weights `nasnet.load_model` reads (a model file, a plain state dict with the zoo `model`
 named, safetensors, imported TF-Slim or Keras weights) are scored on the `data` given: evaluation

@@ -1,6 +1,7 @@
 import os
 import signal
 import sqlite3
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -127,6 +128,46 @@ def checksums(folder) -> dict[str, str]:
     folder = Path(folder)
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def make_device(path, null: bool = True) -> None:
+    """A character device node at `path`, inside the test's own folder (never the system's /dev): the
+    numbers of /dev/null, or with `null` False of /dev/full. Skips the test, saying why, where this process
+    may not create device nodes (mknod needs CAP_MKNOD: root, or a container that grants it)."""
+    try:
+        os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 3 if null else 7))
+    except PermissionError as err:
+        pytest.skip(f"cannot create a device node in the test's folder ({err.strerror}): mknod needs CAP_MKNOD")
+
+
+def special_files(folder) -> dict[str, int]:
+    """Everything under `folder` that is not a regular file or a folder (FIFOs, devices): path -> its st_mode.
+    A command must leave these as they were (never open a FIFO, never replace a device)."""
+    folder = Path(folder)
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        mode = p.lstat().st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+            out[str(p.relative_to(folder))] = mode
+    return out
+
+
+def saved_state(folder) -> dict:
+    """What "nothing saved was altered" compares in a folder that may hold search runs: every file's checksum,
+    a trial store (trials.db) by its rows instead, and not SQLite's -wal/-shm journal files, which a reader
+    that opens the store may rewrite without changing a row."""
+    state = {}
+    for name, digest in checksums(folder).items():
+        if name.endswith(("trials.db-wal", "trials.db-shm")):
+            continue
+        if name.endswith("trials.db"):
+            db = sqlite3.connect(f"file:{Path(folder) / name}?mode=ro", uri=True)
+            try:
+                digest = list(db.iterdump())
+            finally:
+                db.close()
+        state[name] = digest
+    return state
 
 
 @pytest.fixture

@@ -284,7 +284,7 @@ def test_launcher_mistakes_are_one_line_before_anything_starts(tmp_path, capsys)
         (["--nproc", "0"], "--nproc '0'"),
         (["--nproc", "2", "--nnodes", "2"], "--rdzv-endpoint HOST:PORT"),
         (["--nproc", "2", "--nnodes", "3:2"], "MIN must not exceed MAX"),
-        (["--max-restarts", "1"], "--max-restarts go with --nproc K"),
+        (["--max-restarts", "1"], "--max-restarts has no effect without --nproc K"),
         (["--nproc", "2", "--run-dir", str(existing)], "already holds a run"),
         (["--nproc", "2", "--resume"], "--resume needs --run-dir"),
     ]

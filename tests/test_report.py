@@ -265,7 +265,7 @@ def test_report_cli_overlays_runs_and_reports_errors_in_one_line(tmp_path, cli):
         ([str(tmp_path / "notarun")], "holds no trials.db: not a search run directory"),
         ([str(tmp_path / "bad")], "not a readable trial store"),
         ([str(ppo), str(other)], "say where the report goes with --out DIR"),
-        ([str(ppo), "--cells", "-1"], "--cells must be 0 or more"),
+        ([str(ppo), "--cells", "-1"], "--cells: must be at least 0, got -1"),
     ]:
         res = cli("report", *args)
         assert res.returncode == 2, (args, res.stderr)

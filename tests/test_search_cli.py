@@ -46,12 +46,12 @@ def test_rl_beats_random_search_on_an_analytic_reward(tmp_path, cli):
 
 def test_search_cli_prints_the_best_continues_runs_and_reports_errors_in_one_line(tmp_path, cli):
     fresh = [
-        (["--children", "0"], "--children must be at least 1"),
+        (["--children", "0"], "--children must be a whole number of at least 1"),
         (["--child", "no_such_module:f"], "cannot import the child module 'no_such_module'"),
         (["--child", "nasnet.search.children.analytic:nothing"], "has no function 'nothing'"),
         (["--child-set", "noequals"], "KEY=VALUE"),
         (["--space", "nasnet-z"], "unknown search space"),
-        (["--executor", "ray", "--workers", "-1"], "--workers must be at least 1"),
+        (["--executor", "ray", "--workers", "-1"], "--workers must be a whole number of at least 0"),
     ]
     # the mistakes run in one process (run_cli_batch), the searches as the real command line
     commands = [["search", "--run-dir", str(tmp_path / f"fresh{i}"), "--child", ANALYTIC, *args]
@@ -65,8 +65,8 @@ def test_search_cli_prints_the_best_continues_runs_and_reports_errors_in_one_lin
     assert "best: trial" in first.stdout and "genotype: normal[" in first.stdout
     assert "6/6" in first.stderr                                      # the progress bar
     existing = [
-        (["--strategy", "random"], "holds a search with strategy.name='ppo'; it cannot continue with 'random'"),
-        (["--lr", "0.1"], "strategy.learning_rate"),
+        (["--strategy", "random"], "holds a search whose --strategy is 'ppo'; it cannot continue with 'random'"),
+        (["--lr", "0.1"], "holds a search whose --lr is 0.00035; it cannot continue with 0.1"),
         (["--children", "3"], "already holds 6 trials; --children must be at least 6"),
     ]
     def saved():   # the store's pages may be rewritten on open; its contents may not

@@ -151,13 +151,13 @@ def test_failure_rewards_must_be_finite_or_worst(tmp_path, capsys):
     (tmp_path / "worst" / "config.json").write_text(json.dumps(stored))
     assert main(["search", "--run-dir", str(tmp_path / "worst")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "config.json: cannot read the run's config (--failure-reward" in err[0], err
+    assert len(err) == 1 and "config.json: cannot read the run's config (--failure-reward must be" in err[0], err
 
 
 @pytest.mark.parametrize("args, message", [
     (["--early-stop", "asha", "--rungs", "1,3,3"], "--rungs must increase strictly, got 1,3,3"),
     (["--early-stop", "asha", "--rungs", "3,1"], "--rungs must increase strictly"),
-    (["--early-stop", "asha", "--rungs", "0,2"], "--rungs must be positive whole epochs"),
+    (["--early-stop", "asha", "--rungs", "0,2"], "--rungs must be whole numbers of at least 1, got 0,2"),
     (["--early-stop", "asha", "--rungs", "1,x"], "--rungs expects comma-separated whole epochs"),
     (["--early-stop", "asha", "--rungs", "4"], "ASHA needs at least two rungs"),
     (["--early-stop", "asha", "--rungs", "1,3", "--eta", "1"], "--eta must be a whole number of at least 2"),
@@ -165,23 +165,23 @@ def test_failure_rewards_must_be_finite_or_worst(tmp_path, capsys):
     (["--early-stop", "asha", "--rungs", "1,3", "--epochs", "5"], "the last rung is the child's training length"),
     (["--early-stop", "asha", "--rungs", "1,3", "--asha-tell", "all"], "--asha-tell must be one of first, every"),
     (["--early-stop", "hyperband"], "unknown early stopping 'hyperband'"),
-    (["--rungs", "1,3"], "--rungs applies to --early-stop asha"),
+    (["--rungs", "1,3"], "--rungs has no effect without --early-stop asha; drop it"),
     (["--strategy", "evolution", "--population", "4", "--sample-size", "5"], "cannot exceed --population"),
-    (["--strategy", "evolution", "--population", "1"], "--population must be at least 2"),
-    (["--strategy", "evolution", "--sample-size", "0"], "--sample-size must be at least 1"),
+    (["--strategy", "evolution", "--population", "1"], "--population must be a whole number of at least 2"),
+    (["--strategy", "evolution", "--sample-size", "0"], "--sample-size must be a whole number of at least 1"),
     (["--cost", "flops", "--target", "1e6"], "unknown cost 'flops' (known: mult_adds, params)"),
     (["--cost", "params"], "needs a positive --target"),
     (["--cost", "params", "--target", "-5"], "needs a positive --target"),
     (["--cost", "params", "--target", "1e6", "--cost-weight", "0.07"], "--cost-weight must be a finite number <= 0"),
-    (["--target", "1e6"], "--target applies to a cost objective"),
-    (["--epoch-budget", "0", "--epochs", "2"], "--epoch-budget must be a positive number"),
+    (["--target", "1e6"], "--target has no effect without a cost objective (--cost)"),
+    (["--epoch-budget", "0", "--epochs", "2"], "--epoch-budget must be a whole number of at least 1"),
     (["--epoch-budget", "10"], "--epoch-budget counts child-epochs: give the child's --epochs"),
     (["--epoch-budget", "3", "--epochs", "5"], "does not cover one child (5 epochs)"),
     (["--top-k", "2"], "only the seed would change"),
     (["--top-k", "2", "--epochs", "4", "--final-epochs", "4"], "only the seed would change"),
-    (["--pick-seeds", "-1"], "--pick-seeds must be non-negative"),
-    (["--final-filters", "0"], "--final-filters must be at least 1"),
-    (["--final-normal-cells", "0"], "--final-normal-cells must be at least 1"),
+    (["--pick-seeds", "-1"], "--pick-seeds must be a whole number of at least 0"),
+    (["--final-filters", "0"], "--final-filters must be a whole number of at least 1"),
+    (["--final-normal-cells", "0"], "--final-normal-cells must be a whole number of at least 1"),
     (["--child-set", "checkpoint=x"], "--child-set cannot set 'checkpoint'"),
 ])
 def test_bad_values_of_the_new_flags_are_one_line_errors(tmp_path, capsys, args, message):

@@ -188,13 +188,18 @@ class Cell:
         modes = [m for m in OUTPUT_MODES if m in data]
         if len(modes) != 1:
             raise NasnetError(f"{where}: give exactly one of 'concat' or 'split'")
+        inputs, states = data.get("inputs", 2), data[modes[0]]
+        if not isinstance(data["blocks"], list) or not isinstance(states, list):
+            raise NasnetError(f"{where}: 'blocks' and '{modes[0]}' must be lists")
+        if isinstance(inputs, bool) or not isinstance(inputs, int):
+            raise NasnetError(f"{where}: 'inputs' must be a whole number, got {inputs!r}")
         blocks = []
         for b, raw in enumerate(data["blocks"]):
             if not isinstance(raw, (list, tuple)) or len(raw) != 5:
                 raise NasnetError(f"{where}, block {b}: expected [input1, op1, input2, op2, combiner]")
             blocks.append(Block(*raw))
         try:
-            return cls(tuple(blocks), tuple(data[modes[0]]), int(data.get("inputs", 2)), modes[0])
+            return cls(tuple(blocks), tuple(states), inputs, modes[0])
         except NasnetError as err:
             raise NasnetError(f"{where}, {err}") from None
 
@@ -255,11 +260,7 @@ class Genotype:
 
     @classmethod
     def from_json(cls, text: str) -> "Genotype":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise NasnetError(f"genotype: invalid JSON ({err.msg} at line {err.lineno})") from None
-        return cls.from_dict(data)
+        return cls.from_dict(_json(text))
 
     @classmethod
     def load(cls, spec: "str | Path | Genotype") -> "Genotype":
@@ -285,16 +286,35 @@ class Genotype:
             except (OSError, UnicodeDecodeError) as err:
                 raise NasnetError(f"genotype: cannot read {path}: {err}") from None
         if text.startswith("{"):
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as err:
-                raise NasnetError(f"genotype: invalid JSON ({err.msg} at line {err.lineno})") from None
+            data = _json(text)
             if isinstance(data, dict) and "genotype" in data:
                 data = data["genotype"]
                 if isinstance(data, str):
                     return cls.parse(data)
             return cls.from_dict(data)
         return cls.parse(text)
+
+
+def _json(text: str) -> Any:
+    """Strict JSON: NaN and Infinity (which JSON does not have), a key twice in one object (which would
+    silently keep the last) and nesting too deep to read are refused, each in one line."""
+    def constant(name: str):
+        raise NasnetError(f"genotype: invalid JSON ({name} is not a JSON number)")
+
+    def unique(pairs: list) -> dict:
+        keys: set = set()
+        for key, _ in pairs:
+            if key in keys:
+                raise NasnetError(f"genotype: invalid JSON (the key {key!r} appears twice in one object)")
+            keys.add(key)
+        return dict(pairs)
+
+    try:
+        return json.loads(text, parse_constant=constant, object_pairs_hook=unique)
+    except json.JSONDecodeError as err:
+        raise NasnetError(f"genotype: invalid JSON ({err.msg} at line {err.lineno})") from None
+    except RecursionError:
+        raise NasnetError("genotype: invalid JSON (nested too deeply to be a genotype)") from None
 
 
 def _is_file(path: Path) -> bool:

@@ -5,7 +5,10 @@ Each subcommand lives in its own module of this package and defines ``COMMAND`` 
 ``run(args) -> int``. Modules are discovered, so adding a command is adding a file. Keep their
 top-level imports light (torch is imported inside ``run``) so ``nasnet --help`` stays fast.
 
-A user mistake raises NasnetError: it is printed as one line, without a traceback, exit status 2.
+A user mistake raises NasnetError: it is printed as one line, without a traceback, exit status 2;
+so are the parser's own errors (an unknown flag, a missing value). Flag values may be negative
+numbers (`--cost-weight -1e-3`). A module may define ``INERT``, rules ``(dest, applies(args), reason)``:
+a flag given where it has no effect is refused with the reason (`_parse.inert`), before ``run``.
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ import argparse
 import errno
 import importlib
 import pkgutil
+import re
 import sys
 
 from ..errors import NasnetError
+from ._parse import inert
 
 
 # OSErrors that say something about the user's paths or machine, not about this program
@@ -35,10 +40,22 @@ def _command_modules():
     return sorted(mods, key=lambda m: (getattr(m, "ORDER", 100), m.COMMAND))
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (the usage is in --help) and negative numbers as values: any argument
+    that starts with '-' and a digit (`-1e-3`, `-1,2`, `-.5`) is a value, never taken for a flag."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"-\.?\d")
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="nasnet",
         description="NASNet: search a convolutional cell on a small dataset, transfer it, use NASNet models.",
     )
@@ -47,8 +64,17 @@ def build_parser() -> argparse.ArgumentParser:
     for mod in _command_modules():
         p = sub.add_parser(mod.COMMAND, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP))
         mod.add_arguments(p)
-        p.set_defaults(_run=mod.run)
+        p.set_defaults(_run=mod.run, _inert=getattr(mod, "INERT", ()), _parser=p)
     return parser
+
+
+def _refuse_inert(args: argparse.Namespace) -> None:
+    """A flag given (differing from its default) where it has no effect is a mistake: refused, with why."""
+    parser = args._parser
+    for dest, applies, reason in args._inert:
+        if getattr(args, dest) != parser.get_default(dest) and not applies(args):
+            action = next(a for a in parser._actions if a.dest == dest)
+            raise inert(max(action.option_strings, key=len), reason)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
+        _refuse_inert(args)
         return int(args._run(args) or 0)
     except NasnetError as err:
         print(f"nasnet {args.command}: error: {err}", file=sys.stderr)

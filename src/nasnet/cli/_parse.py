@@ -16,6 +16,31 @@ def parse_value(text: str) -> Any:
         return text
 
 
+def number_or(flag: str, *words: str):
+    """A parser for a flag that takes a number or one of `words` (the config checks the number's range)."""
+    def convert(text: str) -> float | str:
+        if text in words:
+            return text
+        try:
+            return float(text)
+        except ValueError:
+            raise NasnetError(f"{flag} must be a finite number or {' or '.join(map(repr, words))}, got {text!r}"
+                              ) from None
+
+    return convert
+
+
+def whole_numbers(flag: str, what: str, example: str):
+    """A parser for a comma-separated list of whole numbers (the config checks their range)."""
+    def convert(text: str) -> tuple[int, ...]:
+        try:
+            return tuple(int(t) for t in text.split(","))
+        except ValueError:
+            raise NasnetError(f"{flag} expects comma-separated whole {what} such as {example}, got {text!r}") from None
+
+    return convert
+
+
 def split_sets(items: list[str] | None, flag: str) -> tuple[dict, dict]:
     """`FIELD=VALUE` / `train.FIELD=VALUE` / `model.FIELD=VALUE` items -> (train overrides, model overrides)."""
     train, model = {}, {}
@@ -30,3 +55,64 @@ def split_sets(items: list[str] | None, flag: str) -> tuple[dict, dict]:
         else:
             train[key.removeprefix("train.")] = parse_value(value)
     return train, model
+
+
+class Names:
+    """The names of a registry (`module.attribute`, a dict or a tuple), read when first needed: as an
+    argparse `choices` (shown in the help as %(choices)s) or as a list in a help text, so that the help
+    always lists what the registry holds while building the parser imports nothing heavy."""
+
+    def __init__(self, module: str, attribute: str, exclude: tuple[str, ...] = ()):
+        self.module, self.attribute, self.exclude = module, attribute, exclude
+
+    def names(self) -> tuple[str, ...]:
+        import importlib
+
+        registry = getattr(importlib.import_module(self.module), self.attribute)
+        return tuple(str(n) for n in registry if n not in self.exclude)
+
+    def __iter__(self):
+        return iter(self.names())
+
+    def __contains__(self, value) -> bool:
+        return value in self.names()
+
+    def __len__(self) -> int:
+        return len(self.names())
+
+    def __str__(self) -> str:
+        return ", ".join(self.names())
+
+
+def inert(flag: str, reason: str) -> NasnetError:
+    """The one refusal of a flag that would have no effect: what it is, and why it does nothing."""
+    from ..search.rules import no_effect
+
+    return NasnetError(no_effect(flag, reason))
+
+
+def count(minimum: int = 1, maximum: int = 2**31 - 1):
+    """An argparse `type` for a whole number in [minimum, maximum] (a size, a count, epochs): anything else
+    is refused by the parser, before a command starts."""
+    import argparse
+
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if not minimum <= value <= maximum:
+            bound = f"at least {minimum:,}" if value < minimum else f"at most {maximum:,}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {value:,}")
+        return value
+
+    return convert
+
+
+def add_data_flag(group, help: str, **kwargs):
+    """`--data DATA`, its help ending in the spec grammar with the kinds nasnet.data knows (%(kinds)s is
+    filled in when the help is shown)."""
+    action = group.add_argument("--data", metavar="DATA", help=help + ": KIND[:PATH][,val=..][,test=..][,size=..] "
+                                "with KIND one of %(kinds)s (see docs/formats.md)", **kwargs)
+    action.kinds = Names("nasnet.data", "KINDS")
+    return action

@@ -9,29 +9,16 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..arch.space import SPACES
 from ..errors import NasnetError
 from ..search.config import (ASHA_TELL, CHILD_ALIASES, COSTS, DEFAULT_CHILD_FN, EARLY_STOP_NAMES, QUICK_DIGITS_CHILD,
                              QUICK_DIGITS_DATA, STRATEGY_NAMES, ChildConfig, SearchConfig, new_run_defaults)
-from ._parse import parse_value
+from ..search.executors import EXECUTORS
+from ._parse import add_data_flag, number_or, parse_value, whole_numbers
 
 
-def _failure_reward(text: str) -> float | str:
-    if text == "worst":
-        return text
-    try:
-        return float(text)
-    except ValueError:
-        raise NasnetError(f"--failure-reward must be a finite number or 'worst', got {text!r}") from None
-
-
-def _epochs_list(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(t) for t in text.split(","))
-    except ValueError:
-        raise NasnetError(f"--rungs expects comma-separated whole epochs such as 1,3,9, got {text!r}") from None
-
-
-PARSERS = {"failure_reward": _failure_reward, "rungs": _epochs_list}
+PARSERS = {"failure_reward": number_or("--failure-reward", "worst"),
+           "rungs": whole_numbers("--rungs", "epochs", "1,3,9")}
 
 
 def add_search_arguments(p: argparse.ArgumentParser, compare: bool = False) -> None:
@@ -42,7 +29,7 @@ def add_search_arguments(p: argparse.ArgumentParser, compare: bool = False) -> N
     g.add_argument("--children", type=int, help="architectures to sample and evaluate (default 40)")
     g.add_argument("--epoch-budget", type=int, metavar="E",
                    help="also stop starting children (and promotions) once E child-epochs are spent or under way")
-    g.add_argument("--space", help="search space: nasnet-a (default), nasnet-b, nasnet-c")
+    g.add_argument("--space", help=f"search space: {', '.join(SPACES)} (default {SearchConfig.space})")
     g.add_argument("--seed", type=int, help="seed of the controller and of every child (default 0)")
     g.add_argument("--failure-reward", metavar="R",
                    help="reward the strategy sees for a failed child: a finite number (default 0) or 'worst' (the "
@@ -96,8 +83,8 @@ def add_search_arguments(p: argparse.ArgumentParser, compare: bool = False) -> N
                         "report their mean (default 0)")
 
     x = p.add_argument_group("children")
-    x.add_argument("--data", help="child dataset: digits (default), cifar10:PATH, cifar100:PATH, folder:PATH, npz:PATH")
-    x.add_argument("--child", help="child function 'module:function', or 'train' (default) / 'analytic'")
+    add_data_flag(x, "the children's data (default digits)")
+    x.add_argument("--child", help=f"child function 'module:function', or {' / '.join(CHILD_ALIASES)} (default train)")
     x.add_argument("--epochs", type=int, help="child training epochs")
     x.add_argument("--normal-cells", type=int, help="child N (normal cells per stage)")
     x.add_argument("--filters", type=int, help="child F0 (first stage's per-branch filters)")
@@ -107,7 +94,7 @@ def add_search_arguments(p: argparse.ArgumentParser, compare: bool = False) -> N
                         "option of the child function; VALUE is read as JSON when it parses. Repeatable.")
 
     e = p.add_argument_group("execution")
-    e.add_argument("--executor", choices=("serial", "process", "ray"),
+    e.add_argument("--executor", choices=EXECUTORS,
                    help="where children run: serial (this process), process (local worker processes, the "
                         "default) or ray")
     e.add_argument("--workers", type=int, help="children kept in flight (default: as many as the CPUs allow)")

@@ -17,12 +17,16 @@ import time
 from pathlib import Path
 
 from ..errors import NasnetError
+from ..paths import output_folder
+from ._parse import count, inert
 from ._search_args import add_search_arguments, resolve_config
+from ._search_flags import flag_words, refuse_unused
 from ._table import format_table
 
 COMMAND = "compare"
 HELP = "search strategies (with and without ASHA) at equal budgets and seeds: Figure 6's curves, picks retrained"
 ORDER = 45
+OWN_FLAGS = {"strategy.name": "--strategies", "seed": "--seeds", "early_stop.name": "--early-stop"}   # per run
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -40,20 +44,30 @@ def _list(text: str, what: str, cast=str) -> list:
         raise NasnetError(f"--{what} is empty")
     try:
         return [cast(t) for t in items]
-    except ValueError:
-        raise NasnetError(f"--{what}: expected a comma-separated list, got {text!r}") from None
+    except (ValueError, argparse.ArgumentTypeError) as err:
+        raise NasnetError(f"--{what}: expected a comma-separated list, got {text!r} ({err})") from None
 
 
 def run(args: argparse.Namespace) -> int:
+    root = Path(args.run_dir or f"runs/compare-{time.strftime('%Y%m%d-%H%M%S')}")
+    output_folder(root)
+    with flag_words(args, flags=OWN_FLAGS) as given:
+        return _compare(args, root, given)
+
+
+def _compare(args: argparse.Namespace, root: Path, given: list[str]) -> int:
+    from ..search.children.train import check_child_settings
     from ..search.compare import CSV_FILE, compare, parse_variant
     from ..search.config import EarlyStopConfig
 
-    seeds = _list(args.seeds, "seeds", int)
+    seeds = _list(args.seeds, "seeds", count(-2**31, 2**31 - 1))
     if args.seed is not None:
         raise NasnetError("use --seeds with nasnet compare")
+    if args.children is not None and args.epoch_budget is not None:
+        raise inert("--children", "with --epoch-budget in nasnet compare: every run samples as many children as "
+                                  "the budget holds at its first job's epochs")
     stops = _list(args.early_stop_list or "none", "early-stop")
     variants = [parse_variant(text, stop) for stop in stops for text in _list(args.strategies, "strategies")]
-    root = Path(args.run_dir or f"runs/compare-{time.strftime('%Y%m%d-%H%M%S')}")
     if args.top_k is None:
         args.top_k = 0             # no top-k stage unless asked for (a new digits search would get one)
     asha = None
@@ -67,8 +81,12 @@ def run(args: argparse.Namespace) -> int:
     def configure(stored):
         return resolve_config(plain, stored)
 
+    def check(configs):       # before any run starts
+        refuse_unused(given, configs)
+        check_child_settings(configs[0])
+
     try:
-        summary = compare(configure, variants, seeds, root, asha=asha, progress=not args.quiet)
+        summary = compare(configure, variants, seeds, root, asha=asha, progress=not args.quiet, check=check)
     except KeyboardInterrupt:
         print(f"nasnet compare: interrupted; continue with the same command and --run-dir {root}", file=sys.stderr)
         return 130

@@ -7,9 +7,10 @@ import argparse
 import json
 from pathlib import Path
 
-from ..atomic import check_writable_dir
 from ..errors import NasnetError
+from ..paths import distinct_outputs, input_path, output_file
 from ..text import plural
+from ._parse import count
 
 COMMAND = "export"
 HELP = "export a model to ONNX (opset >= 17, dynamic batch), TorchScript and/or safetensors, and check the outputs"
@@ -23,6 +24,8 @@ DESCRIPTION = (
     "safetensors read back into a model) on two batch sizes and its logits are compared with PyTorch's."
 )
 ORDER = 45
+INERT = [("opset", lambda a: a.onnx is not None, "without --onnx (it is the ONNX file's opset)"),
+         ("tolerance", lambda a: not a.no_check, "with --no-check (it bounds the check's logit difference)")]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -33,7 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="the zoo model CHECKPOINT holds (checked; needed for a plain state dict)")
     p.add_argument("--weights-key", default="model",
                    help="the checkpoint entry holding the weights (default 'model'; e.g. 'ema' for averaged weights)")
-    p.add_argument("--image-size", type=int, help="input size (default: the model's)")
+    p.add_argument("--image-size", type=count(32), help="input size, 32 or more (default: the model's)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset, 17 or later (default 17)")
     p.add_argument("--no-check", action="store_true", help="skip running the exported files")
     p.add_argument("--tolerance", type=float, default=1e-4,
@@ -47,14 +50,10 @@ def run(args: argparse.Namespace) -> int:
                                                      ("safetensors", args.safetensors)) if path]
     if not targets:
         raise NasnetError("nothing to do: give --onnx OUT.onnx, --torchscript OUT.pt and/or --safetensors OUT")
+    distinct_outputs((f"--{kind}", path) for kind, path in targets)
     for _, path in targets:
-        if path.exists() and not args.force:
-            raise NasnetError(f"{str(path)!r} exists; pass --force to overwrite it")
-    if args.image_size is not None and args.image_size < 32:
-        raise NasnetError(f"--image-size must be >= 32, got {args.image_size}")
-
-    for _, path in targets:
-        check_writable_dir(path.parent)
+        output_file(path, args.force)
+    input_path(args.checkpoint, "file or folder", missing_ok=True)   # a missing path may be a zoo name
 
     import torch
 

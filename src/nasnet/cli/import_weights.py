@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from ..errors import NasnetError
+from ..paths import input_path, output_file
 
 COMMAND = "import-weights"
 HELP = "convert NASNet-A weights (PyTorch, safetensors, TF-Slim checkpoint, Keras .h5) into a nasnet model file"
@@ -19,9 +20,11 @@ DESCRIPTION = (
     "entry onto our model (none left over, none missing, shapes checked), say what was found, and write a model "
     "file (config + weights + preprocessing) that `nasnet export`, `nasnet eval`, `create_model(name, "
     "checkpoint=...)` and transfer learning read. A 1001-class head loses its background class 0 unless "
-    "--keep-background. The conversion completes before anything is written; nothing in a file is executed."
+    "--keep-background. OUTPUT's suffix chooses the file: .pt or .pth a model file, .safetensors safetensors with "
+    "the config as metadata. The conversion completes before anything is written; nothing in a file is executed."
 )
 ORDER = 40
+OUTPUTS = {".pt": "model file", ".pth": "model file", ".safetensors": "safetensors"}   # OUTPUT's suffix -> format
 NOUNS = {"pytorch": "checkpoint keys", "safetensors": "checkpoint keys", "tf-checkpoint": "checkpoint variables",
          "keras-h5": "Keras weights"}
 
@@ -30,7 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", help="the weights: a file, a TF checkpoint prefix / folder / .tar.gz, or a hub folder")
     p.add_argument("--model", help="the zoo model the weights are (checked; detected from the file when omitted, "
                    "required for plain state dicts)")
-    p.add_argument("-o", "--output", required=True, help="the model file to write (.pt)")
+    p.add_argument("-o", "--output", required=True,
+                   help=f"the file to write: {', '.join(OUTPUTS)} (a model file, or safetensors)")
     p.add_argument("--keep-background", action="store_true",
                    help="keep a 1001-class head's background class (default: drop class 0, leaving ImageNet's 1000)")
     p.add_argument("--no-aux", action="store_true", help="TF-Slim checkpoints: leave the auxiliary head out")
@@ -53,18 +57,23 @@ def _sha256(path: Path) -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     from ..weights.model_file import save_model_file
+    from ..weights.safetensors_io import save_safetensors
     from ..zoo import get_entry, import_weights
 
-    out = Path(args.output)
-    if out.exists() and not args.force:
-        raise NasnetError(f"{str(out)!r} exists; pass --force to overwrite it")
+    out = output_file(args.output, args.force)
+    kind = OUTPUTS.get(out.suffix.lower())
+    if kind is None:
+        kinds = {v: " or ".join(k for k in OUTPUTS if OUTPUTS[k] == v) for v in OUTPUTS.values()}
+        raise NasnetError(f"-o {out.name}: the suffix chooses what import-weights writes ("
+                          f"{'; '.join(f'{k}: {v}' for v, k in kinds.items())}); for ONNX or TorchScript, run "
+                          "nasnet export on the model file")
     if args.model is not None:
         get_entry(args.model)  # an unknown name fails before any file is read
-    src = Path(args.source)
+    src = input_path(args.source, "file or folder", missing_ok=True)    # missing: maybe a TF checkpoint prefix
     model, info = import_weights(src, args.model, keep_background=args.keep_background,
                                  aux_head=False if args.no_aux else None, padding=args.padding)
     source = {"path": str(src), "sha256": _sha256(src), "import": info.to_dict()}
-    save_model_file(model, out, source=source)
+    (save_safetensors if kind == "safetensors" else save_model_file)(model, out, source=source)
     p = model.preprocessing
     summary = {"output": str(out), **info.to_dict(), "sha256": source["sha256"],
                "aux_head": model.config.aux_head, "padding": model.config.padding,

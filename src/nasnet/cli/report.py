@@ -8,18 +8,22 @@ the search runs.
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 from pathlib import Path
 
 from ..errors import NasnetError
+from ..paths import output_folder
 from ..report import default_out_dir, make_report
 from ..report.data import find_runs
 from ..text import plural
+from ._parse import count
 
 COMMAND = "report"
 HELP = "plots and a self-contained report.html of search runs (overlaid when several); --watch keeps it current"
 ORDER = 50
+INERT = [(flag, lambda a: a.watch, "without --watch") for flag in ("interval", "refresh")]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -27,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a search run directory, or a nasnet compare folder (all its runs); several are overlaid")
     p.add_argument("--out", metavar="DIR", help="folder for report.html and the plots (default: RUN_DIR/report, "
                                                 "or report/ beside several runs that share a folder)")
-    p.add_argument("--cells", type=int, default=3, metavar="K",
+    p.add_argument("--cells", type=count(0), default=3, metavar="K",
                    help="draw each run's K best distinct cells (default 3; 0: none)")
     p.add_argument("--watch", action="store_true",
                    help="regenerate whenever the runs change, until Ctrl-C; the page reloads itself meanwhile")
@@ -42,11 +46,9 @@ def _sigterm(signum, frame):
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.cells < 0:
-        raise NasnetError(f"--cells must be 0 or more, got {args.cells}")
-    if args.interval <= 0 or args.refresh <= 0:
-        raise NasnetError("--interval and --refresh must be positive")
-    out = Path(args.out) if args.out else None
+    if not (0 < args.interval < math.inf and 0 < args.refresh < math.inf):
+        raise NasnetError("--interval and --refresh must be positive numbers of seconds")
+    out = output_folder(args.out) if args.out else None
     if args.watch:
         from ..report.watch import watch
 

@@ -13,10 +13,11 @@ import sys
 import time
 from pathlib import Path
 
-from ..atomic import check_writable_dir
-from ..search.run_dir import check_start, is_run_dir, load_run_config
+from ..paths import output_folder
+from ..search.run_dir import CONFIG_FILE, check_start, is_run_dir, load_run_config
 from ..text import plural
-from ._search_args import add_search_arguments, resolve_config
+from ._search_args import add_search_arguments
+from ._search_flags import flag_words, resolve
 
 COMMAND = "search"
 HELP = "search for a cell: controller + work queue of child trainings (continue a run with --run-dir)"
@@ -57,15 +58,20 @@ class _Reporter:
 
 
 def run(args: argparse.Namespace) -> int:
+    run_dir = Path(args.run_dir or f"runs/search-{time.strftime('%Y%m%d-%H%M%S')}")
+    output_folder(run_dir)
+    with flag_words(args, stored=(run_dir / CONFIG_FILE).is_file()):
+        config = resolve(args, load_run_config(run_dir), run_dir)
+        from ..search.children.train import check_child_settings
+
+        check_child_settings(config)        # the child's settings and its data
+        check_start(config, run_dir)
+        return _search(args, config, run_dir)
+
+
+def _search(args: argparse.Namespace, config, run_dir: Path) -> int:
     import json
 
-    from ..search.children.train import check_child_settings
-
-    run_dir = Path(args.run_dir or f"runs/search-{time.strftime('%Y%m%d-%H%M%S')}")
-    config = resolve_config(args, load_run_config(run_dir))
-    check_child_settings(config)
-    check_start(config, run_dir)
-    check_writable_dir(run_dir)
     from ..search.loop import Search  # imports torch (the controller): after the checks, so a mistake is told at once
 
     previous = signal.signal(signal.SIGTERM, _sigterm)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from ..arch.genotype import Genotype
-from ..atomic import check_writable_dir
+from ..arch.genotype import NAMED_GENOTYPES, Genotype
 from ._table import format_table
 
 COMMAND = "show"
@@ -15,9 +13,11 @@ ORDER = 20
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("genotype", help="'nasnet-a', a genotype text, or a file holding one (text or JSON)")
+    p.add_argument("genotype", help=f"a name ({', '.join(NAMED_GENOTYPES)}), a genotype text, or a file holding one "
+                   "(text or JSON)")
     p.add_argument("--json", action="store_true", help="print the genotype's JSON form")
-    p.add_argument("--out", metavar="FILE", help="also draw both cells to FILE (.svg, .png or .pdf), like Figure 4")
+    p.add_argument("--out", metavar="FILE",
+                   help="also draw both cells to FILE (.svg, .png or .pdf: the suffix chooses), like Figure 4")
 
 
 def cell_table(name: str, cell) -> str:
@@ -36,7 +36,9 @@ def cell_table(name: str, cell) -> str:
 def run(args: argparse.Namespace) -> int:
     g = Genotype.load(args.genotype)
     if args.out:
-        check_writable_dir(Path(args.out).expanduser().parent)
+        from ..report.drawing import check_figure_path
+
+        check_figure_path(args.out)          # before anything is printed
     if args.json:
         print(g.to_json())
         return 0

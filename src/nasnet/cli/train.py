@@ -24,8 +24,9 @@ import sys
 import time
 from pathlib import Path
 
+from ..arch.genotype import NAMED_GENOTYPES
 from ..errors import NasnetError
-from ._parse import split_sets
+from ._parse import Names, add_data_flag, count, split_sets
 
 COMMAND = "train"
 HELP = "train a NASNet model (zoo name or genotype) on digits, CIFAR, an image folder or arrays"
@@ -37,26 +38,27 @@ _CONFIG_FLAGS = ("data", "model", "genotype", "normal_cells", "filters", "penult
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", default=None, metavar="DATA",
-                   help="digits (default) | cifar10:PATH | cifar100:PATH | folder:PATH | npz:PATH "
-                        "[,val=..][,test=..][,size=..]")
+    add_data_flag(p, "the data (default digits)", default=None)
     m = p.add_argument_group("model")
     m.add_argument("--model", default=None, metavar="NAME", help="a zoo model (see `nasnet zoo`)")
-    m.add_argument("--genotype", default=None, metavar="G", help="nasnet-a, a genotype text, or a file holding one")
-    m.add_argument("-N", "--N", "--normal-cells", dest="normal_cells", type=int, default=None, metavar="N",
+    m.add_argument("--genotype", default=None, metavar="G",
+                   help=f"a name ({', '.join(NAMED_GENOTYPES)}), a genotype text, or a file holding one")
+    m.add_argument("-N", "--N", "--normal-cells", dest="normal_cells", type=count(), default=None, metavar="N",
                    help="normal cells per stage (the N of the paper's 'N @ F')")
-    m.add_argument("--F0", "--filters", dest="filters", type=int, default=None, metavar="F0",
+    m.add_argument("--F0", "--filters", dest="filters", type=count(), default=None, metavar="F0",
                    help="first-stage filters per branch")
-    m.add_argument("--F", "--penultimate-filters", dest="penultimate", type=int, default=None, metavar="F",
+    m.add_argument("--F", "--penultimate-filters", dest="penultimate", type=count(), default=None, metavar="F",
                    help="width of the penultimate layer (the F of 'N @ F'; 24 x F0 for NASNet-A)")
-    m.add_argument("--skeleton", choices=("cifar", "imagenet"), default=None)
+    m.add_argument("--skeleton", choices=Names("nasnet.model.network", "SKELETONS"), default=None, metavar="SKELETON",
+                   help="%(choices)s (default: the dataset's)")
     t = p.add_argument_group("training")
-    t.add_argument("--preset", default=None, help="child | cifar | imagenet | digits (default: the dataset's)")
-    t.add_argument("--epochs", type=int, default=None)
-    t.add_argument("--batch-size", type=int, default=None)
+    t.add_argument("--preset", default=None, choices=Names("nasnet.train.config", "PRESETS"), metavar="PRESET",
+                   help="the recipe: %(choices)s (default: the dataset's)")
+    t.add_argument("--epochs", type=count(), default=None)
+    t.add_argument("--batch-size", type=count(), default=None)
     t.add_argument("--lr", type=float, default=None)
-    t.add_argument("--image-size", type=int, default=None, help="training resolution (default: the stored size)")
-    t.add_argument("--seed", type=int, default=None)
+    t.add_argument("--image-size", type=count(), default=None, help="training resolution (default: the stored size)")
+    t.add_argument("--seed", type=count(-2**31, 2**31 - 1), default=None)
     t.add_argument("--set", action="append", default=None, metavar="FIELD=VALUE",
                    help="override any TrainConfig field, or a ModelConfig field as model.FIELD (repeatable)")
     t.add_argument("--compile", action="store_true", default=None, help="torch.compile the training forward")
@@ -64,7 +66,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument("--run-dir", default=None, metavar="DIR", help="where the run lives (default runs/train-TIME)")
     r.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
     r.add_argument("--device", default=None, help="auto (default) | cpu | cuda")
-    r.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's)")
+    r.add_argument("--threads", type=count(), default=None, help="CPU threads for torch (default: torch's)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar (epoch lines are still printed)")
     r.add_argument("--tensorboard", dest="tensorboard", action="store_true", default=True,
                    help="write TensorBoard events to RUN_DIR/tb when tensorboard is installed (default)")
@@ -78,13 +80,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     d.add_argument("--rdzv-endpoint", default=None, metavar="HOST:PORT",
                    help="rendezvous address every machine can reach (e.g. the first machine, port 29400)")
     d.add_argument("--rdzv-id", default=None, metavar="ID", help="job name, the same on every machine")
-    d.add_argument("--max-restarts", type=int, default=None, metavar="M",
+    d.add_argument("--max-restarts", type=count(0), default=None, metavar="M",
                    help="restart all processes up to M times after a failure; they resume from the last checkpoint")
     d.add_argument("--dist-timeout", type=float, default=None, metavar="S",
                    help="seconds a process waits for the others in a collective before failing (default 1800)")
 
 
-_LAUNCH_FLAGS = ("nnodes", "rdzv_endpoint", "rdzv_id", "max_restarts")
+INERT = [(f, lambda a: a.nproc is not None or {"RANK", "WORLD_SIZE"} <= set(os.environ),
+          "without --nproc K or torchrun (data-parallel training)")
+         for f in ("nnodes", "rdzv_endpoint", "rdzv_id", "max_restarts", "dist_timeout")]
 
 
 def _run_dir(args) -> Path:
@@ -152,11 +156,8 @@ def run(args: argparse.Namespace) -> int:
                               "sets the number of processes)")
         timeout = args.dist_timeout if args.dist_timeout is not None else DEFAULT_TIMEOUT_S
         return _interruptible(args, lambda: run_worker(lambda ctx: _prepare(args, ctx), timeout, **run_kwargs))
-    launch_flags = [f"--{f.replace('_', '-')}" for f in _LAUNCH_FLAGS if getattr(args, f) is not None]
     if args.nproc is not None:
         return _launch(args)
-    if launch_flags:
-        raise NasnetError(f"{', '.join(launch_flags)} go with --nproc K (data-parallel training)")
     job = _prepare(args)
 
     def single() -> int:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..errors import NasnetError
 from ._table import format_table
 
 COMMAND = "zoo"
@@ -48,20 +47,13 @@ def zoo_rows() -> list[dict]:
     return rows
 
 
-def _plot(rows: list[dict], out: str) -> None:
-    from pathlib import Path
-
-    from ..report.plots import zoo_figure
-
-    path = Path(out)
-    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise NasnetError(f"--plot: cannot write {path.name!r}; use a file ending in .png, .svg or .pdf")
-    if not path.parent.exists():
-        raise NasnetError(f"--plot: folder {path.parent} does not exist")
-    fig = zoo_figure(rows)
-    fig.savefig(path, dpi=150)
+def _plot(rows: list[dict], path) -> None:
     import sys
 
+    from ..report.drawing import save_figure
+    from ..report.plots import zoo_figure
+
+    save_figure(zoo_figure(rows), path, dpi=150)
     print(f"plot written to {path}", file=sys.stderr)
 
 
@@ -70,9 +62,12 @@ def _millions(v: int | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..report.drawing import check_figure_path
+
+    plot = check_figure_path(args.plot, "plot") if args.plot else None
     rows = zoo_rows()
-    if args.plot:
-        _plot(rows, args.plot)
+    if plot:
+        _plot(rows, plot)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

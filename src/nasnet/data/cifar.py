@@ -128,7 +128,7 @@ def _concat(parts: list[Split]) -> Split:
 def load(spec: DataSpec) -> Dataset:
     kind = spec.kind
     layout = LAYOUTS[kind]
-    path = existing_path(spec, f"{kind} python-version archive (.tar.gz) or its folder")
+    path = existing_path(spec, f"{kind} python-version archive (.tar.gz) or its folder", "file or folder")
     src = _Source(path, layout["folder"])
     try:
         train = _concat([_batch(src, n, kind) for n in layout["train"]])

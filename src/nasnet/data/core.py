@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import NasnetError
+from ..paths import input_path
 from ..text import plural
 
 SPLITS = ("train", "val", "test")
@@ -166,13 +167,18 @@ def split_seed(spec: DataSpec) -> int:
         raise NasnetError(f"data {spec}: split_seed={value!r} is not an integer") from None
 
 
-def existing_path(spec: DataSpec, what: str) -> Path:
+def existing_path(spec: DataSpec, what: str, want: str = "file") -> Path:
+    """The spec's PATH, which must be a regular file or a folder as `want` says ("file", "folder", "file or
+    folder"; nasnet.paths.input_path): a FIFO or a device is refused before it is opened."""
     if not spec.path:
         raise NasnetError(f"data {spec}: give the {what} as {spec.kind}:PATH")
     path = Path(spec.path).expanduser()
     if not path.exists():
         raise NasnetError(f"data {spec}: {path} does not exist")
-    return path
+    try:
+        return input_path(path, want)
+    except NasnetError as err:
+        raise NasnetError(f"data {spec}: {err}") from None
 
 
 def finish(spec: DataSpec, train: Split, val: Split | None, test: Split | None, num_classes: int,

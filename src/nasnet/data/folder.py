@@ -79,9 +79,7 @@ def _load_split(root: Path, classes: list[str], size: int, what: str) -> Split:
 
 
 def load(spec: DataSpec) -> Dataset:
-    root = existing_path(spec, "image folder")
-    if not root.is_dir():
-        raise NasnetError(f"data {spec}: {root} is not a folder")
+    root = existing_path(spec, "image folder", "folder")
     try:
         size = int(spec.option("size", "64"))
         if size < 8:

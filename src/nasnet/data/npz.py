@@ -21,15 +21,20 @@ MAX_SPARSE_CLASSES = 1000   # more classes than this must mostly occur in the la
 
 
 def _images(a: np.ndarray, where: str) -> np.ndarray:
+    shape = tuple(a.shape)
     if a.ndim == 3:
-        a = a[:, None]
+        a, layout = a[:, None], "(N, H, W)"
     elif a.ndim == 4 and a.shape[3] in (1, 3) and a.shape[1] not in (1, 3):
-        a = a.transpose(0, 3, 1, 2)
-    elif not (a.ndim == 4 and a.shape[1] in (1, 3)):
+        a, layout = a.transpose(0, 3, 1, 2), "(N, H, W, C)"
+    elif a.ndim == 4 and a.shape[1] in (1, 3):
+        layout = "(N, C, H, W)"          # also when both C positions could be channels: channels first
+    else:
         raise NasnetError(f"{where}: images must be (N, H, W), (N, H, W, C) or (N, C, H, W) with C 1 or 3, "
-                          f"got shape {a.shape}")
+                          f"got shape {shape}")
     if a.shape[2] != a.shape[3]:
-        raise NasnetError(f"{where}: images must be square, got {a.shape[2]}x{a.shape[3]}; pad or resize them")
+        c = a.shape[1]
+        raise NasnetError(f"{where}: images must be square; shape {shape} was read as {layout}: {a.shape[0]:,} images "
+                          f"of {c} channel{'s' if c != 1 else ''}, {a.shape[2]}x{a.shape[3]}; pad or resize them")
     if a.dtype == np.uint8:
         return np.ascontiguousarray(a)
     if np.issubdtype(a.dtype, np.floating):

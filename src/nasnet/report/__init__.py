@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..arch.genotype import Genotype
-from ..atomic import check_writable_dir, replacing, write_bytes
+from ..atomic import make_folder, write_bytes
 from ..errors import NasnetError
+from ..paths import check_writable_dir, output_folder
 from .data import RunData, find_runs, load_run, run_names
 from .drawing import draw_genotype
 from .figures import FIGURES
@@ -96,8 +97,7 @@ def _draw_cells(runs: list[RunData], out_dir: Path, k: int):
             name = "cell-" + hashlib.sha1(f"{text}\n{title}".encode()).hexdigest()[:12] + ".svg"
             path = out_dir / name
             if not path.is_file():
-                with replacing(path) as tmp:
-                    draw_genotype(Genotype.load(text), tmp, title=title)
+                draw_genotype(Genotype.load(text), path, title=title)
             images.append(Image(name, title, "image/svg+xml", path.read_bytes(), name, caption, text))
     return images
 
@@ -116,9 +116,8 @@ def make_report(paths, out_dir=None, refresh: float | None = None, cells: int = 
     if out_dir is None:   # a run directory may be read-only: then the report goes elsewhere
         out_dir = default_out_dir(paths)
         check_writable_dir(out_dir, "the run can still be read: give --out DIR for the report")
-    out_dir = Path(out_dir)
-    check_writable_dir(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = output_folder(out_dir)
+    make_folder(out_dir)
     written, plots = [], []
     captions = {
         "rewards": "Each point is a child; lines: the best reward so far and the mean of the 5 and 25 best distinct "

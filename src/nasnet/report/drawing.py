@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..arch.genotype import Cell, Genotype
+from ..atomic import replacing
 from ..errors import NasnetError
+from ..paths import output_file
 
 COLORS = {"input": "#d9d9d9", "op": "#fde68a", "combine": "#86efac", "output": "#f9a8d4", "edge": "#4b5563"}
 COMBINER_LABELS = {"add": "add", "concat": "concat", "add_ln": "add + LN", "add_in": "add + IN"}
@@ -151,23 +153,38 @@ def op_labels(genotype: Genotype) -> list[str]:
     return [op for _, cell in genotype.cells for blk in cell.blocks for op in blk.ops]
 
 
+def check_figure_path(path: str | Path, what: str = "draw") -> Path:
+    """A path a figure can be written to: a FORMATS suffix (which chooses the format), an existing folder, and
+    a new path or a regular file (nasnet.paths.output_file). Checked before anything is drawn or printed."""
+    path = Path(path).expanduser()
+    if path.suffix.lower() not in FORMATS:
+        raise NasnetError(f"cannot {what} to {path.name!r}: use a file ending in {', '.join(FORMATS)}")
+    if not path.parent.is_dir():
+        raise NasnetError(f"cannot {what} to {path}: folder {path.parent} does not exist")
+    return output_file(path)
+
+
+def save_figure(fig, path: str | Path, **kwargs) -> Path:
+    """Write a matplotlib figure atomically (its format from the suffix), then close it."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    with replacing(path) as tmp, matplotlib.rc_context({"svg.fonttype": "none"}):
+        fig.savefig(tmp, format=path.suffix.lower()[1:], **kwargs)
+    plt.close(fig)
+    return path
+
+
 def draw_genotype(genotype: Genotype, path: str | Path, title: str | None = None) -> Path:
     """Draw both cells to `path` (.svg, .png or .pdf). Returns the path written."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
 
-    path = Path(path)
-    if path.suffix.lower() not in FORMATS:
-        raise NasnetError(f"cannot draw to {path.name!r}: use a file ending in {', '.join(FORMATS)}")
-    if not path.parent.exists():
-        raise NasnetError(f"cannot draw to {path}: folder {path.parent} does not exist")
+    path = check_figure_path(path)
     fig = figure_for(genotype, title)
     meta = {"Title": title or "NASNet cells"}
     if path.suffix.lower() == ".png":
         meta["Description"] = f"{genotype}"
-    with matplotlib.rc_context({"svg.fonttype": "none"}):
-        fig.savefig(path, dpi=150, metadata=meta)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=150, metadata=meta)

@@ -25,17 +25,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ..atomic import replacing, write_text
+from ..atomic import make_folder, replacing, write_text
 from ..errors import NasnetError
 from . import run_dir as files
 from .config import EARLY_STOP_NAMES, STRATEGY_NAMES, EarlyStopConfig, SearchConfig
 from .curves import budget_curve
+from .rules import no_effect, quoted
 from .store import Status, TrialStore
 
 KS = (1, 5, 25)
 LAST = 20
-CSV_FILE = "compare.csv"
-JSON_FILE = "compare.json"
+CSV_FILE = files.COMPARE_CSV
+JSON_FILE = files.COMPARE_JSON
 CSV_COLUMNS = ("run", "strategy", "early_stop", "seed", "results", "children", "epochs", "best", "top5_mean",
                "top25_mean", f"last{LAST}_mean")
 
@@ -108,60 +109,83 @@ def run_events(trials: Sequence, rungs: Sequence, first_epochs: int | None) -> l
     return [e for _, _, e in events]
 
 
+def _run_config(configure, variant: Variant, seed: int, run_dir: Path, asha: EarlyStopConfig | None
+                ) -> SearchConfig:
+    """One run's config: the base (continuing the run's own when it exists), its variant and seed; checked as
+    `nasnet search` checks a start (files.check_start), so that no run starts before every run could."""
+    config = configure(files.load_run_config(run_dir))
+    changes: dict[str, Any] = {"strategy.name": variant.strategy, "seed": seed,
+                               **{f"strategy.{k}": v for k, v in variant.options.items()}}
+    if variant.early_stop == "asha":
+        changes.update({"early_stop.name": "asha", "early_stop.rungs": asha.rungs,
+                        "early_stop.eta": asha.eta, "early_stop.tell": asha.tell})
+    else:
+        changes.update({"early_stop.name": "none", "early_stop.rungs": ()})
+    if config.epoch_budget:
+        first = asha.rungs[0] if variant.early_stop == "asha" else config.first_job_epochs
+        changes["children"] = max(1, config.epoch_budget // max(1, first or 1))
+    config = config.replace(**changes)
+    for name in (f"strategy.{k}" for k in variant.options):
+        reason = config.unused(name)
+        if reason:
+            raise NasnetError(f"{variant.label}: {no_effect(quoted(name), reason)}")
+    files.check_start(config, run_dir)
+    return config
+
+
 def compare(configure: Callable[[SearchConfig | None], SearchConfig], variants: Sequence[Variant],
             seeds: Sequence[int], root: str | Path, asha: EarlyStopConfig | None = None,
-            progress: bool = False) -> list[dict[str, Any]]:
+            progress: bool = False, check: Callable[[list[SearchConfig]], None] | None = None
+            ) -> list[dict[str, Any]]:
     """Run every variant for every seed and return one summary row per run.
 
     configure(stored) gives each run's config before its variant and seed are set: `stored` is the
     config of a run directory that already exists (to continue it), else None. `asha` holds the
     rungs, eta and what the strategy is told, for the variants with ASHA (its last rung must be the
     child's epochs, which every variant then trains). With an epoch budget in the config, a run may
-    sample as many children as that budget allows at its first job's epochs.
+    sample as many children as that budget allows at its first job's epochs. Seeds must differ, and `root`
+    may not be a run directory itself. Every run's config is made and checked (`check(configs)` too, when
+    given) before the first run starts.
     """
     from .loop import run_search
 
     if any(v.early_stop == "asha" for v in variants) and (asha is None or not asha.rungs):
-        raise NasnetError("the ASHA variants need rungs (--rungs E1,E2,...)")
+        raise NasnetError(f"the ASHA variants need rungs ({quoted('early_stop.rungs')} E1,E2,...)")
     labels = [v.label for v in variants]
     if len(set(labels)) != len(labels):
         raise NasnetError(f"two variants share a name: {', '.join(labels)}")
+    twice = sorted({s for s in seeds if list(seeds).count(s) > 1})
+    if twice:
+        raise NasnetError(f"seed {', '.join(map(str, twice))} is given twice: each seed is one run of every variant")
     root = Path(root)
+    if files.is_run_dir(root) or (root / files.CONFIG_FILE).is_file():
+        held = files.STORE_FILE if files.is_run_dir(root) else files.CONFIG_FILE
+        raise NasnetError(f"{root} is a run directory (it holds {held}); give the comparison a folder of its own")
+    runs = [(seed, variant, root / f"{variant.label}-seed{seed}") for seed in seeds for variant in variants]
+    configs = [_run_config(configure, variant, seed, run_dir, asha) for seed, variant, run_dir in runs]
+    if check is not None:
+        check(configs)
     rows, summary = [], []
-    for seed in seeds:
-        for variant in variants:
-            run_dir = root / f"{variant.label}-seed{seed}"
-            config = configure(files.load_run_config(run_dir))
-            changes: dict[str, Any] = {"strategy.name": variant.strategy, "seed": seed,
-                                       **{f"strategy.{k}": v for k, v in variant.options.items()}}
-            if variant.early_stop == "asha":
-                changes.update({"early_stop.name": "asha", "early_stop.rungs": asha.rungs,
-                                "early_stop.eta": asha.eta, "early_stop.tell": asha.tell})
-            else:
-                changes.update({"early_stop.name": "none", "early_stop.rungs": ()})
-            if config.epoch_budget:
-                first = asha.rungs[0] if variant.early_stop == "asha" else config.first_job_epochs
-                changes["children"] = max(1, config.epoch_budget // max(1, first or 1))
-            config = config.replace(**changes)
-            if progress:
-                print(f"== {variant.label}, seed {seed}: {run_dir}", file=sys.stderr)
-            result = run_search(config, run_dir, progress=progress)
-            with TrialStore(run_dir / files.STORE_FILE, readonly=True) as store:
-                curve = budget_curve(run_events(store.trials(), store.rungs(), config.first_job_epochs), KS, LAST)
-            rows += [[variant.label, variant.strategy, variant.early_stop, seed, p["results"], p["children"],
-                      p["epochs"]] + [p[f"top{k}"] for k in KS] + [p[f"last{LAST}"]] for p in curve]
-            last = curve[-1] if curve else {}
-            best = files.read_best(run_dir) or {}
-            pick = best.get("pick") or {}
-            summary.append({"run": variant.label, "strategy": variant.strategy, "options": variant.options,
-                            "early_stop": variant.early_stop, "seed": seed, "run_dir": str(run_dir),
-                            "children": last.get("children"), "epochs": last.get("epochs"),
-                            **{f"top{k}": last.get(f"top{k}") for k in KS}, f"last{LAST}": last.get(f"last{LAST}"),
-                            "failed": result.counts["failed"] + result.counts["diverged"],
-                            "final_reward": best.get("reward") if best.get("stage") == "final" else None,
-                            "pick_trial": pick.get("trial"), "pick_mean": pick.get("mean"), "pick_std": pick.get("std"),
-                            "pick_rewards": pick.get("rewards")})
-    root.mkdir(parents=True, exist_ok=True)
+    for (seed, variant, run_dir), config in zip(runs, configs):
+        if progress:
+            print(f"== {variant.label}, seed {seed}: {run_dir}", file=sys.stderr)
+        result = run_search(config, run_dir, progress=progress)
+        with TrialStore(run_dir / files.STORE_FILE, readonly=True) as store:
+            curve = budget_curve(run_events(store.trials(), store.rungs(), config.first_job_epochs), KS, LAST)
+        rows += [[variant.label, variant.strategy, variant.early_stop, seed, p["results"], p["children"],
+                  p["epochs"]] + [p[f"top{k}"] for k in KS] + [p[f"last{LAST}"]] for p in curve]
+        last = curve[-1] if curve else {}
+        best = files.read_best(run_dir) or {}
+        pick = best.get("pick") or {}
+        summary.append({"run": variant.label, "strategy": variant.strategy, "options": variant.options,
+                        "early_stop": variant.early_stop, "seed": seed, "run_dir": str(run_dir),
+                        "children": last.get("children"), "epochs": last.get("epochs"),
+                        **{f"top{k}": last.get(f"top{k}") for k in KS}, f"last{LAST}": last.get(f"last{LAST}"),
+                        "failed": result.counts["failed"] + result.counts["diverged"],
+                        "final_reward": best.get("reward") if best.get("stage") == "final" else None,
+                        "pick_trial": pick.get("trial"), "pick_mean": pick.get("mean"), "pick_std": pick.get("std"),
+                        "pick_rewards": pick.get("rewards")})
+    make_folder(root)
     with replacing(root / CSV_FILE) as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(CSV_COLUMNS)

@@ -21,6 +21,8 @@ from typing import Any, Iterable
 from ..arch.space import get_space
 from ..errors import NasnetError
 from .executors import EXECUTORS
+from .rules import COUNTS, OPTIONAL_COUNTS, STRATEGY_READS, UNUSED_WITHOUT, flatten, no_effect, shown
+from .rules import quoted as _f
 
 # The strategies (nasnet.search.strategies implements one class per name).
 STRATEGY_NAMES = ("ppo", "reinforce", "random", "evolution")
@@ -213,37 +215,27 @@ class SearchConfig:
                 and same(self.final_filters, model.get("filters")))
 
     def validate(self) -> None:
+        """Refuse settings that cannot work, in one line naming the field (`strategy.sample_size`; the command
+        line turns field names into its flags)."""
         get_space(self.space)
         s, e = self.strategy, self.executor
         self._validate_failure_reward()
+        self._validate_whole_numbers()
         checks = [
-            (self.children >= 1, f"--children must be at least 1, got {self.children}"),
             (s.name in STRATEGY_NAMES, f"unknown strategy {s.name!r} (known: {', '.join(STRATEGY_NAMES)})"),
-            (s.learning_rate > 0, f"the learning rate must be positive, got {s.learning_rate}"),
-            (s.entropy_weight >= 0, f"the entropy weight must be non-negative, got {s.entropy_weight}"),
-            (0 <= s.baseline_decay < 1, f"the baseline decay must be in [0, 1), got {s.baseline_decay}"),
-            (s.batch_size >= 1, f"the minibatch size must be at least 1, got {s.batch_size}"),
-            (0 < s.clip < 1, f"the PPO clip must be in (0, 1), got {s.clip}"),
-            (s.ppo_epochs >= 1, f"PPO epochs must be at least 1, got {s.ppo_epochs}"),
-            (s.hidden_size >= 1, f"the controller's hidden size must be at least 1, got {s.hidden_size}"),
+            (s.learning_rate > 0, f"{_f('strategy.learning_rate')} must be positive, got {s.learning_rate}"),
+            (s.entropy_weight >= 0, f"{_f('strategy.entropy_weight')} must be non-negative, got {s.entropy_weight}"),
+            (0 <= s.baseline_decay < 1, f"{_f('strategy.baseline_decay')} must be in [0, 1), got {s.baseline_decay}"),
+            (0 < s.clip < 1, f"{_f('strategy.clip')} must be in (0, 1), got {s.clip}"),
             (s.optimizer in ("adam", "sgd"), f"unknown optimizer {s.optimizer!r} (known: adam, sgd)"),
-            (_int(s.population) and s.population >= 2, f"--population must be at least 2, got {s.population}"),
-            (_int(s.sample_size) and s.sample_size >= 1, f"--sample-size must be at least 1, got {s.sample_size}"),
-            (s.sample_size <= s.population, f"--sample-size ({s.sample_size}) cannot exceed --population "
-                                            f"({s.population}): a tournament draws from the population"),
+            (s.name != "evolution" or s.sample_size <= s.population,
+             f"{_f('strategy.sample_size')} ({s.sample_size}) cannot exceed {_f('strategy.population')} "
+             f"({s.population}): a tournament draws from the population"),
             (e.name in EXECUTORS, f"unknown executor {e.name!r} (known: {', '.join(EXECUTORS)})"),
-            (e.workers >= 0, f"--workers must be at least 1 (or 0: as many as the CPUs allow), got {e.workers}"),
-            (e.cpus_per_child > 0, f"--cpus-per-child must be positive, got {e.cpus_per_child}"),
-            (e.gpus_per_child >= 0, f"--gpus-per-child must be non-negative, got {e.gpus_per_child}"),
-            (e.max_retries >= 0, f"--max-retries must be non-negative, got {e.max_retries}"),
-            (e.child_timeout is None or e.child_timeout > 0, "--child-timeout must be positive"),
-            (self.top_k >= 0, f"--top-k must be non-negative, got {self.top_k}"),
-            (self.final_epochs is None or self.final_epochs >= 1, "--final-epochs must be at least 1"),
-            (self.final_normal_cells is None or self.final_normal_cells >= 1,
-             "--final-normal-cells must be at least 1"),
-            (self.final_filters is None or self.final_filters >= 1, "--final-filters must be at least 1"),
-            (_int(self.pick_seeds) and self.pick_seeds >= 0,
-             f"--pick-seeds must be non-negative, got {self.pick_seeds}"),
+            (e.cpus_per_child > 0, f"{_f('executor.cpus_per_child')} must be positive, got {e.cpus_per_child}"),
+            (e.gpus_per_child >= 0, f"{_f('executor.gpus_per_child')} must be non-negative, got {e.gpus_per_child}"),
+            (e.child_timeout is None or e.child_timeout > 0,
+             f"{_f('executor.child_timeout')} must be positive, got {e.child_timeout}"),
             (":" in self.child.fn, f"the child function must read 'module:function', got {self.child.fn!r}"),
         ]
         for ok, message in checks:
@@ -252,70 +244,102 @@ class SearchConfig:
         self._validate_early_stop()
         self._validate_cost()
         self._validate_budget()
+        for name, value in (("early_stop.rungs", self.early_stop.rungs), ("cost.target", self.cost.target)):
+            reason = self.unused(name) if value else None      # nobody would set these without their switch
+            if reason:
+                raise NasnetError(no_effect(_f(name), reason))
+
+    def _validate_whole_numbers(self) -> None:
+        """The counts (COUNTS) are whole numbers in their range, seeds 32-bit, and every integer anywhere in
+        the config (the child's overrides included) fits the 64-bit integers of the trial store."""
+        flat = dict(flatten(self.to_dict()))
+        for name, (low, high, note) in COUNTS.items():
+            value = flat.get(name)
+            if value is None and name in OPTIONAL_COUNTS:
+                continue
+            many = name == "early_stop.rungs"
+            for v in value if many else [value]:
+                if not _int(v) or not low <= v <= high:
+                    bound = f"of at most {high:,}" if _int(v) and v > high else f"of at least {low:,}{note}"
+                    raise NasnetError(f"{_f(name)} must be {'whole numbers' if many else 'a whole number'} {bound}, "
+                                      f"got {shown(value)}")
+        for name, value in flat.items():
+            if _int(value) and not -2**63 <= value < 2**63:
+                raise NasnetError(f"{_f(name)} = {shown(value)} is beyond the 64-bit integers a run's store holds")
+
+    def unused(self, name: str) -> str | None:
+        """Why setting `name` (a field, "strategy.population") would have no effect with the rest of this
+        config, or None when it has one: the one rule behind refusing a flag that does nothing."""
+        for fields, applies, reason in UNUSED_WITHOUT:
+            if name in fields and not applies(self):
+                return reason(self) if callable(reason) else reason
+        reads = STRATEGY_READS.get(self.strategy.name)
+        part, _, field_name = name.partition(".")
+        if part == "strategy" and field_name != "name" and reads is not None and field_name not in reads:
+            readers = [n for n, r in STRATEGY_READS.items() if field_name in r]
+            return (f"with {_f('strategy.name')} ({self.strategy.name}): only {' and '.join(readers)} "
+                    f"read{'s' if len(readers) == 1 else ''} it")
+        return None
 
     def _validate_failure_reward(self) -> None:
         f = self.failure_reward
-        if isinstance(f, str):
-            if f not in FAILURE_RULES:
-                raise NasnetError(f"--failure-reward must be a finite number or 'worst', got {f!r}")
-        elif not _number(f) or not math.isfinite(f):
-            raise NasnetError(f"--failure-reward must be a finite number or 'worst', got {f!r}")
+        if isinstance(f, str) and f in FAILURE_RULES:
+            return
+        if isinstance(f, str) or not _number(f) or not math.isfinite(f):
+            raise NasnetError(f"{_f('failure_reward')} must be a finite number or 'worst', got {f!r}")
 
     def _validate_early_stop(self) -> None:
         a = self.early_stop
         if a.name not in EARLY_STOP_NAMES:
             raise NasnetError(f"unknown early stopping {a.name!r} (known: {', '.join(EARLY_STOP_NAMES)})")
         if not a.active:
-            if a.rungs:
-                raise NasnetError("--rungs applies to --early-stop asha")
             return
         rungs = ",".join(map(str, a.rungs))
         if len(a.rungs) < 2:
-            raise NasnetError(f"ASHA needs at least two rungs (--rungs E1,E2,...), got {rungs or 'none'}")
-        if not all(_int(r) and r >= 1 for r in a.rungs):
-            raise NasnetError(f"--rungs must be positive whole epochs, got {rungs}")
+            raise NasnetError(f"ASHA needs at least two rungs ({_f('early_stop.rungs')} E1,E2,...), got "
+                              f"{rungs or 'none'}")
         if any(b <= r for r, b in zip(a.rungs, a.rungs[1:])):
-            raise NasnetError(f"--rungs must increase strictly, got {rungs}")
-        if not _int(a.eta) or a.eta < 2:
-            raise NasnetError(f"--eta must be a whole number of at least 2, got {a.eta}")
+            raise NasnetError(f"{_f('early_stop.rungs')} must increase strictly, got {rungs}")
         if a.tell not in ASHA_TELL:
-            raise NasnetError(f"--asha-tell must be one of {', '.join(ASHA_TELL)}, got {a.tell!r}")
+            raise NasnetError(f"{_f('early_stop.tell')} must be one of {', '.join(ASHA_TELL)}, got {a.tell!r}")
         epochs = self.child.train.get("epochs")
         if epochs is not None and epochs != a.rungs[-1]:
-            raise NasnetError(f"with ASHA the last rung is the child's training length: --rungs {rungs} ends at "
-                              f"{a.rungs[-1]}, the child has {epochs} epochs (drop --epochs or end the rungs there)")
+            raise NasnetError(f"with ASHA the last rung is the child's training length: {_f('early_stop.rungs')} "
+                              f"({rungs}) end at {a.rungs[-1]}, {_f('child.train.epochs')} ({epochs}) differ: end "
+                              "the rungs at the child's epochs, or give those epochs")
 
     def _validate_cost(self) -> None:
         c = self.cost
         if not c.active:
-            if c.target is not None:
-                raise NasnetError("--target applies to a cost objective: give --cost mult_adds or --cost params")
             return
         if c.name not in COSTS:
             raise NasnetError(f"unknown cost {c.name!r} (known: {', '.join(COSTS)})")
         if c.target is None or not _number(c.target) or not math.isfinite(c.target) or c.target <= 0:
-            raise NasnetError(f"--cost {c.name} needs a positive --target (the cost at which the reward is the "
-                              f"accuracy), got {c.target}")
+            raise NasnetError(f"{_f('cost.name')} {c.name} needs a positive {_f('cost.target')} (the cost at which "
+                              f"the reward is the accuracy), got {c.target}")
         if not _number(c.weight) or not math.isfinite(c.weight) or c.weight > 0:
-            raise NasnetError(f"--cost-weight must be a finite number <= 0 (negative penalises a cost above the "
-                              f"target; MnasNet uses -0.07), got {c.weight}")
+            raise NasnetError(f"{_f('cost.weight')} must be a finite number <= 0 (negative penalises a cost above "
+                              f"the target; MnasNet uses -0.07), got {c.weight}")
 
     def _validate_budget(self) -> None:
         if self.epoch_budget is not None:
             first = self.first_job_epochs
-            if not _int(self.epoch_budget) or self.epoch_budget < 1:
-                raise NasnetError(f"--epoch-budget must be a positive number of child-epochs, got {self.epoch_budget}")
             if first is None:
-                raise NasnetError("--epoch-budget counts child-epochs: give the child's --epochs (or ASHA --rungs)")
+                raise NasnetError(f"{_f('epoch_budget')} counts child-epochs: give the child's "
+                                  f"{_f('child.train.epochs')} (or ASHA's {_f('early_stop.rungs')})")
             if self.epoch_budget < first:
-                raise NasnetError(f"--epoch-budget {self.epoch_budget} does not cover one child ({first} epochs)")
+                raise NasnetError(f"{_f('epoch_budget')} {self.epoch_budget} does not cover one child ({first} "
+                                  "epochs)")
 
     def validate_final_stage(self) -> None:
         """Refuse a top-k stage that would retrain the search child as it was. Checked when a search runs,
         not when a config is read, so a run an older version started that way can still be read."""
         if self.top_k and self.final_is_search_child():
-            raise NasnetError("the top-k stage would retrain the search child as it was (only the seed would change): "
-                              "give --final-epochs (more than the search's), --final-normal-cells or --final-filters")
+            epochs = self.search_epochs
+            raise NasnetError(f"with {_f('top_k')} ({self.top_k}) the top-k stage would retrain the search child as "
+                              f"it was (only the seed would change): give {_f('final_epochs')} other than the "
+                              f"child's{f' {epochs}' if epochs else ''}, {_f('final_normal_cells')} or "
+                              f"{_f('final_filters')}")
 
     # -- JSON ------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -167,7 +167,7 @@ class Search:
         self.store = TrialStore(self.run_dir / files.STORE_FILE)
         n = self.store.count()
         if n > self.config.children:
-            raise NasnetError(f"{self.run_dir} already holds {n} trials; --children must be at least {n}")
+            raise NasnetError(f"{self.run_dir} already holds {n} trials; `children` must be at least {n}")
         self._check_final_stage()
         files.write_config(self.run_dir, self.config)
         self.strategy = make_strategy(self.space.decision_sizes(), self.config.strategy, self.config.seed,

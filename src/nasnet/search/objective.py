@@ -9,8 +9,10 @@ reward (Tan et al., CVPR 2019):
 where cost is the child's reported "mult_adds" (multiply-accumulates per image) or "params". The
 sign convention is MnasNet's: w <= 0. At cost = T the reward is the accuracy; a child twice as
 costly gets 2 ** w times its accuracy (w = -0.07: x0.953), one half as costly 2 ** -w (x1.049).
-w = 0 records the cost and leaves the reward alone. The loop applies this to every stage's results
-(search rungs, top-k stage, the pick's retraining), so everything is ranked by one objective.
+w = 0 records the cost and leaves the reward alone. The reward is computed in log space
+(`cost_reward`), so no target, weight or cost makes it overflow; it is held within +-1e30. The
+loop applies this to every stage's results (search rungs, top-k stage, the pick's retraining), so
+everything is ranked by one objective.
 
 `pareto_front` gives the architectures no other beats on both accuracy and cost: what best.json
 and the report show as the accuracy-cost front. Importing this module does not import torch.
@@ -33,8 +35,29 @@ def objective(result: dict[str, Any], cost: CostConfig) -> tuple[float, float, f
         return float(accuracy), float(accuracy), None
     value = result.get(cost.name)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"the child reported no positive {cost.name!r} ({value!r}), which --cost {cost.name} needs")
-    return float(accuracy) * (float(value) / cost.target) ** cost.weight, float(accuracy), float(value)
+        raise ValueError(f"the child reported no positive {cost.name!r} ({value!r}), which the cost objective "
+                         f"({cost.name}) needs")
+    return cost_reward(float(accuracy), float(value), cost.target, cost.weight), float(accuracy), float(value)
+
+
+# The largest reward magnitude the objective gives: the strategies compute in float32 (largest 3.4e38), and
+# a minibatch's sums and squares of rewards must stay finite there.
+REWARD_LIMIT = 1e30
+
+
+def cost_reward(accuracy: float, cost: float, target: float, weight: float) -> float:
+    """accuracy x (cost / target) ** weight, computed in log space so that no input overflows: the
+    logarithm ln|accuracy| + weight x (ln cost - ln target) is finite or -inf for any positive finite cost
+    and target (no OverflowError), and the reward is held within +-REWARD_LIMIT (a factor that small or
+    large means the target or the weight is far from the children's costs: docs/search.md); a factor
+    that underflows gives 0."""
+    if accuracy == 0 or weight == 0:
+        return accuracy
+    log_reward = math.log(abs(accuracy)) + weight * (math.log(cost) - math.log(target))
+    return math.copysign(REWARD_LIMIT if log_reward >= _LOG_LIMIT else math.exp(log_reward), accuracy)
+
+
+_LOG_LIMIT = math.log(REWARD_LIMIT)
 
 
 def pareto_front(points: Iterable[tuple[Any, float, float]]) -> list[tuple[Any, float, float]]:

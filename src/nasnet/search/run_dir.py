@@ -24,6 +24,7 @@ from ..atomic import write_text
 from ..errors import NasnetError
 from ..locking import LOCK_FILE, RunLock  # noqa: F401 - the search takes the same lock as training
 from .config import IDENTITY_FIELDS, SearchConfig
+from .rules import flatten, quoted, shown
 
 CONFIG_FILE = "config.json"
 STORE_FILE = "trials.db"
@@ -32,6 +33,8 @@ BEST_FILE = "best.json"
 CSV_FILE = "trials.csv"
 RAY_RECORD = "ray_processes.json"
 CHECKPOINT_DIR = "checkpoints"
+COMPARE_CSV = "compare.csv"          # a nasnet compare folder: these beside one run directory per run
+COMPARE_JSON = "compare.json"
 
 
 def is_run_dir(path: Path) -> bool:
@@ -79,22 +82,37 @@ def read_best(run_dir: Path) -> dict | None:
 
 def check_start(config: SearchConfig, run_dir: Path) -> SearchConfig | None:
     """What refuses a search from its config and the run directory alone (a top-k stage that would retrain
-    the search child as it was; a run directory holding another search), without importing torch, so that
-    `nasnet search` tells such a mistake at once. Returns the stored config of a run being continued."""
+    the search child as it was; a run directory holding another search, or a comparison), without importing
+    torch, so that `nasnet search` tells such a mistake at once. Returns the stored config of a run being
+    continued."""
     config.validate_final_stage()
+    if not is_run_dir(run_dir) and (Path(run_dir) / COMPARE_JSON).is_file():
+        raise NasnetError(f"{run_dir} holds a comparison (nasnet compare), not a search; give the search its own "
+                          "--run-dir")
     stored = load_run_config(run_dir)
     if stored is not None:
         check_resumable(stored, config, run_dir)
     return stored
 
 
+def identity_changes(stored: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(field, stored value, new value) for each field defining the search (IDENTITY_FIELDS; inside them, each
+    key of the child's train/model overrides) that differs between two configs' to_dict()."""
+    old, now = dict(flatten(stored)), dict(flatten(new))
+    names = sorted(n for n in {*old, *now} if n.split(".")[0] in IDENTITY_FIELDS and "[" not in n)
+    return [(n, old.get(n), now.get(n)) for n in names if old.get(n) != now.get(n)]
+
+
 def check_resumable(stored: SearchConfig, config: SearchConfig, run_dir: Path) -> None:
     """A resumed run must keep what defines the search; the budget and resources may change."""
-    a, b = stored.to_dict(), config.to_dict()
-    for name in IDENTITY_FIELDS:
-        pairs = [(f"{name}.{k}", v, b[name].get(k)) for k, v in a[name].items()] if isinstance(a[name], dict) \
-            else [(name, a[name], b[name])]
-        for field_name, old, new in pairs:
-            if old != new:
-                raise NasnetError(f"{run_dir} holds a search with {field_name}={old!r}; it cannot continue with "
-                                  f"{new!r} (use a new --run-dir)")
+    changed = identity_changes(stored.to_dict(), config.to_dict())
+    if changed:
+        raise resumed_differs(run_dir, *changed[0])
+
+
+def resumed_differs(run_dir: Path, name: str, old: Any, new: Any) -> NasnetError:
+    def value(v):
+        return "not set" if v is None else shown(v)
+
+    return NasnetError(f"{run_dir} holds a search whose {quoted(name)} is {value(old)}; it cannot continue with "
+                       f"{value(new)} (use a new --run-dir)")

@@ -390,6 +390,16 @@ class RunConfig:
     meta: dict = field(default_factory=dict)    # {"preset": ..., "model_name": ...}
 
 
+def check_classes(model: ModelConfig, dataset: Dataset) -> None:
+    """Refuse a model with fewer outputs than the data's labels need (a label beyond the last output would stop
+    training at its first batch), before anything of a run is written."""
+    n = dataset.num_classes
+    if model.num_classes < n:
+        what = "no classifier (features only)" if model.num_classes == 0 else f"{model.num_classes} outputs"
+        raise NasnetError(f"model.num_classes={model.num_classes} gives the model {what}, but the labels of "
+                          f"{dataset.spec} run 0..{n - 1} ({n} classes): drop the override or give at least {n}")
+
+
 def resolve(data: str | Dataset = "digits", preset_name: str | None = None, train: Mapping[str, Any] | None = None,
             base: ModelConfig | None = None, model: Mapping[str, Any] | None = None,
             model_name: str | None = None) -> RunConfig:
@@ -412,4 +422,5 @@ def resolve(data: str | Dataset = "digits", preset_name: str | None = None, trai
     if model_cfg.skeleton == "imagenet" and model_cfg.image_size < 32:
         raise NasnetError(f"the imagenet skeleton needs images of 32 pixels or more; {dataset.spec} has "
                           f"{model_cfg.image_size} (use --skeleton cifar)")
+    check_classes(model_cfg, dataset)
     return RunConfig(model_cfg, train_cfg, dataset, {"preset": name, "model_name": model_name or "custom"})

@@ -1,9 +1,11 @@
 """Scoring a trained model: top-1 / top-5 / loss of a training checkpoint on a dataset split.
 
 `evaluate_checkpoint` is what `nasnet eval` runs: the model, its input pipeline and the dataset
-come from the checkpoint's saved configuration (another `data` spec of the same shape and classes
-may be given), and the weight EMA is used when the run kept one, as the paper evaluates its
-ImageNet models (A.7). The checkpoint is read with weights_only=True: nothing in it is executed.
+come from the checkpoint's saved configuration (another `data` spec may be given: the same channels
+and classes; images of another side are resized to the model's image size by the input pipeline, as
+in training, and the result names both sizes), and the weight EMA is used when the run kept one,
+as the paper evaluates its ImageNet models (A.7). The checkpoint is read with weights_only=True:
+nothing in it is executed.
 
 Any other weights `nasnet.load_model` reads (a model file, a plain state dict with the zoo `model`
 named, safetensors, imported TF-Slim or Keras weights) are scored on the `data` given: evaluation
@@ -35,6 +37,8 @@ def evaluate_checkpoint(path: str | Path, data: str | None = None, split: str = 
     """{"checkpoint", "data", "split", "epoch", "ema", "loss", "top1", "top5", "images"} for a checkpoint
     file (checkpoint.pt / best.pt), a run directory, or other weights (`model`: the zoo model they are,
     needed for a plain state dict; `data` is then required)."""
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise NasnetError(f"batch_size must be a whole number of at least 1, got {batch_size!r}")
     dev = resolve_device(device)
     state = _training_checkpoint(path)
     if not (isinstance(state, dict) and state.get("format") == FORMAT):
@@ -54,7 +58,7 @@ def evaluate_checkpoint(path: str | Path, data: str | None = None, split: str = 
     metrics = evaluate_model(model, x, y, train_cfg.augment_for(cfg.image_size),
                              batch_size or train_cfg.eval_batch_size, dev, uses_bf16(train_cfg.precision, dev))
     return {"checkpoint": str(path), "data": dataset.spec, "split": split, "epoch": state.get("epoch"), "ema": ema,
-            **metrics}
+            "data_image_size": dataset.image_size, "model_image_size": cfg.image_size, **metrics}
 
 
 def _training_checkpoint(path: str | Path) -> Any:
@@ -99,4 +103,5 @@ def _evaluate_weights(path: str | Path, loaded: Any, model: str | None, data: st
     net = net.to(dev).to(memory_format=torch.channels_last)
     x, y = device_splits(dataset, dev)[split]
     metrics = evaluate_model(net, x, y, augment, batch_size or TrainConfig().eval_batch_size, dev)
-    return {"checkpoint": str(path), "data": dataset.spec, "split": split, "epoch": None, "ema": False, **metrics}
+    return {"checkpoint": str(path), "data": dataset.spec, "split": split, "epoch": None, "ema": False,
+            "data_image_size": dataset.image_size, "model_image_size": cfg.image_size, **metrics}

@@ -26,7 +26,7 @@ from ..model.counting import count
 from ..model.network import ModelConfig
 from ..text import plural
 from . import distributed
-from .config import RunConfig, TrainConfig
+from .config import RunConfig, TrainConfig, check_classes
 from .launch import LOST_PEER_STATUS
 from .loop import Diverged, Trainer
 from .run_dir import (CHECKPOINT_FILE, CONFIG_FILE, RunFiles, check_new_run_dir, claim_run_dir,
@@ -123,7 +123,9 @@ class TrainJob:
         over = {k: v for k, v in (("device", device), ("threads", threads)) if v is not None}
         if over:
             train_cfg = train_cfg.replace(**over)
-        return cls._make(run_dir, model_cfg, train_cfg, load_dataset(data), meta, state)
+        dataset = load_dataset(data)
+        check_classes(model_cfg, dataset)        # a run an older version started with too few classes
+        return cls._make(run_dir, model_cfg, train_cfg, dataset, meta, state)
 
     @classmethod
     def _make(cls, run_dir, model_cfg, train_cfg, dataset, meta, state) -> "TrainJob":

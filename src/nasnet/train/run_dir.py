@@ -32,9 +32,10 @@ from typing import Any
 
 import torch
 
-from ..atomic import check_writable_dir, write_bytes
+from ..atomic import write_bytes
 from ..errors import NasnetError
 from ..locking import RunLock
+from ..paths import check_writable_dir
 from ..weights.io import read_checkpoint
 
 FORMAT = "nasnet-train/1"

@@ -19,6 +19,7 @@ import zlib
 from pathlib import Path
 
 from ..errors import NasnetError
+from ..paths import input_path
 
 PYTORCH, SAFETENSORS, TF_CHECKPOINT, KERAS_H5 = "pytorch", "safetensors", "tf-checkpoint", "keras-h5"
 FORMATS = (PYTORCH, SAFETENSORS, TF_CHECKPOINT, KERAS_H5)
@@ -55,6 +56,7 @@ def detect_format(path: str | Path) -> str:
         if (path.parent / (path.name + ".index")).is_file():
             return TF_CHECKPOINT                    # a checkpoint prefix such as .../model.ckpt
         raise NasnetError(f"{where}: no such file")
+    input_path(path)                                # a FIFO or a device is refused, never opened
     head = _head(path)
     if len(head) < 10:
         raise NasnetError(f"{where}: {len(head)} bytes, too short for any weight file (truncated?)")

@@ -23,6 +23,7 @@ from typing import Any, Mapping
 import torch
 
 from ..errors import NasnetError, first_line
+from ..paths import input_path
 
 COUNTER = "num_batches_tracked"   # BatchNorm's step counter: old files lack it, and it changes no output
 
@@ -43,9 +44,8 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     nor are its warnings about pickle protocols."""
     path = Path(path).expanduser()
     where = repr(str(path))
+    input_path(path)       # a folder, a FIFO or a device is refused before it is opened
     try:
-        if not path.is_file():
-            raise NasnetError(f"{where}: no such file" if not path.exists() else f"{where} is not a file")
         empty = path.stat().st_size == 0
     except OSError as err:
         raise NasnetError(f"{where[:100]}: cannot read it ({err.strerror or first_line(err)})") from None

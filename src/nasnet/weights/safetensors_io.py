@@ -45,6 +45,7 @@ CONFIG_NAME = "config.json"
 META_FORMAT = "nasnet.format"             # metadata keys of our own files (strings, as safetensors wants)
 META_CONFIG = "nasnet.model_config"
 META_PREPROCESSING = "nasnet.preprocessing"
+META_SOURCE = "nasnet.source"
 OUR_FORMAT = "nasnet-model"
 
 
@@ -162,19 +163,22 @@ def read_model_metadata(metadata: Mapping[str, str], where: str) -> tuple[ModelC
 # --------------------------------------------------------------------------------------------
 # Writing our own
 # --------------------------------------------------------------------------------------------
-def safetensors_metadata(model: NASNet) -> dict[str, str]:
-    """String metadata: "format" (pt, as the safetensors package writes it), ours, the config, the preprocessing.
+def safetensors_metadata(model: NASNet, source: dict | None = None) -> dict[str, str]:
+    """String metadata: "format" (pt, as the safetensors package writes it), ours, the config, the preprocessing
+    and, for imported weights, where they came from (as a model file's "source").
     The config is the model's own (its image size sizes the auxiliary head's kernel)."""
     prep = getattr(model, "preprocessing", None)
     meta = {"format": "pt", META_FORMAT: OUR_FORMAT, META_CONFIG: json.dumps(model.config.to_dict())}
     if prep is not None:
         meta[META_PREPROCESSING] = json.dumps(prep.to_dict())
+    if source:
+        meta[META_SOURCE] = json.dumps(source)
     return meta
 
 
-def save_safetensors(model: NASNet, path: str | Path) -> Path:
-    """Our model's weights as safetensors with its config (and preprocessing) as JSON metadata, written
-    atomically. `nasnet.load_model(path)` reads it back (no pickle on either side)."""
+def save_safetensors(model: NASNet, path: str | Path, source: dict | None = None) -> Path:
+    """Our model's weights as safetensors with its config (and preprocessing, and `source`) as JSON metadata,
+    written atomically. `nasnet.load_model(path)` reads it back (no pickle on either side)."""
     try:
         from safetensors.torch import save_file
     except ImportError:
@@ -182,5 +186,5 @@ def save_safetensors(model: NASNet, path: str | Path) -> Path:
     path = Path(path)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with replacing(path) as tmp:
-        save_file(state, str(tmp), metadata=safetensors_metadata(model))
+        save_file(state, str(tmp), metadata=safetensors_metadata(model, source))
     return path

@@ -100,12 +100,32 @@ def child_setup(payload: dict[str, Any]):
 
 
 def check_child_settings(config) -> None:
-    """A search's settings for this child (a SearchConfig's `child`), checked before the search starts;
-    other child functions are not this module's business."""
+    """A search's settings for this child (a SearchConfig's `child`), checked before the search starts
+    (before its run directory is written): the overrides, then the data (it exists, is read, has a
+    validation split and a training split at least one batch long; the model fits its classes).
+    Other child functions are not this module's business."""
     from ..config import DEFAULT_CHILD_FN
 
     if config.child.fn == DEFAULT_CHILD_FN:
         check_overrides(config.child.model, config.child.train)
+        check_child_data(config.child)
+
+
+def check_child_data(child) -> None:
+    """The child's data (a ChildConfig's), read and resolved as every child will: one line instead of a
+    search whose children all fail on it."""
+    from ...train.config import training_data
+
+    payload = {"genotype": "nasnet-a", "model": child.model, "train": child.train, "data": child.data}
+    try:
+        _, train_cfg, dataset = child_setup(payload)
+    except NasnetError as err:
+        raise NasnetError(f"the children's data {child.data!r}: {err}") from None
+    images = len(training_data(dataset, train_cfg).split("train"))
+    if train_cfg.batch_size > images:
+        raise NasnetError(f"the children's data {child.data!r} has {images:,} training images, fewer than a batch "
+                          f"of the child's {train_cfg.batch_size:,}: set `child.train.batch_size` to at most "
+                          f"{images:,}, or give more data")
 
 
 def check_overrides(model: dict[str, Any], train: dict[str, Any]) -> None:

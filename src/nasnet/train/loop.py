@@ -197,14 +197,11 @@ class Trainer:
         self.ema = ModelEMA(self.model, cfg.ema_decay) if cfg.ema_decay > 0 else None
         self.ddp = None
         if self.use_ddp:
-            from torch.nn.parallel import DistributedDataParallel
-
             # static graph: the parameters a NASNet uses are the same at every step (ScheduledDropPath
             # masks examples, it never skips an op), so DDP learns once which ones never get a gradient
             # (e.g. the preprocessing of a cell input no op reads) and needs no per-step graph search
-            self.ddp = DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                forward_sync_buffers=False, static_graph=True, gradient_as_bucket_view=True)
+            self.ddp = distributed.data_parallel(self.model, self.device, static_graph=True,
+                                                 gradient_as_bucket_view=True)
         forward = self.ddp if self.ddp is not None else self.model
         self.compile_mode = compile_mode(cfg.compile)
         self.train_forward = forward

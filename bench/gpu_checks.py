@@ -14,10 +14,7 @@ import copy
 import json
 import math
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import common
@@ -407,7 +404,7 @@ def check_ddp(device: torch.device, sizes: dict, workdir: Path, timeout: float) 
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "1",
            str(Path(__file__).with_name("gpu_suite.py")), "--worker", "ddp", "--device", device.type,
            "--worker-out", str(out)] + [f"--{k.replace('_', '-')}={v}" for k, v in sizes.items()]
-    r = run_subprocess(cmd, timeout, threads=max(1, (os.cpu_count() or 2) // 2))
+    r = common.run_subprocess(cmd, timeout, threads=max(1, (os.cpu_count() or 2) // 2))
     if r["returncode"] != 0 or not out.is_file():
         tail = "\n".join(line for line in r["tail"].splitlines() if "[rank0]" in line) or r["tail"]
         return {"name": "one-process torchrun", "passed": False, "error_text": tail, **_without_tail(r)}
@@ -460,7 +457,7 @@ def check_search(device: torch.device, executor: str, sizes: dict, workdir: Path
            "--gpus-per-child", str(gpus), "--epochs", str(sizes["epochs"]), "--batch-size", "2",
            "--device", device.type, "--seed", "0", "--json", "--quiet",
            "--child-set", f"train.batch_size={sizes['batch']}", *sizes.get("extra", [])]
-    r = run_subprocess(cmd, timeout, threads=1)
+    r = common.run_subprocess(cmd, timeout, threads=1)
     result = {"name": name, "gpus_per_child": gpus, "workers": sizes["workers"], **_without_tail(r)}
     if r["returncode"] != 0:
         return {**result, "passed": False, "error_text": r["tail"]}
@@ -491,52 +488,6 @@ def check_search(device: torch.device, executor: str, sizes: dict, workdir: Path
 
 
 # -- subprocesses ---------------------------------------------------------------------------------
-
-def subprocess_env(threads: int | None = None) -> dict:
-    env = dict(os.environ)
-    src = str(common.ROOT / "src")
-    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    env["PYTHONUNBUFFERED"] = "1"
-    if threads:
-        env["OMP_NUM_THREADS"] = str(threads)
-    return env
-
-
-RUNNING: set = set()      # the subprocesses running now (Popen), so a watchdog can stop them
-
-
-def run_subprocess(cmd: list[str], timeout: float, threads: int | None = None) -> dict:
-    """Run `cmd` with this checkout's src/ first on PYTHONPATH; returncode (None when it ran past
-    `timeout` and was stopped), seconds, and the last lines of its output. It runs in a process group
-    of its own, and a timeout kills the whole group: torchrun's workers and the search's worker
-    processes go with it, and none is left holding the output pipes (or the GPU)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=common.ROOT,
-                            env=subprocess_env(threads), start_new_session=True)
-    RUNNING.add(proc)
-    try:
-        stdout, stderr = proc.communicate(timeout=max(1.0, timeout))
-        code, text = proc.returncode, (stdout or "") + (stderr or "")
-    except subprocess.TimeoutExpired:
-        kill_group(proc)
-        out, err = proc.communicate()
-        code, stdout = None, ""
-        text = _text(out) + _text(err) + f"\n(stopped after {timeout:.0f} s)"
-    finally:
-        RUNNING.discard(proc)
-    return {"returncode": code, "seconds": time.perf_counter() - start, "stdout": stdout or "",
-            "tail": "\n".join(text.splitlines()[-60:])}
-
-
-def kill_group(proc: subprocess.Popen) -> None:
-    """SIGKILL `proc`'s process group (it leads one: start_new_session)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
-def _text(out) -> str:
-    return out.decode(errors="replace") if isinstance(out, bytes) else (out or "")
-
 
 def _without_tail(r: dict) -> dict:
     return {k: v for k, v in r.items() if k not in ("tail", "stdout")}

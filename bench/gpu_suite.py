@@ -128,11 +128,20 @@ SMOKE = {
 PARTS = {"correctness": ("ops", "cells", "models", "bf16_step", "augmentation"), "torchrun": ("torchrun",),
          "search": ("search",), "child_cost": ("child_cost",), "packing": ("packing",),
          "model_speed": ("model_speed",), "compiled": ("compiled",)}
+MEASURING = ("child_cost", "packing", "model_speed", "compiled")    # the parts whose shares divide by the peak
+
+
+def selected_groups(parts: list[str] | None) -> list[str]:
+    """The parts to run, in order; the peak rate first when a part that measures speed runs."""
+    groups = [g for g in PARTS if parts is None or g in parts]
+    return (["peak"] if any(g in MEASURING for g in groups) else []) + groups
+
+
 class Suite:
     def __init__(self, device: torch.device, sizes: dict, smoke: bool, budget_s: float, workdir: Path,
                  out: Path, parts: list[str] | None = None):
         self.device, self.sizes, self.smoke, self.workdir, self.out = device, sizes, smoke, workdir, out
-        self.groups = ["peak"] + [g for g in PARTS if parts is None or g in parts]
+        self.groups = selected_groups(parts)
         self.selected = {name for group in self.groups for name in PARTS.get(group, (group,))}
         self.start = time.time()
         self.deadline = self.start + budget_s
@@ -193,16 +202,14 @@ class Suite:
     def watchdog(self) -> None:
         """Stop the run `grace_s` after the budget, whatever part hangs: the subprocesses are killed, the
         report says where it stopped, the file is written and the process exits (status 1)."""
-        import gpu_checks
-
         if self.finished.wait(max(0.0, self.left()) + self.sizes["grace_s"]):
             return
         with self.lock:
             where = ", ".join(self.running) or "between parts"
             self.report["errors"].append(f"watchdog: still running {self.sizes['grace_s']:g} s after the "
                                          f"{self.report['budget_s']:g} s budget, in {where}; stopped")
-        for proc in list(gpu_checks.RUNNING):
-            gpu_checks.kill_group(proc)
+        for proc in list(common.RUNNING):
+            common.kill_group(proc)
         self.save("stopped by the watchdog")
         print(f"gpu_suite: stopped by the watchdog in {where}; wrote {self.out}", file=sys.stderr, flush=True)
         os._exit(1)
@@ -317,7 +324,6 @@ class Suite:
 
     def compiled(self) -> dict:
         """The compiled rows in one subprocess, stopped at the budget: rows it did not reach are skipped."""
-        import gpu_checks
 
         plan = compile_plan(self.sizes, self.device)
         out = self.workdir / "compiled.jsonl"
@@ -326,7 +332,7 @@ class Suite:
             return {"rows": [], "skipped": [{**p, "skipped": f"time budget ({self.left():.0f} s left)"} for p in plan]}
         cmd = [sys.executable, str(Path(__file__)), "--worker", "compile", "--device", str(self.device),
                "--worker-out", str(out), "--peak", str(self.peak or 0)] + (["--smoke"] if self.smoke else [])
-        r = gpu_checks.run_subprocess(cmd, timeout, threads=None)
+        r = common.run_subprocess(cmd, timeout, threads=None)
         rows = []
         for line in out.read_text().splitlines() if out.is_file() else []:
             try:
@@ -431,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
         sizes = {**sizes, "grace_s": args.grace_s}
     budget = args.budget_s or sizes["budget_s"]
     if args.plan:
-        gpu_table.print_plan(sizes, ["peak"] + [g for g in PARTS if args.parts is None or g in args.parts], budget)
+        gpu_table.print_plan(sizes, selected_groups(args.parts), budget)
         return 0
     if args.smoke and args.device == "cpu" and not args.threads and not args.worker:
         # tiny shapes: one thread each, here and in every subprocess (several threads only wait for

@@ -113,8 +113,8 @@ def test_a_run_killed_midway_keeps_the_parts_it_finished(tmp_path):
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
     rep = json.loads(out.read_text())
-    assert rep["state"] == "running" and rep["passed"] is None and len(rep["parts_done"]) < 6
-    assert rep["parts_done"][:3] == ["peak", "ops", "cells"]
+    assert rep["state"] == "running" and rep["passed"] is None and len(rep["parts_done"]) < 5
+    assert rep["parts_done"][:3] == ["ops", "cells", "models"]        # no peak: nothing here divides by it
     assert rep["parts"]["ops"]["passed"] and rep["parts"]["ops"]["checked"] == 78
     assert all(c["passed"] for c in rep["parts"]["cells"]["checks"])
 
@@ -135,12 +135,13 @@ def test_the_plan_fits_eight_minutes_and_a_window():
     import gpu_table
 
     for sizes in (gpu_suite.FULL, gpu_suite.SMOKE):
-        rows = gpu_table.plan_rows(sizes, ["peak", *gpu_suite.PARTS], sizes["budget_s"])
+        rows = gpu_table.plan_rows(sizes, gpu_suite.selected_groups(None), sizes["budget_s"])
         assert [r["part"] for r in rows] == ["peak", *gpu_suite.PARTS]
         assert rows[-1]["ends_by_s"] == pytest.approx(sizes["budget_s"], abs=0.5)
     full = gpu_suite.FULL
     assert full["budget_s"] <= 480 and full["budget_s"] + full["grace_s"] <= 540   # a command may take 600 s
-    some = gpu_table.plan_rows(full, ["peak", "correctness", "compiled"], 100)
+    assert gpu_suite.selected_groups(["correctness", "search"]) == ["correctness", "search"]
+    some = gpu_table.plan_rows(full, gpu_suite.selected_groups(["correctness", "compiled"]), 100)
     assert [r["part"] for r in some] == ["peak", "correctness", "compiled"] and some[-1]["ends_by_s"] == 100
     r = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu_suite.py"), "--plan"], capture_output=True,
                        text=True, timeout=120, env=dict(os.environ, PYTHONPATH=str(ROOT / "src")))

@@ -462,7 +462,9 @@ def evaluate_model(model: NASNet, x_all: torch.Tensor, y_all: torch.Tensor, augm
         return _evaluate(model, x_all, y_all, augment, batch_size, device, bf16, channels_last, rank, world_size)
 
 
-def _evaluate(model, x_all, y_all, augment, batch_size, device, bf16, channels_last, rank, world_size):
+def _evaluate(model: NASNet, x_all: torch.Tensor, y_all: torch.Tensor, augment: Augment, batch_size: int,
+              device: torch.device, bf16: bool, channels_last: bool, rank: int, world_size: int) -> dict[str, float]:
+    """evaluate_model's body, run with cuDNN's autotuner on (on CUDA)."""
     was_training = model.training
     model.eval()
     n_all = len(y_all)

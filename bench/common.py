@@ -1,5 +1,5 @@
 """Pieces the benchmarks share: the machine they ran on, device synchronisation, synthetic data of a
-child's shape, the bf16 matrix-multiply rate, atomic JSON output.
+child's shape, the bf16 matrix-multiply rate, atomic JSON output, subprocesses a timeout kills whole.
 
 Every script in bench/ puts the repository's src/ first on sys.path, so it measures this checkout
 (not an installed nasnet) whether or not PYTHONPATH is set.
@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -173,3 +174,51 @@ def model_step(model: torch.nn.Module, x: torch.Tensor, *, train: bool, bf16: bo
             p.grad = None
 
     return step
+
+
+# -- subprocesses ---------------------------------------------------------------------------------
+
+def subprocess_env(threads: int | None = None) -> dict:
+    env = dict(os.environ)
+    src = str(ROOT / "src")
+    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["PYTHONUNBUFFERED"] = "1"
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    return env
+
+
+RUNNING: set = set()      # the subprocesses running now (Popen), so a watchdog can stop them
+
+
+def run_subprocess(cmd: list[str], timeout: float, threads: int | None = None) -> dict:
+    """Run `cmd` with this checkout's src/ first on PYTHONPATH; returncode (None when it ran past
+    `timeout` and was stopped), seconds, and the last lines of its output. It runs in a process group
+    of its own, and a timeout kills the whole group: torchrun's workers and the search's worker
+    processes go with it, and none is left holding the output pipes (or the GPU)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            env=subprocess_env(threads), start_new_session=True)
+    RUNNING.add(proc)
+    try:
+        stdout, stderr = proc.communicate(timeout=max(1.0, timeout))
+        code, text = proc.returncode, (stdout or "") + (stderr or "")
+    except subprocess.TimeoutExpired:
+        kill_group(proc)
+        out, err = proc.communicate()
+        code, stdout = None, ""
+        text = _text(out) + _text(err) + f"\n(stopped after {timeout:.0f} s)"
+    finally:
+        RUNNING.discard(proc)
+    return {"returncode": code, "seconds": time.perf_counter() - start, "stdout": stdout or "",
+            "tail": "\n".join(text.splitlines()[-60:])}
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL `proc`'s process group (it leads one: start_new_session)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _text(out) -> str:
+    return out.decode(errors="replace") if isinstance(out, bytes) else (out or "")

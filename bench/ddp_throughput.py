@@ -59,12 +59,8 @@ def worker(args) -> None:
         use_ddp = args.mode != "plain"
         trainer = Trainer(model_cfg, cfg, dataset, rank=ctx.rank, world_size=ctx.world_size, ddp=use_ddp)
         if args.mode == "ddp-find":
-            from torch.nn.parallel import DistributedDataParallel
-
-            dev = trainer.device
-            trainer.ddp = DistributedDataParallel(trainer.model, device_ids=[dev.index] if dev.type == "cuda" else None,
-                                                  forward_sync_buffers=False, find_unused_parameters=True,
-                                                  gradient_as_bucket_view=True)
+            trainer.ddp = distributed.data_parallel(trainer.model, trainer.device, find_unused_parameters=True,
+                                                    gradient_as_bucket_view=True)
             trainer.train_forward = trainer.ddp
         trainer.train_epoch(0)  # warm-up (and DDP's first, graph-recording step)
         times = []

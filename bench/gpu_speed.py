@@ -13,6 +13,7 @@ import contextlib
 import os
 import statistics
 import time
+import traceback
 from pathlib import Path
 
 import common
@@ -20,6 +21,7 @@ import torch
 
 from nasnet.model.counting import count
 from nasnet.model.network import NASNet
+from nasnet.train.device import cudnn_autotune
 from nasnet.zoo import model_config
 
 # the paper's search child (A.6): 45,000 training images, batch 128, 20 epochs, one validation pass
@@ -142,7 +144,8 @@ def measure_packing(device: str, sizes: dict, workdir: Path, deadline: float) ->
             if left < sizes["min_seconds"]:
                 rows.append({"children": k, "skipped": f"time budget ({left:.0f} s left)"})
                 continue
-            rows.append(_pack(executor, device, k, sizes, workdir / f"packing-{k}", deadline))
+            rows.append(guarded({"children": k}, _pack, executor, device, k, sizes, workdir / f"packing-{k}",
+                                deadline))
     finally:
         executor.close()
     ok = [r for r in rows if "images_per_second" in r]
@@ -233,10 +236,21 @@ def speed_row(name: str, overrides: dict, mode: str, precision: str, compiled: b
         x = x.contiguous(memory_format=torch.channels_last)
     row = {"model": name, "mode": mode, "precision": "bf16 autocast" if bf16 else "fp32",
            "layout": "channels_last" if bf16 else "NCHW", "compiled": compiled, "batch": batch, "image_size": size,
-           "cudnn_benchmark": torch.backends.cudnn.benchmark}
+           "cudnn_benchmark": dev.type == "cuda"}
     if compiled:
         row["regions"] = compile_regions(model, **(compile_kwargs or {}))
     step = common.model_step(model, x, train=mode == "training", bf16=bf16)
+    with cudnn_autotune(dev):       # as training runs: cuDNN's autotuner on, for this row only
+        row.update(_time_steps(step, dev, warmup, repeats, batch, compiled))
+    if name != TIMM_LARGE:
+        row["mult_adds_per_image"] = count(model_config(name, **overrides)).mult_adds
+    del model, x, step
+    if dev.type == "cuda":
+        torch.cuda.empty_cache()
+    return row
+
+
+def _time_steps(step, dev: torch.device, warmup: int, repeats: int, batch: int, compiled: bool) -> dict:
     start = time.perf_counter()
     step()
     common.sync(dev)
@@ -249,48 +263,65 @@ def speed_row(name: str, overrides: dict, mode: str, precision: str, compiled: b
         step()
     common.sync(dev)
     seconds = (time.perf_counter() - start) / repeats
-    row.update(images_per_second=batch / seconds, step_ms=seconds * 1e3, repeats=repeats, warmup=warmup)
+    row = {"images_per_second": batch / seconds, "step_ms": seconds * 1e3, "repeats": repeats, "warmup": warmup}
     if compiled:
         row["compile_seconds"] = max(0.0, first - seconds)
-    if name != TIMM_LARGE:
-        row["mult_adds_per_image"] = count(model_config(name, **overrides)).mult_adds
-    del model, x, step
-    if dev.type == "cuda":
-        torch.cuda.empty_cache()
     return row
 
 
+def guarded(row: dict, fn, *args, **kwargs) -> dict:
+    """`row` updated with what `fn(*args, **kwargs)` measures, or with the error it raised (the type,
+    the message and the last lines of the traceback): one row that fails does not stop the others.
+    On CUDA the cache is emptied after a failure (an out-of-memory row leaves its blocks behind)."""
+    try:
+        return {**row, **fn(*args, **kwargs)}
+    except Exception as err:  # noqa: BLE001 - recorded in the row, which the suite reports as an error
+        tail = "".join(traceback.format_exception(type(err), err, err.__traceback__)[-3:])
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        return {**row, "error": f"{type(err).__name__}: {err}"[:1000], "traceback": tail[-2000:]}
+
+
 def timm_available() -> str | None:
-    """None when timm's nasnetalarge can be built here, else why not."""
+    """None when timm's nasnetalarge can be built here, else why not (missing, or failing to import:
+    timm needs torchvision, which must match the torch installed)."""
     try:
         import timm
-    except ImportError:
-        return "timm is not installed here (it is on the GPU machine)"
+    except ImportError as err:
+        return f"timm is not installed here ({type(err).__name__}: {err})"[:200]
+    except Exception as err:  # noqa: BLE001 - a broken optional package is a skip with its reason
+        return f"timm cannot be imported here ({type(err).__name__}: {err})"[:200]
     if "nasnetalarge" not in timm.list_models("nasnetalarge"):
         return f"timm {timm.__version__} has no nasnetalarge"
     return None
 
 
 def summarize_speed(rows: list[dict]) -> dict:
-    """Ours against timm's Large in the same settings, and each at its best setting."""
+    """Ours against timm's Large: in every setting (mode, precision, eager or compiled) both measured,
+    and each at its best over those common settings only, so a compiled row of ours is never set
+    against an eager one of timm's whose compiled row failed or did not fit (and the other way
+    round). `best` also lists each model's fastest row of each mode, whatever the other measured."""
     key = lambda r: (r["mode"], r["precision"], r["compiled"])  # noqa: E731
-    timm_rows = {key(r): r for r in rows if r["model"] == TIMM_LARGE and "images_per_second" in r}
-    out = {"same_setting": [], "best": {}}
-    for r in rows:
-        if r["model"] == "nasnet_a_large" and "images_per_second" in r and key(r) in timm_rows:
-            t = timm_rows[key(r)]
-            out["same_setting"].append({"mode": r["mode"], "precision": r["precision"], "compiled": r["compiled"],
-                                        "ratio_vs_timm": r["images_per_second"] / t["images_per_second"]})
-    for model in sorted({r["model"] for r in rows}):
+    done = [r for r in rows if "images_per_second" in r]
+    ours = {key(r): r for r in done if r["model"] == "nasnet_a_large"}
+    theirs = {key(r): r for r in done if r["model"] == TIMM_LARGE}
+    out: dict = {"same_setting": [], "best": {}, "compared_settings": {}}
+    for k in sorted(set(ours) & set(theirs)):
+        out["same_setting"].append({"mode": k[0], "precision": k[1], "compiled": k[2],
+                                    "ratio_vs_timm": ours[k]["images_per_second"] / theirs[k]["images_per_second"]})
+    for model in sorted({r["model"] for r in done}):
         for mode in ("inference", "training"):
-            done = [r for r in rows if r["model"] == model and r["mode"] == mode and "images_per_second" in r]
-            if done:
-                b = max(done, key=lambda r: r["images_per_second"])
+            mine = [r for r in done if r["model"] == model and r["mode"] == mode]
+            if mine:
+                b = max(mine, key=lambda r: r["images_per_second"])
                 out["best"][f"{model} {mode}"] = {"images_per_second": b["images_per_second"],
                                                   "precision": b["precision"], "compiled": b["compiled"]}
     for mode in ("inference", "training"):
-        ours, theirs = out["best"].get(f"nasnet_a_large {mode}"), out["best"].get(f"{TIMM_LARGE} {mode}")
-        if ours and theirs:
-            out["best"][f"large {mode}: ours / timm, each at its best"] = (
-                ours["images_per_second"] / theirs["images_per_second"])
+        common_keys = [k for k in set(ours) & set(theirs) if k[0] == mode]
+        if common_keys:
+            a = max((ours[k] for k in common_keys), key=lambda r: r["images_per_second"])
+            b = max((theirs[k] for k in common_keys), key=lambda r: r["images_per_second"])
+            ratio = a["images_per_second"] / b["images_per_second"]
+            out["best"][f"large {mode}: ours / timm, each at its best"] = ratio
+            out["compared_settings"][mode] = [{"precision": k[1], "compiled": k[2]} for k in sorted(common_keys)]
     return out

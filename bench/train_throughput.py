@@ -132,7 +132,7 @@ def main() -> None:
     if args.worker:
         return worker(args)
 
-    from nasnet.train.loop import resolve_device
+    from nasnet.train.device import resolve_device
 
     device = resolve_device(args.device)
     cuda = device.type == "cuda"

@@ -267,3 +267,27 @@ def test_asha_promotions_on_ray(tmp_path, no_leftovers):
     trials, rows = check_asha(tmp_path, (1, 2, 4), 2, serial=False)
     assert summary.promotions == sum(r["rung"] > 0 for r in rows) >= 5
     assert len({r["worker"] for r in rows}) >= 2
+
+
+def test_children_asking_for_gpus_reuse_their_worker_process(tmp_path):
+    """A child that asks for a GPU share runs in the worker process of the child before it (Ray's own
+    default would start a process, with its CUDA context, per GPU task). Ray is told this machine
+    has one GPU, so the GPU scheduling path runs without one."""
+    import ray
+
+    from nasnet.search.executors.ray import RayExecutor
+
+    ray.init(num_cpus=1, num_gpus=1, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    try:
+        executor = RayExecutor(workers=1, cpus_per_child=1, gpus_per_child=0.5)
+        workers = []
+        for key in range(3):
+            executor.submit(key, {"fn": "nasnet.search.children.analytic:analytic_child", "genotype": "nasnet-a",
+                                  "seed": key})
+            (outcome,) = executor.wait(timeout=120)
+            assert outcome.kind == "result", outcome.error
+            workers.append(outcome.worker.split("@")[0])
+        executor.close()
+    finally:
+        ray.shutdown()
+    assert len(set(workers)) == 1, workers

@@ -5,7 +5,11 @@ Every function takes a batch (B, C, H, W) on any device and draws its randomness
 flips, boxes: a few numbers per image) are drawn on the generator's device, the CPU for a plain
 `torch.Generator()`, and applied to the batch on its own device: augmentation runs on the GPU when
 training runs there, and a seed gives the same crops, flips and cutouts on either device (CUDA's
-generators produce other streams than the CPU's for the same seed).
+generators produce other streams than the CPU's for the same seed). Each transform is a draw and an
+application; `Augment.train_batch` makes every draw of a batch first, in the order the transforms
+apply, and moves them to the batch's device in one copy (`to_device`: one buffer, pinned on CUDA,
+copied without blocking), so a training step waits for no host-to-device transfer. The numbers are
+those the transforms give one by one.
 
 * `per_image_standardize`: TensorFlow's per-image whitening, (x - mean) / max(std, 1/sqrt(n)).
 * `pad_crop`: zero-pad by `pad` pixels and take a random crop of the original size (CIFAR: 40x40
@@ -29,11 +33,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
 AUGMENTS = ("crop_flip", "inception", "none")
+CROP_RATIO = (0.75, 1.33)     # random_resized_crop: aspect ratios of the boxes
+CROP_ATTEMPTS = 100           # and boxes tried per image
 NORMALIZE = ("whiten", "unit", "none")
 
 
@@ -66,13 +73,45 @@ def _params_device(generator: torch.Generator | None) -> torch.device:
     return generator.device if generator is not None else torch.device("cpu")
 
 
-def pad_crop(x: torch.Tensor, pad: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Zero-pad every side by `pad`, then crop each image at its own random offset to the original size."""
-    if pad <= 0:
-        return x
+def pack(tensors: list[torch.Tensor], pin: bool = False) -> torch.Tensor:
+    """The bytes of `tensors` (CPU) in one uint8 buffer, each starting at a multiple of 8 (so `unpack`
+    can view them back as any dtype); `pin`: in page-locked memory, for a copy that does not block."""
+    sizes = [t.numel() * t.element_size() for t in tensors]
+    buf = torch.empty(max(8, sum(-(-n // 8) * 8 for n in sizes)), dtype=torch.uint8, pin_memory=pin)
+    off = 0
+    for t, n in zip(tensors, sizes):
+        if n:
+            buf[off:off + n] = t.detach().to("cpu").contiguous().view(-1).view(torch.uint8)
+        off += -(-n // 8) * 8
+    return buf
+
+
+def unpack(buf: torch.Tensor, like: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Views of a `pack`ed buffer (wherever it now is) with the dtypes and shapes of `like`."""
+    out, off = [], 0
+    for t in like:
+        n = t.numel() * t.element_size()
+        out.append(buf[off:off + n].view(t.dtype).view(t.shape))
+        off += -(-n // 8) * 8
+    return out
+
+
+def to_device(tensors: list[torch.Tensor], device: torch.device) -> list[torch.Tensor]:
+    """`tensors` (drawn parameters, a few bytes each) on `device` in one transfer: packed into one
+    buffer (pinned when the target is CUDA), copied without blocking, viewed back as the same dtypes
+    and shapes, bit for bit. Tensors already there are returned as they are."""
+    if all(t.device == device for t in tensors):
+        return tensors
+    return unpack(pack(tensors, pin=device.type == "cuda").to(device, non_blocking=True), tensors)
+
+
+def _draw_pad_crop(b: int, pad: int, generator: torch.Generator | None) -> list[torch.Tensor]:
+    return [torch.randint(0, 2 * pad + 1, (2, b), generator=generator, device=_params_device(generator))]
+
+
+def _apply_pad_crop(x: torch.Tensor, pad: int, off: torch.Tensor) -> torch.Tensor:
     b, _, h, w = x.shape
     padded = F.pad(x, (pad, pad, pad, pad))
-    off = torch.randint(0, 2 * pad + 1, (2, b), generator=generator, device=_params_device(generator)).to(x.device)
     rows = off[0, :, None] + torch.arange(h, device=x.device)            # (B, H)
     cols = off[1, :, None] + torch.arange(w, device=x.device)            # (B, W)
     batch = torch.arange(b, device=x.device)[:, None, None]
@@ -80,9 +119,40 @@ def pad_crop(x: torch.Tensor, pad: int, generator: torch.Generator | None = None
     return out.permute(0, 3, 1, 2)
 
 
-def hflip(x: torch.Tensor, generator: torch.Generator | None = None, p: float = 0.5) -> torch.Tensor:
-    flip = (torch.rand(x.shape[0], generator=generator, device=_params_device(generator)) < p).to(x.device)
+def pad_crop(x: torch.Tensor, pad: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Zero-pad every side by `pad`, then crop each image at its own random offset to the original size."""
+    if pad <= 0:
+        return x
+    (off,) = to_device(_draw_pad_crop(x.shape[0], pad, generator), x.device)
+    return _apply_pad_crop(x, pad, off)
+
+
+def _draw_hflip(b: int, generator: torch.Generator | None, p: float = 0.5) -> list[torch.Tensor]:
+    return [torch.rand(b, generator=generator, device=_params_device(generator)) < p]
+
+
+def _apply_hflip(x: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
     return torch.where(flip[:, None, None, None], x.flip(3), x)
+
+
+def hflip(x: torch.Tensor, generator: torch.Generator | None = None, p: float = 0.5) -> torch.Tensor:
+    (flip,) = to_device(_draw_hflip(x.shape[0], generator, p), x.device)
+    return _apply_hflip(x, flip)
+
+
+def _draw_cutout(b: int, h: int, w: int, generator: torch.Generator | None) -> list[torch.Tensor]:
+    at = _params_device(generator)
+    cy = torch.randint(0, h, (b,), generator=generator, device=at)
+    return [torch.stack([cy, torch.randint(0, w, (b,), generator=generator, device=at)])]
+
+
+def _apply_cutout(x: torch.Tensor, size: int, centre: torch.Tensor) -> torch.Tensor:
+    _, _, h, w = x.shape
+    cy, cx = centre
+    ys = torch.arange(h, device=x.device)[None, :] - (cy[:, None] - size // 2)     # (B, H)
+    xs = torch.arange(w, device=x.device)[None, :] - (cx[:, None] - size // 2)
+    inside = ((ys >= 0) & (ys < size))[:, :, None] & ((xs >= 0) & (xs < size))[:, None, :]
+    return x * (~inside)[:, None].to(x.dtype)
 
 
 def cutout(x: torch.Tensor, size: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -90,17 +160,13 @@ def cutout(x: torch.Tensor, size: int, generator: torch.Generator | None = None)
     if size <= 0:
         return x
     b, _, h, w = x.shape
-    cy = torch.randint(0, h, (b,), generator=generator, device=_params_device(generator)).to(x.device)
-    cx = torch.randint(0, w, (b,), generator=generator, device=_params_device(generator)).to(x.device)
-    ys = torch.arange(h, device=x.device)[None, :] - (cy[:, None] - size // 2)     # (B, H)
-    xs = torch.arange(w, device=x.device)[None, :] - (cx[:, None] - size // 2)
-    inside = ((ys >= 0) & (ys < size))[:, :, None] & ((xs >= 0) & (xs < size))[:, None, :]
-    return x * (~inside)[:, None].to(x.dtype)
+    (centre,) = to_device(_draw_cutout(b, h, w, generator), x.device)
+    return _apply_cutout(x, size, centre)
 
 
 def random_resized_crop(x: torch.Tensor, size: int, generator: torch.Generator | None = None,
-                        scale: tuple[float, float] = (0.05, 1.0), ratio: tuple[float, float] = (0.75, 1.33),
-                        flip: bool = True, min_covered: float = 0.1, attempts: int = 100) -> torch.Tensor:
+                        scale: tuple[float, float] = (0.05, 1.0), ratio: tuple[float, float] = CROP_RATIO,
+                        flip: bool = True, min_covered: float = 0.1, attempts: int = CROP_ATTEMPTS) -> torch.Tensor:
     """Inception-style crop as the TF-Slim reference samples it (its `distorted_bounding_box_crop`, with
     the whole image as the object box), resized bilinearly to size x size, with a random flip.
 
@@ -113,7 +179,14 @@ def random_resized_crop(x: torch.Tensor, size: int, generator: torch.Generator |
     parameters are drawn and computed on the generator's device (the CPU without one), so a seed gives
     the same crops on any device.
     """
-    b, _, h, w = x.shape
+    (theta,) = to_device(_draw_resized_crop(x.shape[0], *x.shape[-2:], generator, scale, ratio, flip, min_covered,
+                                            attempts), x.device)
+    return _apply_resized_crop(x, size, theta)
+
+
+def _draw_resized_crop(b: int, h: int, w: int, generator: torch.Generator | None, scale: tuple[float, float],
+                       ratio: tuple[float, float], flip: bool, min_covered: float, attempts: int) -> list[torch.Tensor]:
+    """The affine maps (B, 2, 3) of `random_resized_crop`'s boxes, computed where they are drawn."""
     at = _params_device(generator)       # the box is computed where it is drawn, then moved
     u = torch.rand(4, attempts, b, generator=generator, device=at, dtype=torch.float64)
     aspect = ratio[0] + (ratio[1] - ratio[0]) * u[0]                    # box width / height, in pixels
@@ -138,8 +211,11 @@ def random_resized_crop(x: torch.Tensor, size: int, generator: torch.Generator |
     theta = torch.zeros(b, 2, 3, device=at, dtype=torch.float32)
     theta[:, 0, 0], theta[:, 0, 2] = sx.float(), cx.float()
     theta[:, 1, 1], theta[:, 1, 2] = bh.float(), cy.float()
-    theta = theta.to(x.device)
-    grid = F.affine_grid(theta, (b, x.shape[1], size, size), align_corners=False)
+    return [theta]
+
+
+def _apply_resized_crop(x: torch.Tensor, size: int, theta: torch.Tensor) -> torch.Tensor:
+    grid = F.affine_grid(theta, (x.shape[0], x.shape[1], size, size), align_corners=False)
     return F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
@@ -194,26 +270,43 @@ def _distort(x: torch.Tensor, op: str, p: torch.Tensor) -> torch.Tensor:
     return hsv_to_rgb(hsv)
 
 
-def distort_color(x: torch.Tensor, mode: str = "fast", generator: torch.Generator | None = None) -> torch.Tensor:
-    """Random brightness / saturation (/ hue / contrast with mode "full") of images in [0, 1], each in one
-    of the reference's orderings drawn per image; clipped to [0, 1]. mode "none" returns x."""
-    if mode == "none":
-        return x
-    if mode not in _ORDERINGS:
-        raise ValueError(f"color distortion must be one of {COLOR_DISTORTIONS}, got {mode!r}")
-    u = torch.rand(5, x.shape[0], generator=generator, device=_params_device(generator)).to(x.device)  # order, ops
-    param = {"B": u[1], "S": u[2], "H": u[3], "C": u[4]}
+def _draw_color(b: int, mode: str, generator: torch.Generator | None) -> list[torch.Tensor]:
+    """Per ordering of `mode` that some image drew: the images' indices and their parameters, one row
+    per op of the ordering. Chosen where drawn (the CPU for a CPU generator), so applying them on a
+    GPU needs no look at device memory."""
+    u = torch.rand(5, b, generator=generator, device=_params_device(generator))   # order, then B, S, H, C
     choice = (u[0] * 4).long().clamp(max=3)
-    out = x.clone()
+    out = []
     for k, ops in enumerate(_ORDERINGS[mode]):
         idx = (choice == k).nonzero().flatten()
+        out += [idx, u[["_BSHC".index(op) for op in ops]][:, idx]]
+    return out
+
+
+def _apply_color(x: torch.Tensor, mode: str, params: list[torch.Tensor]) -> torch.Tensor:
+    out = x.clone()
+    for ops, idx, p in zip(_ORDERINGS[mode], params[0::2], params[1::2]):
         if idx.numel() == 0:
             continue
         part = x[idx]
-        for op in ops:
-            part = _distort(part, op, param[op][idx])
+        for op, p_op in zip(ops, p):
+            part = _distort(part, op, p_op)
         out[idx] = part
     return out.clamp_(0.0, 1.0)
+
+
+def _check_color(mode: str) -> None:
+    if mode not in COLOR_DISTORTIONS:
+        raise ValueError(f"color distortion must be one of {COLOR_DISTORTIONS}, got {mode!r}")
+
+
+def distort_color(x: torch.Tensor, mode: str = "fast", generator: torch.Generator | None = None) -> torch.Tensor:
+    """Random brightness / saturation (/ hue / contrast with mode "full") of images in [0, 1], each in one
+    of the reference's orderings drawn per image; clipped to [0, 1]. mode "none" returns x."""
+    _check_color(mode)
+    if mode == "none":
+        return x
+    return _apply_color(x, mode, to_device(_draw_color(x.shape[0], mode, generator), x.device))
 
 
 def center_crop(x: torch.Tensor, size: int, fraction: float = 0.875) -> torch.Tensor:
@@ -249,17 +342,35 @@ class Augment:
     flip: bool = True               # random horizontal flips (off for data whose mirror image changes the label)
 
     def train_batch(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        steps = self._train_steps(x.shape[0], x.shape[-2], x.shape[-1], generator)
+        params = iter(to_device([p for _, drawn in steps for p in drawn], x.device))
         x = to_float(x)
+        for apply, drawn in steps:
+            x = apply(x, [next(params) for _ in drawn])
+        return x
+
+    def _train_steps(self, b: int, h: int, w: int, generator: torch.Generator | None
+                     ) -> list[tuple[Callable[[torch.Tensor, list[torch.Tensor]], torch.Tensor], list[torch.Tensor]]]:
+        """The training transforms in order, each with its random parameters drawn now (in that order,
+        as the transforms one by one would draw them)."""
+        steps: list = []
+        size, color = self.image_size, self.color
+        _check_color(color)
         if self.kind == "inception":
-            x = random_resized_crop(x, self.image_size, generator, (self.scale_min, 1.0),
-                                    flip=self.flip, min_covered=self.min_covered)
-            x = normalize(distort_color(x, self.color, generator), self.normalize)
+            steps.append((lambda x, p: _apply_resized_crop(x, size, *p), _draw_resized_crop(
+                b, h, w, generator, (self.scale_min, 1.0), CROP_RATIO, self.flip, self.min_covered, CROP_ATTEMPTS)))
         else:
-            x = normalize(distort_color(self._resize(x), self.color, generator), self.normalize)
-            if self.kind == "crop_flip":
-                x = pad_crop(x, self.pad, generator)
-                x = hflip(x, generator) if self.flip else x
-        return cutout(x, self.cutout, generator)
+            steps.append((lambda x, p: self._resize(x), []))
+        if color != "none":
+            steps.append((lambda x, p: _apply_color(x, color, p), _draw_color(b, color, generator)))
+        steps.append((lambda x, p: normalize(x, self.normalize), []))
+        if self.kind == "crop_flip" and self.pad > 0:
+            steps.append((lambda x, p: _apply_pad_crop(x, self.pad, *p), _draw_pad_crop(b, self.pad, generator)))
+        if self.kind == "crop_flip" and self.flip:
+            steps.append((lambda x, p: _apply_hflip(x, *p), _draw_hflip(b, generator)))
+        if self.cutout > 0:
+            steps.append((lambda x, p: _apply_cutout(x, self.cutout, *p), _draw_cutout(b, size, size, generator)))
+        return steps
 
     def eval_batch(self, x: torch.Tensor) -> torch.Tensor:
         x = to_float(x)

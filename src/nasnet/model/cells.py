@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ..arch.genotype import Cell
-from .layers import ConvBN, FactorizedReduce, LayerStyle, drop_path
+from .layers import ConvBN, FactorizedReduce, LayerStyle, drop_path_apply, drop_path_divisors
 from .ops import make_op
 
 
@@ -126,6 +126,7 @@ class CellModule(nn.Module):
                 module = nn.Identity()
             self.out_adapt.append(module)
             outputs.append(info)
+        self.dropped_paths = sum(not op.is_identity for op in self.ops)   # paths ScheduledDropPath masks
         self.split = spec.output == "split"
         self.out_level = out_level
         # What leaves the cell: one concatenated tensor, or (split) one tensor per listed state.
@@ -147,6 +148,7 @@ class CellModule(nn.Module):
             states.append(module(torch.relu(x) if self.preprocess_relu[j] else x))
 
         relu_cache: dict[int, torch.Tensor] = {}
+        divisors, dropped = None, 0     # ScheduledDropPath: every path's mask from one draw per cell
         for b, blk in enumerate(self.spec.blocks):
             branch = []
             for side, s in enumerate(blk.inputs):
@@ -158,7 +160,10 @@ class CellModule(nn.Module):
                 else:
                     y = op(states[s])
                 if keep_prob is not None and not op.is_identity:
-                    y = drop_path(y, keep_prob)
+                    if divisors is None:
+                        divisors = drop_path_divisors(self.dropped_paths, y, keep_prob)
+                    y = drop_path_apply(y, divisors[dropped])
+                    dropped += 1
                 branch.append(y)
             states.append(self.combine[b](branch[0], branch[1]))
 

@@ -205,10 +205,29 @@ def drop_path_keep(cell_index: int, num_cells: int, progress: float | torch.Tens
     return 1.0 - ratio * (1.0 - cell_keep)
 
 
+def drop_path_divisors(paths: int, x: torch.Tensor, keep_prob: torch.Tensor | float) -> torch.Tensor:
+    """ScheduledDropPath's masks for `paths` paths of a cell at once, from one draw: (paths, B, 1, 1, 1)
+    divisors, `keep_prob` for a kept example and inf for a dropped one, so `x / d` (`drop_path_apply`)
+    is a path's output with dropped examples zeroed and kept ones rescaled (App. A.5), in one kernel.
+
+    The uniforms are float32 whatever x's dtype (bfloat16 ones, under bf16 autocast, would keep a
+    path with a probability a few tenths of a percent off keep_prob), drawn from the global generator
+    in the order the paths are listed; on the CPU one draw of paths x B numbers is the same stream as
+    a draw of B per path, so the masks are those `drop_path` gives path by path."""
+    u = torch.rand((paths, x.shape[0], 1, 1, 1), device=x.device)
+    wide = torch.promote_types(x.dtype, torch.float32)
+    return (u < keep_prob).to(wide).reciprocal_().mul_(keep_prob)       # 1 / 1 * k = k; 1 / 0 * k = inf
+
+
+def drop_path_apply(x: torch.Tensor, divisor: torch.Tensor) -> torch.Tensor:
+    """One path's drop path with its row of `drop_path_divisors`: x / keep_prob for kept examples and
+    zero (of x's sign) for dropped ones, computed in at least float32 and returned in x's dtype: the
+    numbers of x * mask / keep_prob."""
+    out = x / divisor
+    return out if out.dtype == x.dtype else out.to(x.dtype)
+
+
 def drop_path(x: torch.Tensor, keep_prob: torch.Tensor | float) -> torch.Tensor:
     """Drop whole examples of a path with probability 1 - keep_prob; rescale the kept ones (App. A.5).
-
-    The draw is in float32 whatever x's dtype: bfloat16 uniforms (8-bit mantissa, under bf16
-    autocast) would keep a path with a probability a few tenths of a percent off keep_prob."""
-    mask = torch.rand((x.shape[0], 1, 1, 1), device=x.device) < keep_prob
-    return x * mask.to(x.dtype) / keep_prob
+    One path alone; a cell draws the masks of all its paths at once (`drop_path_divisors`)."""
+    return drop_path_apply(x, drop_path_divisors(1, x, keep_prob)[0])

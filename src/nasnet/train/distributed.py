@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import inspect
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -198,6 +199,30 @@ def average_buffers(module: torch.nn.Module) -> None:
             n = b.numel()
             b.copy_(flat[offset:offset + n].view_as(b))
             offset += n
+
+
+def no_forward_buffer_sync(ddp_class: type | None = None) -> dict[str, bool]:
+    """DistributedDataParallel's keyword that stops it broadcasting rank 0's buffers before every
+    forward, in the spelling the installed PyTorch accepts (feature-tested on the signature):
+    `forward_sync_buffers=False` where it exists (it replaced `broadcast_buffers`, which now warns),
+    else `broadcast_buffers=False`. The older spelling also skips the buffers' broadcast at
+    construction; that changes nothing here, since every process builds its model from the same seed
+    (and a resume loads the same checkpoint everywhere), so the buffers already agree."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    params = inspect.signature((ddp_class or DistributedDataParallel).__init__).parameters
+    return {"forward_sync_buffers": False} if "forward_sync_buffers" in params else {"broadcast_buffers": False}
+
+
+def data_parallel(model: torch.nn.Module, device: torch.device, ddp_class: type | None = None,
+                  **options: Any) -> torch.nn.Module:
+    """`model` wrapped in DistributedDataParallel on `device` (its GPU, or the CPU over gloo), without
+    the per-forward buffer broadcast (BatchNorm statistics stay per process and are averaged at the
+    end of each epoch, `average_buffers`); `options` go to DistributedDataParallel as they are."""
+    if ddp_class is None:
+        from torch.nn.parallel import DistributedDataParallel as ddp_class
+    return ddp_class(model, device_ids=[device.index] if device.type == "cuda" else None,
+                     **no_forward_buffer_sync(ddp_class), **options)
 
 
 def shard_indices(n: int, rank: int, world_size: int, device: torch.device | str = "cpu") -> torch.Tensor:

@@ -49,6 +49,7 @@ from ..model.network import ModelConfig, NASNet
 from ..seeding import derive_seed
 from . import distributed
 from .config import TrainConfig, training_data
+from .device import compile_mode, cudnn_autotune, resolve_device, uses_bf16  # noqa: F401  (also loop's API)
 from .ema import ModelEMA
 from .optim import build_optimizer, decayed_parameters, finish_gradients
 from .run_dir import RunFiles, rng_state, set_rng_state
@@ -61,14 +62,6 @@ class Diverged(RuntimeError):
     def __init__(self, epoch: int, step: int):
         super().__init__(f"training loss is not finite at epoch {epoch + 1}, step {step}")
         self.epoch, self.step = epoch, step
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise NasnetError(f"device {name!r} requested but CUDA is not available (use --device cpu)")
-    return torch.device(name)
 
 
 def examples_for_epoch(n: int, seed: int, epoch: int, rank: int = 0, world_size: int = 1) -> torch.Tensor:
@@ -85,18 +78,6 @@ def check_sync_bn(cfg: TrainConfig, device: torch.device, world_size: int, ddp: 
     if cfg.sync_bn and (world_size > 1 or ddp) and device.type != "cuda":
         raise NasnetError("sync_bn needs CUDA: PyTorch's SyncBatchNorm does not run on CPU (gloo); "
                           "drop --set sync_bn=true")
-
-
-def uses_bf16(precision: str, device: torch.device) -> bool:
-    """Whether a run autocasts to bf16. auto: on CUDA yes, on CPU no (tiny children are ~3x slower in
-    bf16 there); an explicit bf16 is honoured on CPU too, where large models gain
-    (bench/model_speed.py: x1.1-1.25 forward+backward)."""
-    return precision == "bf16" or (device.type == "cuda" and precision == "auto")
-
-
-def compile_mode(compile: bool | str) -> str | None:
-    """torch.compile's mode for TrainConfig.compile: None for True (the default mode) or False."""
-    return compile if isinstance(compile, str) else None
 
 
 def steps_per_epoch(n_train: int, batch_size: int, world_size: int = 1) -> int:
@@ -171,8 +152,6 @@ class Trainer:
             self.device = torch.device("cuda", torch.cuda.current_device())
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        if self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True  # fixed shapes all run long: let cuDNN pick its kernels
         self.bf16 = uses_bf16(cfg.precision, self.device)
         self.channels_last = cfg.channels_last
         self.files = run_files if rank == 0 else None
@@ -197,14 +176,11 @@ class Trainer:
         self.ema = ModelEMA(self.model, cfg.ema_decay) if cfg.ema_decay > 0 else None
         self.ddp = None
         if self.use_ddp:
-            from torch.nn.parallel import DistributedDataParallel
-
             # static graph: the parameters a NASNet uses are the same at every step (ScheduledDropPath
             # masks examples, it never skips an op), so DDP learns once which ones never get a gradient
             # (e.g. the preprocessing of a cell input no op reads) and needs no per-step graph search
-            self.ddp = DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                forward_sync_buffers=False, static_graph=True, gradient_as_bucket_view=True)
+            self.ddp = distributed.data_parallel(self.model, self.device, static_graph=True,
+                                                 gradient_as_bucket_view=True)
         forward = self.ddp if self.ddp is not None else self.model
         self.compile_mode = compile_mode(cfg.compile)
         self.train_forward = forward
@@ -212,6 +188,7 @@ class Trainer:
             self.train_forward = torch.compile(forward, **({"mode": self.compile_mode} if self.compile_mode else {}))
         # CUDA graphs (the reduce-overhead and max-autotune modes): each step starts a new replay
         self.mark_steps = self.device.type == "cuda" and self.compile_mode in ("reduce-overhead", "max-autotune")
+        self.progress_tensor: torch.Tensor | None = None   # ScheduledDropPath's progress under torch.compile
         self.lr_scale = lr_scale(cfg, world_size)
 
         size = model_config.image_size
@@ -310,7 +287,43 @@ class Trainer:
         bad = torch.tensor([0.0 if math.isfinite(float(loss_sum)) else 1.0], device=self.device)
         return float(distributed.all_reduce_sum(bad)) == 0.0
 
+    def _progress(self) -> float | torch.Tensor:
+        """ScheduledDropPath's progress (step / total steps). Under torch.compile a tensor on the device,
+        so that the compiled graph is not specialised to every new float: one tensor kept for the run
+        and refilled each step (a fill kernel takes the value as its argument: no host-to-device copy,
+        no wait), holding the same float32 value `torch.tensor(progress)` would."""
+        progress = self.step / self.total_steps
+        if not self.cfg.compile:
+            return progress
+        if self.progress_tensor is None:
+            self.progress_tensor = torch.zeros((), device=self.device)
+        return self.progress_tensor.fill_(progress)
+
+    def _train_step(self, xb: torch.Tensor, yb: torch.Tensor, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step on a batch: (logits, main cross-entropy), neither read back to the host."""
+        cfg, dev = self.cfg, self.device
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        progress = self._progress()
+        if self.mark_steps:
+            torch.compiler.cudagraph_mark_step_begin()
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self.bf16):
+            logits, aux = self.train_forward(xb, drop_path_progress=progress, return_aux=True)
+        loss, main = self._loss(logits, aux, yb)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()  # under DDP the gradients arrive averaged over the processes
+        finish_gradients(self.params, self.decay_params, cfg.weight_decay, cfg.grad_clip)
+        self.optimizer.step()
+        if self.ema is not None:
+            self.ema.update(self.model)
+        self.step += 1
+        return logits, main
+
     def train_epoch(self, epoch: int) -> dict[str, float]:
+        with cudnn_autotune(self.device):   # fixed shapes all epoch long: let cuDNN pick its kernels
+            return self._train_epoch(epoch)
+
+    def _train_epoch(self, epoch: int) -> dict[str, float]:
         cfg, dev = self.cfg, self.device
         x_all, y_all = self.data["train"]
         order = examples_for_epoch(len(y_all), cfg.seed, epoch, self.rank, self.world_size).to(dev)
@@ -334,23 +347,7 @@ class Trainer:
             xb = self._to_input(self.augment.train_batch(x_all[idx], gen))
             yb = y_all[idx]
             lr = lr_at(self.step, cfg, self.steps_per_epoch, self.world_size)
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
-            progress = self.step / self.total_steps
-            if cfg.compile:  # a tensor, so that a compiled graph is not specialised to every new float
-                progress = torch.tensor(progress, device=dev)
-            if self.mark_steps:
-                torch.compiler.cudagraph_mark_step_begin()
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self.bf16):
-                logits, aux = self.train_forward(xb, drop_path_progress=progress, return_aux=True)
-            loss, main = self._loss(logits, aux, yb)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # under DDP the gradients arrive averaged over the processes
-            finish_gradients(self.params, self.decay_params, cfg.weight_decay, cfg.grad_clip)
-            self.optimizer.step()
-            if self.ema is not None:
-                self.ema.update(self.model)
-            self.step += 1
+            logits, main = self._train_step(xb, yb, lr)
             loss_sum += main.detach() * len(yb)
             correct += (logits.detach().argmax(1) == yb).sum()
             seen += len(yb)
@@ -461,6 +458,13 @@ def evaluate_model(model: NASNet, x_all: torch.Tensor, y_all: torch.Tensor, augm
     With world_size > 1 (a collective: every process calls it with the same model) each process
     scores every world_size-th example and the per-example results are gathered with their indices,
     so each example of the split counts exactly once and the result equals one process's."""
+    with cudnn_autotune(device):
+        return _evaluate(model, x_all, y_all, augment, batch_size, device, bf16, channels_last, rank, world_size)
+
+
+def _evaluate(model: NASNet, x_all: torch.Tensor, y_all: torch.Tensor, augment: Augment, batch_size: int,
+              device: torch.device, bf16: bool, channels_last: bool, rank: int, world_size: int) -> dict[str, float]:
+    """evaluate_model's body, run with cuDNN's autotuner on (on CUDA)."""
     was_training = model.training
     model.eval()
     n_all = len(y_all)

@@ -378,8 +378,12 @@ class RayExecutor(Executor):
             except ConnectionError as err:          # connect() reports its own; this is the local instance
                 raise NasnetError(f"cannot start a local Ray instance: {first_line(err)}") from None
         _ray_errors_to_stderr()
-        self._remote = ray.remote(_ray_run).options(num_cpus=cpus_per_child, num_gpus=gpus_per_child,
-                                                     max_retries=0, retry_exceptions=False)
+        # max_calls=0: a worker process runs child after child, as the process executor's do, instead of
+        # a new interpreter, torch import and CUDA context per child. Ray makes a task that asks for GPUs
+        # one-per-process by default (max_calls=1) when num_gpus is given to ray.remote; given to
+        # .options() as here it does not, and max_calls can only be set in ray.remote: said explicitly.
+        self._remote = ray.remote(max_calls=0)(_ray_run).options(num_cpus=cpus_per_child, num_gpus=gpus_per_child,
+                                                                 max_retries=0, retry_exceptions=False)
         self._refs: dict[Any, tuple[Any, float]] = {}     # ref -> (key, submitted_at)
         self._timed_out: set = set()
         self._check_resources(cpus_per_child, gpus_per_child)

@@ -28,8 +28,8 @@ from ..weights.formats import PYTORCH, detect_format
 from ..weights.io import read_checkpoint
 from ..zoo.factory import load_model
 from .config import TrainConfig, default_preset, preset, training_data
-from .device import resolve_device, uses_bf16
-from .loop import device_splits, evaluate_model
+from .device import device_splits, resolve_device, uses_bf16
+from .loop import evaluate_model
 from .run_dir import CHECKPOINT_FILE, FORMAT, load_checkpoint
 
 

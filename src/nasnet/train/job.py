@@ -154,26 +154,22 @@ class TrainJob:
             self.dataset = load_dataset(self.data_spec)
         model_cfg, train_cfg, dataset, meta = self.model_cfg, self.train_cfg, self.dataset, self.meta
         fresh = rank == 0 and self.state is None and not (self.run_dir / CONFIG_FILE).is_file()
+        files = RunFiles(self.run_dir, tensorboard=tensorboard) if rank == 0 else None
         try:  # everything that can refuse the run (device, sizes, memory) happens before a file is written
-            trainer = Trainer(model_cfg, train_cfg, dataset, progress=progress and rank == 0, log=log, rank=rank,
-                              world_size=world)
+            trainer = Trainer(model_cfg, train_cfg, dataset, run_files=files, meta=meta, progress=progress and rank == 0,
+                              log=log, rank=rank, world_size=world)
         except BaseException:
             if fresh:
                 release_run_dir(self.lock, self.created, discard=True)
                 self.lock = None
             raise
-        trainer.meta = meta
-        if rank == 0:
-            trainer.files = files = RunFiles(self.run_dir, tensorboard=tensorboard)
-            if fresh:
-                config = {"model": model_cfg.to_dict(), "train": train_cfg.to_dict(), "data": dataset.spec, **meta,
-                          "params": self.params, "mult_adds": self.mult_adds}
-                if ctx is not None:
-                    config["distributed"] = {"world_size": world, "backend": ctx.backend, "launch_id": ctx.run_id,
-                                             "global_batch": train_cfg.batch_size * world}
-                files.write_config(config)
-        else:
-            files = None
+        if fresh:
+            config = {"model": model_cfg.to_dict(), "train": train_cfg.to_dict(), "data": dataset.spec, **meta,
+                      "params": self.params, "mult_adds": self.mult_adds}
+            if ctx is not None:
+                config["distributed"] = {"world_size": world, "backend": ctx.backend, "launch_id": ctx.run_id,
+                                         "global_batch": train_cfg.batch_size * world}
+            files.write_config(config)
         if self.state is not None:
             trainer.load_state_dict(self.state)
         self._log_header(trainer, log, ctx)

@@ -35,8 +35,7 @@ from __future__ import annotations
 
 import math
 import time
-import weakref
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -49,7 +48,7 @@ from ..model.network import ModelConfig, NASNet
 from ..seeding import derive_seed
 from . import distributed
 from .config import TrainConfig, training_data
-from .device import compile_mode, cudnn_autotune, resolve_device, uses_bf16  # noqa: F401  (also loop's API)
+from .device import compile_mode, cudnn_autotune, data_parallel_device, device_splits, resolve_device, uses_bf16
 from .ema import ModelEMA
 from .optim import build_optimizer, decayed_parameters, finish_gradients
 from .run_dir import RunFiles, rng_state, set_rng_state
@@ -98,21 +97,6 @@ def check_batch_size(n_train: int, batch_size: int, world_size: int = 1, spec: s
                           f"{spec}{where}; use at most {per_process:,}")
 
 
-_DEVICE_DATA: "weakref.WeakKeyDictionary[Dataset, dict]" = weakref.WeakKeyDictionary()
-
-
-def device_splits(dataset: Dataset, device: torch.device) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """The dataset's splits as (uint8 images, int64 labels) tensors on `device`, cached per process."""
-    per_device = _DEVICE_DATA.setdefault(dataset, {})
-    key = str(device)
-    if key not in per_device:
-        per_device[key] = {
-            name: (torch.from_numpy(s.x).to(device), torch.from_numpy(s.y).to(device))
-            for name, s in dataset.splits.items()
-        }
-    return per_device[key]
-
-
 def training_loss(logits: torch.Tensor, aux: torch.Tensor | None, y: torch.Tensor, label_smoothing: float = 0.0,
                   aux_weight: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss to minimise, main cross-entropy): the cross-entropy of the logits, with label smoothing
@@ -126,73 +110,73 @@ def training_loss(logits: torch.Tensor, aux: torch.Tensor | None, y: torch.Tenso
     return main + aux_weight * aux_loss, main
 
 
+def training_device(cfg: TrainConfig, dataset: Dataset, world_size: int = 1, ddp: bool = False) -> torch.device:
+    """The device this process trains on (`device.resolve_device`, `device.data_parallel_device`).
+
+    Raises NasnetError, before anything is built, for a run that cannot train: CUDA asked for where there
+    is none, SyncBatchNorm off CUDA, a batch larger than a process's share of the training images, or
+    data parallelism without an initialised process group."""
+    device = resolve_device(cfg.device)
+    check_sync_bn(cfg, device, world_size, ddp)
+    check_batch_size(len(dataset.split("train")), cfg.batch_size, world_size, dataset.spec)
+    if not ddp:
+        return device
+    if not distributed.dist.is_initialized():
+        raise NasnetError("data-parallel training needs torch.distributed initialised: start the processes "
+                          "with torchrun or `nasnet train --nproc K`")
+    return data_parallel_device(device, world_size)
+
+
 class Trainer:
-    """One training run. `rank` / `world_size`: this process's place among the data-parallel processes
-    (the default process group must be initialised when world_size > 1); `ddp=True` wraps the model in
-    DistributedDataParallel even for one process (to measure its overhead)."""
+    """One training run, built whole: the model on its device, the optimizer, the weight EMA, the
+    input pipeline and the run's place in its schedule (epoch 0, or `load_state_dict` for a resume).
+
+    model_config, cfg: the network and the recipe (nasnet.train.config.resolve makes both); dataset: the
+    data, used as the recipe says (`training_data`). run_files: where rank 0 writes (None: nowhere);
+    meta: plain facts stored with every checkpoint (the preset and model names); progress: a per-step
+    bar; log: receives one line per epoch. rank / world_size: this process's place among the
+    data-parallel processes (the default process group must be initialised when world_size > 1);
+    ddp=True wraps the model in DistributedDataParallel even in one process (to measure its overhead).
+
+    Raises NasnetError when the run cannot train here (`training_device`)."""
 
     def __init__(self, model_config: ModelConfig, cfg: TrainConfig, dataset: Dataset, *,
-                 run_files: RunFiles | None = None, progress: bool = False,
+                 run_files: RunFiles | None = None, meta: Mapping[str, Any] | None = None, progress: bool = False,
                  log: Callable[[str], None] | None = None, rank: int = 0, world_size: int = 1,
                  ddp: bool | None = None):
-        self.cfg = cfg
+        self.cfg, self.model_config = cfg, model_config
         self.dataset = dataset = training_data(dataset, cfg)
         self.rank, self.world_size = rank, world_size
         self.use_ddp = world_size > 1 if ddp is None else ddp
-        self.device = resolve_device(cfg.device)
-        check_sync_bn(cfg, self.device, world_size, self.use_ddp)
-        check_batch_size(len(dataset.split("train")), cfg.batch_size, world_size, dataset.spec)
-        if self.use_ddp and not distributed.dist.is_initialized():
-            raise NasnetError("data-parallel training needs torch.distributed initialised: start the processes "
-                              "with torchrun or `nasnet train --nproc K`")
-        if self.use_ddp and self.device.type == "cuda":
-            if self.device.index is not None and world_size > 1:
-                raise NasnetError(f"device {cfg.device!r} names one GPU, but every process uses the GPU of its "
-                                  "local rank (choose GPUs with CUDA_VISIBLE_DEVICES and use --device cuda)")
-            self.device = torch.device("cuda", torch.cuda.current_device())
+        self.device = training_device(cfg, dataset, world_size, self.use_ddp)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.bf16 = uses_bf16(cfg.precision, self.device)
         self.channels_last = cfg.channels_last
         self.files = run_files if rank == 0 else None
+        self.meta: dict[str, Any] = dict(meta or {})
         self.progress = progress and rank == 0
         self.log = log or (lambda _msg: None)
-
-        torch.manual_seed(cfg.seed)  # the same initial weights in every process
-        self.model_config = model_config
-        self.model = NASNet(model_config).to(self.device)
-        if rank > 0:  # drop-path masks and dropout: an independent stream per process (rank 0 keeps the seed's)
-            torch.manual_seed(derive_seed(cfg.seed, rank, seeding.RANK_RNG))
-        if self.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
         # SyncBatchNorm wherever the model is data-parallel (with one process, as in the GPU suite's
         # torchrun check, it computes what BatchNorm does)
         self.sync_bn = cfg.sync_bn and self.use_ddp
-        if self.sync_bn:
-            self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+        self.model = self._build_model()
         self.optimizer = build_optimizer(self.model, cfg)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.decay_params, _ = decayed_parameters(self.model, cfg.decay_bn)
         self.ema = ModelEMA(self.model, cfg.ema_decay) if cfg.ema_decay > 0 else None
-        self.ddp = None
-        if self.use_ddp:
-            # static graph: the parameters a NASNet uses are the same at every step (ScheduledDropPath
-            # masks examples, it never skips an op), so DDP learns once which ones never get a gradient
-            # (e.g. the preprocessing of a cell input no op reads) and needs no per-step graph search
-            self.ddp = distributed.data_parallel(self.model, self.device, static_graph=True,
-                                                 gradient_as_bucket_view=True)
-        forward = self.ddp if self.ddp is not None else self.model
+        # static graph: the parameters a NASNet uses are the same at every step (ScheduledDropPath masks
+        # examples, it never skips an op), so DDP learns once which ones never get a gradient (e.g. the
+        # preprocessing of a cell input no op reads) and needs no per-step graph search
+        self.ddp = distributed.data_parallel(self.model, self.device, static_graph=True,
+                                             gradient_as_bucket_view=True) if self.use_ddp else None
         self.compile_mode = compile_mode(cfg.compile)
-        self.train_forward = forward
-        if cfg.compile:
-            self.train_forward = torch.compile(forward, **({"mode": self.compile_mode} if self.compile_mode else {}))
+        self.train_forward = self._training_forward()
         # CUDA graphs (the reduce-overhead and max-autotune modes): each step starts a new replay
         self.mark_steps = self.device.type == "cuda" and self.compile_mode in ("reduce-overhead", "max-autotune")
         self.progress_tensor: torch.Tensor | None = None   # ScheduledDropPath's progress under torch.compile
         self.lr_scale = lr_scale(cfg, world_size)
-
-        size = model_config.image_size
-        self.augment = cfg.augment_for(size, dataset.mirror_safe)
+        self.augment = cfg.augment_for(model_config.image_size, dataset.mirror_safe)
         self.data = device_splits(dataset, self.device)
         self.steps_per_epoch = steps_per_epoch(len(dataset.split("train")), cfg.batch_size, world_size)
         self.total_steps = cfg.epochs * self.steps_per_epoch
@@ -201,9 +185,29 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, Any] | None = None
         self.wall_before = 0.0  # seconds spent before a resume
-        self.meta: dict[str, Any] = {}  # plain facts stored with every checkpoint (preset, model name)
         self.rng_ranks: list[dict[str, torch.Tensor]] | None = None  # every process's RNG, for the checkpoint
         self.resumed_from_world_size: int | None = None
+
+    def _build_model(self) -> NASNet:
+        """The network on the device, with the same initial weights in every process (seeded by cfg.seed);
+        afterwards ranks other than 0 draw drop-path masks and dropout from streams of their own (rank 0
+        keeps the seed's). channels_last and SyncBatchNorm as the run asks."""
+        torch.manual_seed(self.cfg.seed)
+        model = NASNet(self.model_config).to(self.device)
+        if self.rank > 0:
+            torch.manual_seed(derive_seed(self.cfg.seed, self.rank, seeding.RANK_RNG))
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        if self.sync_bn:
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        return model
+
+    def _training_forward(self) -> Callable[..., Any]:
+        """What a training step calls: the model (or its DDP wrapper), torch.compiled when cfg.compile asks."""
+        forward = self.ddp if self.ddp is not None else self.model
+        if not self.cfg.compile:
+            return forward
+        return torch.compile(forward, **({"mode": self.compile_mode} if self.compile_mode else {}))
 
     @property
     def is_distributed(self) -> bool:

@@ -12,7 +12,7 @@ import torch
 
 from nasnet.data.augment import Augment
 from nasnet.search.children.train import train_child
-from nasnet.train.loop import evaluate_model
+from nasnet.train.evaluate import evaluate_model
 
 
 class Lookup(torch.nn.Module):

@@ -156,8 +156,8 @@ class TrainJob:
         fresh = rank == 0 and self.state is None and not (self.run_dir / CONFIG_FILE).is_file()
         files = RunFiles(self.run_dir, tensorboard=tensorboard) if rank == 0 else None
         try:  # everything that can refuse the run (device, sizes, memory) happens before a file is written
-            trainer = Trainer(model_cfg, train_cfg, dataset, run_files=files, meta=meta, progress=progress and rank == 0,
-                              log=log, rank=rank, world_size=world)
+            trainer = Trainer(model_cfg, train_cfg, dataset, run_files=files, meta=meta,
+                              progress=progress and rank == 0, log=log, rank=rank, world_size=world)
         except BaseException:
             if fresh:
                 release_run_dir(self.lock, self.created, discard=True)

@@ -42,13 +42,13 @@ import torch.nn.functional as F
 
 from .. import seeding
 from ..data import Dataset
-from ..data.augment import Augment
 from ..errors import NasnetError
 from ..model.network import ModelConfig, NASNet
 from ..seeding import derive_seed
 from . import distributed
 from .config import TrainConfig, training_data
 from .device import compile_mode, cudnn_autotune, data_parallel_device, device_splits, resolve_device, uses_bf16
+from .evaluate import evaluate_model
 from .ema import ModelEMA
 from .optim import build_optimizer, decayed_parameters, finish_gradients
 from .run_dir import RunFiles, rng_state, set_rng_state
@@ -451,50 +451,3 @@ def format_row(row: dict[str, Any], epochs: int) -> str:
     if row.get("val_top1") is not None:
         text += f"  val loss {row['val_loss']:.4f}  val acc {row['val_top1']:.4f}"
     return text
-
-
-@torch.no_grad()
-def evaluate_model(model: NASNet, x_all: torch.Tensor, y_all: torch.Tensor, augment: Augment, batch_size: int,
-                   device: torch.device, bf16: bool = False, channels_last: bool = True, *,
-                   rank: int = 0, world_size: int = 1) -> dict[str, float]:
-    """Loss, top-1 and top-5 of `model` on uint8 images (evaluation preprocessing, no augmentation).
-
-    With world_size > 1 (a collective: every process calls it with the same model) each process
-    scores every world_size-th example and the per-example results are gathered with their indices,
-    so each example of the split counts exactly once and the result equals one process's."""
-    with cudnn_autotune(device):
-        return _evaluate(model, x_all, y_all, augment, batch_size, device, bf16, channels_last, rank, world_size)
-
-
-def _evaluate(model: NASNet, x_all: torch.Tensor, y_all: torch.Tensor, augment: Augment, batch_size: int,
-              device: torch.device, bf16: bool, channels_last: bool, rank: int, world_size: int) -> dict[str, float]:
-    """evaluate_model's body, run with cuDNN's autotuner on (on CUDA)."""
-    was_training = model.training
-    model.eval()
-    n_all = len(y_all)
-    index = distributed.shard_indices(n_all, rank, world_size, y_all.device) if world_size > 1 else None
-    if index is not None:
-        x_all, y_all = x_all[index], y_all[index]
-    rows = []
-    k = min(5, model.config.num_classes)
-    try:
-        for i in range(0, len(y_all), batch_size):
-            x = augment.eval_batch(x_all[i:i + batch_size])
-            x = x.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-            y = y_all[i:i + batch_size]
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                logits = model(x)
-            logits = logits.float()
-            topk = logits.topk(k, dim=1).indices
-            rows.append(torch.stack([F.cross_entropy(logits, y, reduction="none").double(),
-                                     (topk[:, 0] == y).double(), (topk == y[:, None]).any(1).double()], 1))
-    finally:
-        model.train(was_training)
-    per_example = torch.cat(rows) if rows else torch.zeros((0, 3), dtype=torch.float64, device=y_all.device)
-    if index is not None:
-        per_example = distributed.gather_indexed(index, per_example, n_all)
-    n = len(per_example)
-    if n == 0:
-        return {"loss": float("nan"), "top1": float("nan"), "top5": float("nan"), "images": 0}
-    loss, top1, top5 = per_example.mean(0).tolist()
-    return {"loss": loss, "top1": top1, "top5": top5, "images": n}

@@ -71,7 +71,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument("--tensorboard", dest="tensorboard", action="store_true", default=True,
                    help="write TensorBoard events to RUN_DIR/tb when tensorboard is installed (default)")
     r.add_argument("--no-tensorboard", dest="tensorboard", action="store_false")
-    d = p.add_argument_group("data parallel (torchrun; see README \"Data-parallel training\")")
+    d = p.add_argument_group("data parallel (torchrun; see docs/training.md)")
     d.add_argument("--nproc", default=None, metavar="K",
                    help="train over K processes on this machine (one per GPU with CUDA, `gpu` = all GPUs; "
                         "gloo on CPU); --batch-size is per process")

@@ -45,13 +45,14 @@ from ..data import Dataset
 from ..errors import NasnetError
 from ..model.network import ModelConfig, NASNet
 from ..seeding import derive_seed
+from ..torch_rng import rng_state, set_rng_state
 from . import distributed
 from .config import TrainConfig, training_data
 from .device import compile_mode, cudnn_autotune, data_parallel_device, device_splits, resolve_device, uses_bf16
 from .evaluate import evaluate_model
 from .ema import ModelEMA
 from .optim import build_optimizer, decayed_parameters, finish_gradients
-from .run_dir import RunFiles, rng_state, set_rng_state
+from .run_dir import RunFiles
 from .schedule import lr_at, lr_scale
 
 

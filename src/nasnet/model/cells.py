@@ -76,59 +76,20 @@ class CellModule(nn.Module):
         self.spec = spec
         self.reduction = reduction
         self.filters = filters
-        k = spec.num_inputs
-        base = inputs[0]
-        out_level = base.level + (1 if reduction else 0)
-
-        # --- bring the inputs to F channels and to input 0's resolution
-        self.preprocess = nn.ModuleList()
-        self.preprocess_relu: list[bool] = []
-        states: list[StateInfo] = []
-        for j, info in enumerate(inputs):
-            fitted = StateInfo(filters, base.level)
-            if j == 0:
-                module, relu, state = ConvBN(base.channels, filters, 1, style=style), True, fitted
-            elif info is None:
-                module, relu, state = nn.Identity(), False, base
-            elif info.level < base.level:
-                stride = 2 ** (base.level - info.level)
-                module, relu, state = FactorizedReduce(info.channels, filters, stride, style), True, fitted
-            elif info.level > base.level:
-                raise ValueError(f"cell input {j} is coarser than input 0")
-            elif info.channels != filters:
-                module, relu, state = ConvBN(info.channels, filters, 1, style=style), True, fitted
-            else:
-                module, relu, state = nn.Identity(), False, info
-            self.preprocess.append(module)
-            self.preprocess_relu.append(relu)
-            states.append(state)
-
-        # --- blocks: two ops each, then the combiner
-        self.ops = nn.ModuleList()
-        self.combine = nn.ModuleList()
+        self.out_level = out_level = inputs[0].level + (1 if reduction else 0)
+        # modules are built in this order (inputs, then each block's ops and combiner, then the outputs),
+        # which fixes both the random initial weights a seed gives and the state dict's key order
+        self.preprocess, self.preprocess_relu, states = _fit_inputs(inputs, filters, style)
+        self.ops, self.combine = nn.ModuleList(), nn.ModuleList()
         for blk in spec.blocks:
             for s, name in zip(blk.inputs, blk.ops):
-                stride = 2 if reduction and s < k else 1
+                stride = 2 if reduction and s < spec.num_inputs else 1
                 self.ops.append(make_op(name, states[s].channels, filters, stride, style))
             self.combine.append(Combine(blk.combiner, filters))
             states.append(StateInfo(2 * filters if blk.combiner == "concat" else filters, out_level))
-
-        # --- the output states, brought to the output resolution where needed
-        self.out_adapt = nn.ModuleList()
-        outputs: list[StateInfo] = []
-        for s in spec.concat:
-            info = states[s]
-            if info.level != out_level:
-                module, info = FactorizedReduce(info.channels, filters, 2, style), StateInfo(filters, out_level)
-            elif s < k and info.channels != filters:
-                module, info = FactorizedReduce(info.channels, filters, 1, style), StateInfo(filters, out_level)
-            else:
-                module = nn.Identity()
-            self.out_adapt.append(module)
-            outputs.append(info)
+        self.out_adapt, outputs = _fit_outputs(spec, states, filters, out_level, style)
         self.dropped_paths = sum(not op.is_identity for op in self.ops)   # paths ScheduledDropPath masks
         self.split = spec.output == "split"
-        self.out_level = out_level
         # What leaves the cell: one concatenated tensor, or (split) one tensor per listed state.
         self.outputs: list[StateInfo] = (
             outputs if self.split else [StateInfo(sum(o.channels for o in outputs), out_level)]
@@ -169,3 +130,50 @@ class CellModule(nn.Module):
 
         outs = [adapt(states[s]) for adapt, s in zip(self.out_adapt, self.spec.concat)]
         return outs if self.split else torch.cat(outs, dim=1)
+
+
+def _fit_inputs(inputs: Sequence[StateInfo | None], filters: int, style: LayerStyle
+                ) -> tuple[nn.ModuleList, list[bool], list[StateInfo]]:
+    """(the module bringing each cell input to F channels at input 0's resolution, whether it reads
+    the ReLU of its input, the state each yields). A missing input stands for input 0, unchanged.
+
+    Raises ValueError for an input coarser than input 0."""
+    base = inputs[0]
+    modules, relus, states = nn.ModuleList(), [], []
+    for j, info in enumerate(inputs):
+        fitted = StateInfo(filters, base.level)
+        if j == 0:
+            module, relu, state = ConvBN(base.channels, filters, 1, style=style), True, fitted
+        elif info is None:
+            module, relu, state = nn.Identity(), False, base
+        elif info.level < base.level:
+            stride = 2 ** (base.level - info.level)
+            module, relu, state = FactorizedReduce(info.channels, filters, stride, style), True, fitted
+        elif info.level > base.level:
+            raise ValueError(f"cell input {j} is coarser than input 0")
+        elif info.channels != filters:
+            module, relu, state = ConvBN(info.channels, filters, 1, style=style), True, fitted
+        else:
+            module, relu, state = nn.Identity(), False, info
+        modules.append(module)
+        relus.append(relu)
+        states.append(state)
+    return modules, relus, states
+
+
+def _fit_outputs(spec: Cell, states: list[StateInfo], filters: int, out_level: int, style: LayerStyle
+                 ) -> tuple[nn.ModuleList, list[StateInfo]]:
+    """(the module bringing each output state of `spec.concat` to the output resolution, and to F
+    channels for a cell input of another width; the state each yields)."""
+    modules, outputs = nn.ModuleList(), []
+    for s in spec.concat:
+        info = states[s]
+        if info.level != out_level:
+            module, info = FactorizedReduce(info.channels, filters, 2, style), StateInfo(filters, out_level)
+        elif s < spec.num_inputs and info.channels != filters:
+            module, info = FactorizedReduce(info.channels, filters, 1, style), StateInfo(filters, out_level)
+        else:
+            module = nn.Identity()
+        modules.append(module)
+        outputs.append(info)
+    return modules, outputs

@@ -37,10 +37,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
+import warnings
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from ..arch.genotype import Genotype
 from ..data import Dataset, load_dataset
@@ -332,13 +332,16 @@ def model_config_for(base: ModelConfig, cfg: TrainConfig, dataset: Dataset) -> M
 
 def base_model(dataset: Dataset, model: str | None = None, genotype: str | Genotype | None = None,
                normal_cells: int | None = None, filters: int | None = None, penultimate: int | None = None,
-               skeleton: str | None = None) -> tuple[ModelConfig, str]:
+               skeleton: str | None = None, note: Callable[[str], None] | None = None) -> tuple[ModelConfig, str]:
     """(the model before the recipe and the data are applied, its name for the log).
 
     `model` is a zoo name; without one, NASNet-A (or `genotype`) at the dataset's default size: the
     CIFAR model for CIFAR, a small 2 @ 384-style model for other images up to 64 pixels, the Mobile
     skeleton (symmetric padding) for larger ones. `normal_cells` / `filters` / `penultimate` (the N,
-    F0 and F of the paper's "N @ F") and `skeleton` resize it."""
+    F0 and F of the paper's "N @ F") and `skeleton` resize it. `note` receives the one line said when
+    `penultimate` is not a multiple of the widths the genotype can build (default: a UserWarning).
+
+    Raises NasnetError for both `filters` and `penultimate`, or a width below 1."""
     if model:
         cfg = get_entry(model).config
         name = model
@@ -358,25 +361,30 @@ def base_model(dataset: Dataset, model: str | None = None, genotype: str | Genot
     if normal_cells is not None:
         over["normal_cells"] = normal_cells
     if filters is not None and penultimate is not None:
-        raise NasnetError("give the width either as --F0 (first-stage filters) or as --F (penultimate), not both")
+        raise NasnetError("give the width either as `filters` (first-stage filters) or as `penultimate` "
+                          "(penultimate), not both")
     if filters is not None:
         over["filters"] = filters
     if penultimate is not None:
-        over["filters"] = _filters_for(cfg, penultimate)
+        over["filters"] = _filters_for(cfg, penultimate, note)
     if skeleton is not None:
         over["skeleton"] = skeleton
     return (cfg.replace(**over) if over else cfg), name
 
 
-def _filters_for(cfg: ModelConfig, penultimate: int) -> int:
+def _filters_for(cfg: ModelConfig, penultimate: int, note: Callable[[str], None] | None) -> int:
     """F0 for the paper's "N @ F": F / (normal-cell output width x 2**reductions), said when inexact."""
     if penultimate < 1:
-        raise NasnetError(f"--F must be a positive width, got {penultimate}")
+        raise NasnetError(f"`penultimate` must be a positive width, got {penultimate}")
     f0 = filters_from_penultimate(cfg.genotype, penultimate, cfg.num_reductions)
     built = cfg.replace(filters=f0).penultimate_filters
     if built != penultimate:
-        print(f"note: --F {penultimate} is not a multiple of {built // f0}; building F0 = {f0} "
-              f"(penultimate width {built})", file=sys.stderr)
+        message = (f"`penultimate` {penultimate} is not a multiple of {built // f0}; building F0 = {f0} "
+                   f"(penultimate width {built})")
+        if note is None:
+            warnings.warn(message, stacklevel=3)
+        else:
+            note(message)
     return f0
 
 
@@ -421,6 +429,6 @@ def resolve(data: str | Dataset = "digits", preset_name: str | None = None, trai
         model_cfg = model_cfg.replace(**model)
     if model_cfg.skeleton == "imagenet" and model_cfg.image_size < 32:
         raise NasnetError(f"the imagenet skeleton needs images of 32 pixels or more; {dataset.spec} has "
-                          f"{model_cfg.image_size} (use --skeleton cifar)")
+                          f"{model_cfg.image_size} (use `skeleton=cifar`)")
     check_classes(model_cfg, dataset)
     return RunConfig(model_cfg, train_cfg, dataset, {"preset": name, "model_name": model_name or "custom"})

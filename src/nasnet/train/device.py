@@ -28,7 +28,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise NasnetError(f"device {name!r} requested but CUDA is not available (use --device cpu)")
+        raise NasnetError(f"device {name!r} requested but CUDA is not available (use `device=cpu`)")
     return torch.device(name)
 
 
@@ -41,7 +41,7 @@ def data_parallel_device(device: torch.device, world_size: int) -> torch.device:
         return device
     if device.index is not None and world_size > 1:
         raise NasnetError(f"device {str(device)!r} names one GPU, but every process uses the GPU of its local rank "
-                          "(choose GPUs with CUDA_VISIBLE_DEVICES and use --device cuda)")
+                          "(choose GPUs with CUDA_VISIBLE_DEVICES and use `device=cuda`)")
     return torch.device("cuda", torch.cuda.current_device())
 
 

@@ -88,7 +88,7 @@ def init_from_env(timeout_s: float = DEFAULT_TIMEOUT_S) -> DistContext:
         count = torch.cuda.device_count()
         if local_rank >= count:
             raise NasnetError(f"local rank {local_rank} has no GPU: this node runs {local_world} processes but has "
-                              f"{count} GPU(s) (start at most {count} per node, or --device cpu)")
+                              f"{count} GPU(s) (start at most {count} per node, or use `device=cpu`)")
         torch.cuda.set_device(local_rank)
         backend = "cpu:gloo,cuda:nccl"
     else:

@@ -92,8 +92,8 @@ def _eval_augment(model: NASNet, kind: str) -> Augment:
 def _evaluate_weights(path: str | Path, loaded: Any, model: str | None, data: str | None, split: str,
                       batch_size: int | None, dev: torch.device) -> dict[str, Any]:
     if data is None:
-        raise NasnetError(f"{str(path)!r} holds weights, not a training run: give the data to score them on (--data)"
-                          + ("" if model else ", and --model for a plain state dict"))
+        raise NasnetError(f"{str(path)!r} holds weights, not a training run: give the data to score them on (`data`)"
+                          + ("" if model else ", and `model` for a plain state dict"))
     net = load_model(loaded if loaded is not None else path, expect=model)
     cfg = net.config
     dataset = load_dataset(data)

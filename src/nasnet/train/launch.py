@@ -19,12 +19,9 @@ from __future__ import annotations
 import logging
 import os
 import re
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 from ..errors import NasnetError
-from .run_dir import holds_run
 
 LAUNCH_ENV = "NASNET_TRAIN_LAUNCHER"   # set for processes started by `nasnet train --nproc`
 DEFAULT_RDZV_ID = "nasnet-train"
@@ -50,17 +47,17 @@ class LaunchOptions:
 
     def __post_init__(self) -> None:
         if not (self.nproc == "gpu" or (self.nproc.isdigit() and int(self.nproc) >= 1)):
-            raise NasnetError(f"--nproc {self.nproc!r}: give a number of processes >= 1, or 'gpu' (one per GPU)")
+            raise NasnetError(f"`nproc` {self.nproc!r}: give a number of processes >= 1, or 'gpu' (one per GPU)")
         if not re.fullmatch(r"[1-9]\d*(:[1-9]\d*)?", self.nnodes):
-            raise NasnetError(f"--nnodes {self.nnodes!r}: give a number of machines, or MIN:MAX for an elastic job")
+            raise NasnetError(f"`nnodes` {self.nnodes!r}: give a number of machines, or MIN:MAX for an elastic job")
         lo, _, hi = self.nnodes.partition(":")
         if hi and int(hi) < int(lo):
-            raise NasnetError(f"--nnodes {self.nnodes}: MIN must not exceed MAX")
+            raise NasnetError(f"`nnodes` {self.nnodes}: MIN must not exceed MAX")
         if self.multi_node and not self.rdzv_endpoint:
-            raise NasnetError("several machines need --rdzv-endpoint HOST:PORT (a machine every node can reach; "
+            raise NasnetError("several machines need `rdzv_endpoint` HOST:PORT (a machine every node can reach; "
                               "run the same command on each)")
         if self.max_restarts < 0:
-            raise NasnetError("--max-restarts must be >= 0")
+            raise NasnetError("`max_restarts` must be >= 0")
 
     @property
     def multi_node(self) -> bool:
@@ -83,8 +80,21 @@ class LaunchOptions:
         return shlex.join(["torchrun", *self.torchrun_args(), "-m", "nasnet", *worker_argv])
 
 
-def launch(opts: LaunchOptions, worker_argv: list[str], run_dir: Path) -> int:
-    """Run torchrun here; returns the exit status (0 when every process finished)."""
+@dataclass(frozen=True)
+class LaunchEnd:
+    """How a launch ended: `status`, the exit status for the command (0 when every process finished);
+    `failure`, one line saying which process failed and how ("" when none did, or when the processes
+    said it themselves); `signal`, the name of the signal that stopped the launcher itself (or None)."""
+
+    status: int
+    failure: str = ""
+    signal: str | None = None
+
+
+def launch(opts: LaunchOptions, worker_argv: list[str]) -> LaunchEnd:
+    """Run torchrun here with `worker_argv` (the `nasnet` command line every process runs) and wait for it.
+
+    Raises NasnetError for `nproc=gpu` on a machine without CUDA."""
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import get_args_parser
@@ -94,7 +104,7 @@ def launch(opts: LaunchOptions, worker_argv: list[str], run_dir: Path) -> int:
         import torch
 
         if not torch.cuda.is_available():
-            raise NasnetError("--nproc gpu starts one process per GPU, but CUDA is not available (give a number)")
+            raise NasnetError("`nproc=gpu` starts one process per GPU, but CUDA is not available (give a number)")
         local = torch.cuda.device_count()
     else:
         local = int(opts.nproc)
@@ -104,9 +114,6 @@ def launch(opts: LaunchOptions, worker_argv: list[str], run_dir: Path) -> int:
     args = get_args_parser().parse_args([*opts.torchrun_args(), "-m", "nasnet"])
     # set after parsing: torchrun's parser would read the worker's --nproc as its own --nproc-per-node
     args.training_script_args = list(worker_argv)
-    hint = f"nasnet train --run-dir {run_dir} --resume --nproc {opts.nproc}"
-    if opts.multi_node:
-        hint += f" --nnodes {opts.nnodes} --rdzv-endpoint {opts.rdzv_endpoint}"
     procs_log = logging.getLogger(_TORCHRUN_PROCS_LOGGER)
     level = procs_log.level
     if "LOGLEVEL" not in os.environ:  # torchrun's own setting: asked for, its log is shown
@@ -114,18 +121,12 @@ def launch(opts: LaunchOptions, worker_argv: list[str], run_dir: Path) -> int:
     try:
         torchrun(args)
     except ChildFailedError as err:
-        status, message = describe_failure(err.failures)
-        if message:
-            print(f"nasnet train: error: {message}", file=sys.stderr)
-        if holds_run(run_dir):
-            print(f"nasnet train: the run is in {run_dir}; continue it with: {hint}", file=sys.stderr)
-        return status
+        return LaunchEnd(*describe_failure(err.failures))
     except SignalException as err:
-        print(f"nasnet train: stopped by {err.sigval.name}; continue with: {hint}", file=sys.stderr)
-        return 128 + int(err.sigval)
+        return LaunchEnd(128 + int(err.sigval), signal=err.sigval.name)
     finally:
         procs_log.setLevel(level)
-    return 0
+    return LaunchEnd(0)
 
 
 def _recorded_message(message) -> str:

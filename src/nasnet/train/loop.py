@@ -76,8 +76,8 @@ def check_sync_bn(cfg: TrainConfig, device: torch.device, world_size: int, ddp: 
     """SyncBatchNorm runs only on CUDA: refuse it for a CPU data-parallel run (several processes, or
     a model wrapped in DDP), in one line."""
     if cfg.sync_bn and (world_size > 1 or ddp) and device.type != "cuda":
-        raise NasnetError("sync_bn needs CUDA: PyTorch's SyncBatchNorm does not run on CPU (gloo); "
-                          "drop --set sync_bn=true")
+        raise NasnetError("`sync_bn` needs CUDA: PyTorch's SyncBatchNorm does not run on CPU (gloo); "
+                          "drop `sync_bn=true`")
 
 
 def steps_per_epoch(n_train: int, batch_size: int, world_size: int = 1) -> int:
@@ -94,7 +94,7 @@ def check_batch_size(n_train: int, batch_size: int, world_size: int = 1, spec: s
     per_process = n_train // world_size
     if batch_size > per_process:
         where = f" per process ({n_train:,} over {world_size})" if world_size > 1 else ""
-        raise NasnetError(f"--batch-size {batch_size:,} is larger than the {per_process:,} training images of "
+        raise NasnetError(f"`batch_size` {batch_size:,} is larger than the {per_process:,} training images of "
                           f"{spec}{where}; use at most {per_process:,}")
 
 
@@ -123,8 +123,8 @@ def training_device(cfg: TrainConfig, dataset: Dataset, world_size: int = 1, ddp
     if not ddp:
         return device
     if not distributed.dist.is_initialized():
-        raise NasnetError("data-parallel training needs torch.distributed initialised: start the processes "
-                          "with torchrun or `nasnet train --nproc K`")
+        raise NasnetError("data-parallel training needs torch.distributed initialised: in each process torchrun "
+                          "starts, call nasnet.train.distributed.init_from_env() first")
     return data_parallel_device(device, world_size)
 
 

@@ -60,7 +60,7 @@ def check_new_run_dir(run_dir: Path) -> None:
     is loaded, and again under the lock by `TrainJob.new`)."""
     check_writable_dir(run_dir)
     if holds_run(run_dir):
-        raise NasnetError(f"{run_dir} already holds a run; continue it with --resume or choose another --run-dir")
+        raise NasnetError(f"{run_dir} already holds a run; continue it with `resume` or choose another `run_dir`")
 
 
 def completed_epochs_evidence(run_dir: Path) -> list[str]:

@@ -1,5 +1,5 @@
-"""Fidelity to the paper (issue 13, items 12-16): the NASNet-C space, the ImageNet recipes and their
-sources, final CIFAR training on all training images, and the documented deviations."""
+"""Fidelity to the paper: the NASNet-C space, the ImageNet recipes and the table of their sources
+(docs/training.md), final CIFAR training on all training images, and the documented deviations."""
 
 import re
 

@@ -1,17 +1,12 @@
-"""A convolutional cell built from a genotype cell (paper §3, Figure 4, App. A.4; docs/nasnet-a.md).
+"""A convolutional cell built from a genotype cell (paper §3, Figure 4, App. A.4).
 
-Shapes are resolved when the cell is built, from what the network tells it about its inputs:
-their channel counts and their resolution level (the number of stride-2 steps they have been
-through). Following TensorFlow's released NASNet code:
-
-* input 0 (the previous cell) always goes through ReLU -> 1x1 conv -> BN to F channels;
-* input j >= 1 (j + 1 cells back): at a finer resolution, ReLU -> factorized reduction to F; else
-  with another width, ReLU -> 1x1 conv -> BN; else unchanged. A missing input (the first cells of
-  a network) is replaced by the raw input 0, as in the reference;
-* in a reduction cell the ops that read a cell input have stride 2;
-* output states that are still at the input resolution (cell inputs in a reduction cell) are
-  factorized-reduced to F; cell inputs of another width get a 1x1 conv + BN to F. Block outputs
-  are concatenated as they are (F channels, 2F after a concat combiner).
+Shapes are resolved when the cell is built, from what the network tells it about its inputs: their
+channel counts and their resolution level (the number of stride-2 steps they have been through).
+The wiring follows TensorFlow's released NASNet code and is written once, in docs/nasnet-a.md ("How
+a cell is wired"): every input is brought to F channels at input 0's resolution (`_fit_inputs`), the
+ops that read a cell input stride 2 in a reduction cell, and output states still at the input
+resolution, or of another width, are fitted to the output (`_fit_outputs`). ScheduledDropPath masks
+every non-identity op output with one draw per cell (nasnet.model.layers).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 and the dataset's copy on the device.
 
 The policy is kept apart from the training loop so that the loop, evaluation (`nasnet eval`), the
-benchmarks and the GPU suite apply the same rules. `cudnn.benchmark`
+benchmarks and the GPU suite apply the same rules (docs/training.md, "Devices"). `cudnn.benchmark`
 is a process-wide switch of PyTorch's: `cudnn_autotune` turns it on only around the code that wants
 it (a training epoch, an evaluation: fixed shapes that run many times) and puts back what was there.
 Under data parallelism on CUDA every process computes on the GPU of its local rank

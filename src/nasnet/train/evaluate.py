@@ -1,16 +1,11 @@
-"""Scoring a trained model: top-1 / top-5 / loss of a training checkpoint on a dataset split.
+"""Scoring a model: loss, top-1 and top-5 on a split, in one process or sharded over K (paper A.7).
 
-`evaluate_checkpoint` is what `nasnet eval` runs: the model, its input pipeline and the dataset
-come from the checkpoint's saved configuration (another `data` spec may be given: the same channels
-and classes; images of another side are resized to the model's image size by the input pipeline, as
-in training, and the result names both sizes), and the weight EMA is used when the run kept one,
-as the paper evaluates its ImageNet models (A.7). The checkpoint is read with weights_only=True:
-nothing in it is executed.
-
-Any other weights `nasnet.load_model` reads (a model file, a plain state dict with the zoo `model`
-named, safetensors, imported TF-Slim or Keras weights) are scored on the `data` given: evaluation
-follows the model's preprocessing (center crop, [-1, 1] or [0, 1] inputs) when it has one, else the
-default recipe of the data set's kind.
+`evaluate_model` is the one evaluation: the training loop's `Trainer.evaluate`, `nasnet eval` and the
+benchmarks use it. `evaluate_checkpoint` is what `nasnet eval` runs: a training checkpoint (or run
+directory) is scored with its own configuration, model and input pipeline, the weight EMA when the
+run kept one (as the paper evaluates its ImageNet models); other weights `nasnet.load_model` reads
+are scored on the data given, with the model's preprocessing or the data kind's default recipe.
+docs/training.md ("Run directory and resume") says what `nasnet eval` accepts.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """A training run as a job: start a new one, resume a stopped one, run it in one process or in each of
-the K processes torchrun started (paper A.6, A.7).
+the K processes torchrun started (paper A.6, A.7; docs/training.md).
 
     job = TrainJob.new("runs/x", resolve("digits"))     # refuses a directory that holds a run
     job = TrainJob.resume("runs/x")                      # the saved configuration and checkpoint

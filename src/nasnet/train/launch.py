@@ -1,17 +1,12 @@
-"""`nasnet train --nproc K`: start K data-parallel training processes through torchrun.
+"""Starting K data-parallel training processes through torchrun (paper A.7; docs/training.md,
+"Data-parallel training").
 
-This is `torchrun [options] -m nasnet train ARGS` run inside the `nasnet` process
-(`torch.distributed.run`, PyTorch's elastic launcher), so both ways of starting a run behave the
-same. One machine uses torchrun's standalone rendezvous (a free local port); several machines run
-the same command each with `--nnodes N --rdzv-endpoint HOST:PORT` (c10d rendezvous hosted by the
-first process to arrive at HOST:PORT). `--max-restarts M` lets torchrun restart all processes up
-to M times after one fails; a restarted run resumes from its last checkpoint by itself.
-
-When a process fails, torchrun stops the others at once (nothing waits for a dead process), and
-`launch` reports which rank failed and how (its exception, recorded by torchrun's `record`, or the
-signal that killed it) in one line, with the command that resumes the run; torchrun's own log lines
-about the same failure are left out. A process that dies of a fatal signal of its own (SIGABRT,
-SIGSEGV: a crash in native code) has printed what it knows on its stderr just before; the line says so.
+`launch` runs `torchrun [options] -m nasnet train ARGS` inside the calling process
+(`torch.distributed.run`, PyTorch's elastic launcher), so `nasnet train --nproc K` and torchrun from
+outside behave the same: standalone rendezvous on one machine, c10d on several (`LaunchOptions`).
+When a process fails, torchrun stops the others at once; `describe_failure` says which rank failed
+and how in one line (its recorded exception, or the signal that killed it), leaving out the ranks
+that only lost contact with it and torchrun's own log lines about the same failure.
 """
 
 from __future__ import annotations

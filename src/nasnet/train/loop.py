@@ -1,34 +1,13 @@
-"""The training loop shared by `nasnet train` and the search's child training (paper A.6, A.7).
+"""The training loop shared by `nasnet train` and the search's children (paper A.6, A.7).
 
-One `Trainer` owns a model, its optimizer, the weight EMA and the input pipeline for one run:
-
-* `fit()` trains epoch by epoch from wherever the run stands, evaluates on the validation split,
-  and (with a run directory) writes metrics and an atomic checkpoint after every epoch;
-* `evaluate(split)` reports loss, top-1 and top-5 (with the EMA weights when there are some);
-* `state_dict()` / `load_state_dict()` make `--resume` exact.
-
-Exact resume: the examples an epoch visits and their augmentation come from CPU generators seeded
-by (run seed, epoch), so they are the same on any device (augmentation is applied on the device,
-its random parameters are drawn on the CPU: a seed gives the same crops and flips on a GPU as on a
-CPU); the global RNG that ScheduledDropPath and dropout draw from is saved in every checkpoint
-and restored. A run killed mid-epoch and resumed from the last checkpoint therefore
-redoes that epoch exactly as the uninterrupted run did (bit-for-bit on CPU).
-
-Data parallelism (K processes started by torchrun, see distributed.py and launch.py): the model
-is wrapped in DistributedDataParallel, which averages gradients during backward; every process
-visits its shard of the epoch's permutation (`examples_for_epoch`, the one place that decides which
-examples a process sees), draws its augmentation and drop-path masks from its own generators, and
-runs the same number of steps. `batch_size` is per process (the global batch is K times larger)
-and the lr is used as given unless `lr_scaling="linear"`. L2, clipping, the optimizer step, the
-weight EMA and the ScheduledDropPath progress (step / total steps) all act on the averaged
-gradients and the shared step count, so they behave as in one process. `RunFiles` is the one
-place that writes (rank 0); `evaluate` gathers per-example results with their indices. Resume is
-exact for the same K: every process's RNG state is stored in the checkpoint.
-
-Devices: on CUDA the dataset lives on the GPU as uint8 and augmentation runs there; the forward
-runs under bf16 autocast with channels_last tensors; `compile` wraps the forward in torch.compile
-(a mode name such as "reduce-overhead" picks that mode: CUDA graphs). On CPU channels_last is kept (it is about 2x
-faster for NASNet's depthwise convolutions with oneDNN) and precision is fp32 unless bf16 is asked for.
+A `Trainer` holds one run, built whole: the model on its device, the optimizer, the weight EMA, the
+input pipeline and the run's place in its schedule. `fit()` trains epoch by epoch (a run directory
+gets metrics and an atomic checkpoint after each), `evaluate(split)` scores the model (the EMA
+weights when there are some), `state_dict()` / `load_state_dict()` make a resume exact. The rules it
+keeps are in docs/training.md: data order and augmentation as functions of (seed, epoch, rank), the
+RNG in the checkpoint ("Exact resume"), the batch per process and what K processes share
+("Data-parallel training"), bf16, channels_last and torch.compile ("Devices"). The loss with label
+smoothing and the auxiliary head is `training_loss`; data order and sharding are `examples_for_epoch`.
 """
 
 from __future__ import annotations
@@ -76,7 +55,7 @@ def check_sync_bn(cfg: TrainConfig, device: torch.device, world_size: int, ddp: 
     """SyncBatchNorm runs only on CUDA: refuse it for a CPU data-parallel run (several processes, or
     a model wrapped in DDP), in one line."""
     if cfg.sync_bn and (world_size > 1 or ddp) and device.type != "cuda":
-        raise NasnetError("`sync_bn` needs CUDA: PyTorch's SyncBatchNorm does not run on CPU (gloo); "
+        raise NasnetError("sync_bn needs CUDA: PyTorch's SyncBatchNorm does not run on CPU (gloo); "
                           "drop `sync_bn=true`")
 
 

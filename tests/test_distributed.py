@@ -1,4 +1,4 @@
-"""Data-parallel `nasnet train` on torchrun / DDP with gloo on CPU (issue 7).
+"""Data-parallel `nasnet train` on torchrun / DDP with gloo on CPU: launch, resume, failures, clean endings.
 
 Real processes throughout: `nasnet train --nproc 2` (torchrun inside), one thread per process."""
 
@@ -306,9 +306,9 @@ def test_sync_bn_is_refused_on_cpu(data):
     cfg = preset("child", sync_bn=True, device="cpu")
     dataset = load_dataset(data)
     model_cfg = model_config_for(ModelConfig(normal_cells=1, filters=8), cfg, dataset)
-    with pytest.raises(NasnetError, match="`sync_bn` needs CUDA"):
+    with pytest.raises(NasnetError, match="sync_bn needs CUDA"):
         Trainer(model_cfg, cfg, dataset, world_size=2)
-    with pytest.raises(NasnetError, match="`sync_bn` needs CUDA"):   # one process wrapped in DDP (the GPU suite's run)
+    with pytest.raises(NasnetError, match="sync_bn needs CUDA"):   # one process wrapped in DDP (the GPU suite's run)
         Trainer(model_cfg, cfg, dataset, world_size=1, ddp=True)
     assert not Trainer(model_cfg, cfg, dataset).sync_bn               # one process, no DDP: plain BatchNorm
 

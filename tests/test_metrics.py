@@ -1,5 +1,5 @@
 """The reward itself: top-1, top-5 and loss of `evaluate_model` on hand-set logits, and a tiny digits
-child that really learns (paper §3: the reward is the child's validation accuracy; issue 15, item 1).
+child that really learns (paper §3: the reward is the child's validation accuracy).
 
 Each test names the bug it catches (a mutation of the source that makes it fail)."""
 

@@ -142,7 +142,7 @@ def child_trainer(device: str, batch: int, steps: int, *, n_val: int = 0, normal
 
 def eval_images_per_second(trainer, batch: int) -> float:
     """Evaluation throughput of a trainer's model on its validation split (after one untimed pass)."""
-    from nasnet.train.loop import evaluate_model
+    from nasnet.train.evaluate import evaluate_model
 
     x, y = trainer.data["val"]
     args = (trainer.model, x, y, trainer.augment, batch, trainer.device, trainer.bf16, trainer.channels_last)

@@ -119,6 +119,15 @@ def test_the_help_imports_no_heavy_dependency():
     assert out.strip() == "[]"
 
 
+@pytest.mark.parametrize("layer", ["train", "data", "model"])
+def test_library_layers_do_not_print(layer):
+    """What a library module has to say goes to a callback, a warning or an exception; the command line prints."""
+    calls = [f"{path.relative_to(SRC)}:{node.lineno}" for path in (SRC / "nasnet" / layer).rglob("*.py")
+             for node in ast.walk(ast.parse(path.read_text()))
+             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print"]
+    assert calls == []
+
+
 def test_commands_are_thin():
     long = {f.name: n for f in (SRC / "nasnet" / "cli").glob("*.py") if (n := len(f.read_text().splitlines())) > 200}
     assert long == {}

@@ -101,7 +101,7 @@ def test_augment_pipeline_shapes_and_eval_is_deterministic(kind):
         assert e1.min() >= -1 and e1.max() <= 1
 
 
-# --- the reference's Inception crop and colour distortion (issue 13, item 14) ------------------------
+# --- the reference's Inception crop and colour distortion ---------------------------------------------
 
 def _boxes(out: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(area fraction, aspect ratio) of the boxes random_resized_crop took from a coordinate image."""
@@ -197,7 +197,7 @@ def test_random_parameters_are_drawn_on_the_generators_device():
         assert torch.equal(g_cpu.get_state(), g_meta.get_state())   # the same draws, on the CPU
 
 
-# --- train and eval normalise alike, as NumPy computes it (issue 15, item 8) ------------------------
+# --- train and eval normalise alike, as NumPy computes it ---------------------------------------------
 
 def _whitened(x_uint8: np.ndarray) -> np.ndarray:
     """TensorFlow's per_image_standardization of x / 255, image by image, in float64 NumPy."""

@@ -1,4 +1,5 @@
-"""`nasnet train` / `nasnet eval` end to end: run directory, resume after SIGKILL, errors (issue 3)."""
+"""`nasnet train` / `nasnet eval` end to end: the run directory, resume after SIGKILL, the flags resolved into a run,
+and one-line errors that name flags."""
 
 import csv
 import json
@@ -203,9 +204,37 @@ def test_n_at_f_flags_resolve_the_paper_notation(small, capsys):
     assert (c.normal_cells, c.filters, c.penultimate_filters) == (3, 8, 192)
     assert cfg("-N", "2", "--F0", "8").penultimate_filters == 192
     assert cfg("--F", "200").filters == 8  # 200 / 24 rounds to 8 and says so
-    assert "not a multiple of 24" in capsys.readouterr().err
+    assert "note: --F 200 is not a multiple of 24; building F0 = 8" in capsys.readouterr().err
     with pytest.raises(NasnetError, match="either as --F0"):
         cfg("--F0", "8", "--F", "192")
+
+
+def test_the_library_names_fields_and_the_command_line_names_flags(small):
+    """The training library's messages name what a Python caller sets (a field, an argument, `name=value`);
+    `nasnet train` and `nasnet eval` write each as the flag that sets it, else as --set FIELD=VALUE. The library
+    prints nothing: the inexact width of "N @ F" is a warning in Python and a note line on the command line."""
+    from nasnet.cli import build_parser
+    from nasnet.cli._train_flags import in_flags
+    from nasnet.data import load_dataset
+    from nasnet.train.config import base_model
+    from nasnet.train.loop import check_batch_size
+
+    with pytest.raises(NasnetError, match=r"^`batch_size` 2,000 is larger than the 1,257 training images of digits"):
+        check_batch_size(1257, 2000, spec="digits")
+    train = build_parser().parse_args(["train"])._parser
+    evaluate = build_parser().parse_args(["eval", "x.pt"])._parser
+    message = ("`batch_size` 9 is larger; use `device=cpu`, drop `sync_bn=true`, give `penultimate` or `filters`, "
+               "`timeout_s`, `model.dropout`, `run_dir` and `nproc=gpu`")
+    assert in_flags(message, train) == ("--batch-size 9 is larger; use --device cpu, drop --set sync_bn=true, give "
+                                        "--F or --F0, --dist-timeout, --set model.dropout, --run-dir and --nproc gpu")
+    assert in_flags("give `data` and `model`; `grad_clip=5`", evaluate) == "give --data and --model; grad_clip=5"
+
+    dataset = load_dataset(small)
+    with pytest.warns(UserWarning, match="`penultimate` 200 is not a multiple of 24"):
+        base_model(dataset, penultimate=200)
+    said: list[str] = []
+    assert base_model(dataset, penultimate=200, note=said.append)[0].filters == 8
+    assert said == ["`penultimate` 200 is not a multiple of 24; building F0 = 8 (penultimate width 192)"]
 
 
 def test_transfer_walkthrough_search_small_train_large(tmp_path):

@@ -1,4 +1,4 @@
-"""Data-parallel `nasnet train` on torchrun / DDP with gloo on CPU (issue 7).
+"""Data-parallel `nasnet train` on torchrun / DDP with gloo on CPU: launch, resume, failures, clean endings.
 
 Real processes throughout: `nasnet train --nproc 2` (torchrun inside), one thread per process."""
 

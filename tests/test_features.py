@@ -1,4 +1,4 @@
-"""Features for backbones (issue 5, item 4): multi-scale taps on both skeletons, and the Backbone wrapper."""
+"""Features for backbones: multi-scale taps on both skeletons, and the Backbone wrapper."""
 
 import pytest
 import torch

@@ -1,6 +1,6 @@
 """Loss-side maths against formulas written out here (NumPy or plain torch), not against the loop:
 label smoothing, the auxiliary-loss weight, the L2 gradient, global-norm clipping, lr_scaling, and
-one whole training step recomposed by hand (paper A.6, A.7; issue 15, item 2).
+one whole training step recomposed by hand (paper A.6, A.7).
 
 Each test names the bug it catches (a mutation of the source that makes it fail)."""
 

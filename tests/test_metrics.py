@@ -1,5 +1,5 @@
 """The reward itself: top-1, top-5 and loss of `evaluate_model` on hand-set logits, and a tiny digits
-child that really learns (paper §3: the reward is the child's validation accuracy; issue 15, item 1).
+child that really learns (paper §3: the reward is the child's validation accuracy).
 
 Each test names the bug it catches (a mutation of the source that makes it fail)."""
 
@@ -12,7 +12,7 @@ import torch
 
 from nasnet.data.augment import Augment
 from nasnet.search.children.train import train_child
-from nasnet.train.loop import evaluate_model
+from nasnet.train.evaluate import evaluate_model
 
 
 class Lookup(torch.nn.Module):

@@ -1,4 +1,4 @@
-"""Networks from genotypes: golden counts, reference shapes, random-genotype sweeps (issue 2, items 4-6)."""
+"""Networks from genotypes: golden counts, reference shapes, random-genotype sweeps."""
 
 import random
 

@@ -1,4 +1,4 @@
-"""The op registry and the layers under it (issue 2, item 3)."""
+"""The op registry and the layers under it: shapes, strides, padding conventions and ScheduledDropPath."""
 
 import pytest
 import torch

@@ -1,6 +1,5 @@
 """Seven ops and the normalising combiners against compositions written out here with plain
-torch.nn.functional (paper A.4: ReLU -> conv -> BN; App. B: add + LayerNorm / InstanceNorm; issue 15,
-item 4).
+torch.nn.functional (paper A.4: ReLU -> conv -> BN; App. B: add + LayerNorm / InstanceNorm).
 
 Every padding convention the ops support is recomputed by hand: PyTorch's symmetric (k - 1) * d / 2;
 TensorFlow's "SAME" (output ceil(n / s), the odd pixel of padding at the bottom/right, never seen

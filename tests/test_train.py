@@ -1,4 +1,4 @@
-"""Training: recipes, schedules, optimizers, EMA, checkpoints, the loop and the child protocol (issue 3)."""
+"""Training: recipes, schedules, optimizers, EMA, checkpoints, the loop and the child protocol."""
 
 import json
 import math

@@ -16,6 +16,7 @@ import json
 from ..paths import input_path
 from ..text import plural
 from ._parse import Names, add_data_flag, count
+from ._train_flags import flag_words
 
 COMMAND = "eval"
 HELP = "report top-1/top-5 of a trained checkpoint on the test split"
@@ -40,8 +41,9 @@ def run(args: argparse.Namespace) -> int:
     from ..train.evaluate import evaluate_checkpoint
 
     input_path(args.checkpoint, "file or folder")
-    r = evaluate_checkpoint(args.checkpoint, args.data, args.split, args.batch_size, args.device, not args.no_ema,
-                            args.model)
+    with flag_words(args):
+        r = evaluate_checkpoint(args.checkpoint, args.data, args.split, args.batch_size, args.device,
+                                not args.no_ema, args.model)
     if args.json:
         print(json.dumps(r, indent=2))
     else:

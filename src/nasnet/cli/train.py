@@ -1,19 +1,11 @@
 """`nasnet train`: train a zoo model, or any genotype at any skeleton and N @ F, on any dataset
-(paper A.6, A.7).
+(paper A.6, A.7); docs/training.md is its manual.
 
-Configuration is resolved in layers and written to RUN_DIR/config.json: the recipe (`--preset`,
-by default the dataset's: digits -> digits, CIFAR -> cifar, large images -> imagenet), then the
-flags (`--epochs`, `--lr`, ..., `--set FIELD=VALUE` for any TrainConfig field and
-`--set model.FIELD=VALUE` for any ModelConfig field). The model is `--model NAME` from the zoo, or
-NASNet-A / `--genotype G` at the dataset's default size, resized by `-N` and `--filters`.
-Classes, channels and image size always come from the data.
-
-A run is a directory (see nasnet.train.run_dir). `--resume` continues one where it stopped.
-Everything here is reachable from Python: `nasnet.train.config.resolve` and `nasnet.train.job.TrainJob`.
-
-Data parallel (nasnet.train.distributed, nasnet.train.launch): `nasnet train --nproc K ...` or
-`torchrun --nproc-per-node K -m nasnet train ...` trains one model over K processes (NCCL on GPUs,
-gloo on CPU); see `nasnet.train.job.run_worker`.
+The flags resolve to a `RunConfig` (`nasnet.train.config.resolve`: the recipe, the flags over it,
+the data's classes, channels and image size) that runs as a `nasnet.train.job.TrainJob` in RUN_DIR;
+`--resume` continues a run. `--nproc K` starts K data-parallel processes through torchrun
+(_train_launch); under torchrun each process runs `nasnet.train.job.run_worker`. The library's
+messages name fields; they reach the user naming flags (_train_flags).
 """
 
 from __future__ import annotations
@@ -27,6 +19,8 @@ from pathlib import Path
 from ..arch.genotype import NAMED_GENOTYPES
 from ..errors import NasnetError
 from ._parse import Names, add_data_flag, count, split_sets
+from ._train_launch import launch_processes
+from ._train_flags import flag_words, stderr_lines
 
 COMMAND = "train"
 HELP = "train a NASNet model (zoo name or genotype) on digits, CIFAR, an image folder or arrays"
@@ -71,7 +65,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument("--tensorboard", dest="tensorboard", action="store_true", default=True,
                    help="write TensorBoard events to RUN_DIR/tb when tensorboard is installed (default)")
     r.add_argument("--no-tensorboard", dest="tensorboard", action="store_false")
-    d = p.add_argument_group("data parallel (torchrun; see README \"Data-parallel training\")")
+    d = p.add_argument_group("data parallel (torchrun; see docs/training.md)")
     d.add_argument("--nproc", default=None, metavar="K",
                    help="train over K processes on this machine (one per GPU with CUDA, `gpu` = all GPUs; "
                         "gloo on CPU); --batch-size is per process")
@@ -137,12 +131,18 @@ def resolve_args(args):
     flags = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "image_size": args.image_size,
              "seed": args.seed, "device": args.device, "threads": args.threads, "compile": args.compile}
     train_over.update({k: v for k, v in flags.items() if v is not None})
-    base, name = base_model(dataset, args.model, args.genotype, args.normal_cells, args.filters, args.penultimate,
-                            args.skeleton)
-    return resolve(dataset, args.preset, train_over, base, model_over, name)
+    with flag_words(args):
+        base, name = base_model(dataset, args.model, args.genotype, args.normal_cells, args.filters, args.penultimate,
+                                args.skeleton, note=stderr_lines(args, "note: "))
+        return resolve(dataset, args.preset, train_over, base, model_over, name)
 
 
 def run(args: argparse.Namespace) -> int:
+    with flag_words(args):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from ..train.launch import LAUNCH_ENV, under_torchrun
 
     run_kwargs = dict(log=_printer(not args.no_progress and sys.stderr.isatty()), tensorboard=args.tensorboard,
@@ -155,9 +155,13 @@ def run(args: argparse.Namespace) -> int:
             raise NasnetError("--nproc starts torchrun itself; under torchrun, drop it (torchrun's --nproc-per-node "
                               "sets the number of processes)")
         timeout = args.dist_timeout if args.dist_timeout is not None else DEFAULT_TIMEOUT_S
-        return _interruptible(args, lambda: run_worker(lambda ctx: _prepare(args, ctx), timeout, **run_kwargs))
-    if args.nproc is not None:
-        return _launch(args)
+        say = stderr_lines(args, "nasnet train: ")
+        return _interruptible(args, lambda: run_worker(lambda ctx: _prepare(args, ctx), timeout, say=say,
+                                                       **run_kwargs))
+    if args.nproc is not None:   # check what can be checked here, before any process starts
+        run_dir = _run_dir(args)
+        _check_args(args, run_dir)
+        return launch_processes(args, run_dir)
     job = _prepare(args)
 
     def single() -> int:
@@ -175,20 +179,6 @@ def _interruptible(args, work) -> int:
             more = f" --nproc {os.environ['WORLD_SIZE']}" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
             print(f"stopped; continue with: nasnet train --run-dir {_run_dir(args)} --resume{more}", file=sys.stderr)
         raise
-
-
-def _launch(args) -> int:
-    """`nasnet train --nproc K ...`: check what can be checked here, then start torchrun."""
-    from ..train.launch import LaunchOptions, launch
-
-    opts = LaunchOptions(nproc=str(args.nproc), nnodes=str(args.nnodes or "1"), rdzv_endpoint=args.rdzv_endpoint,
-                         rdzv_id=args.rdzv_id, max_restarts=args.max_restarts or 0)
-    run_dir = _run_dir(args)
-    _check_args(args, run_dir)
-    worker_argv = list(getattr(args, "_argv", None) or sys.argv[1:])
-    if not args.run_dir:  # every process (and the resume hint) must name the same directory
-        worker_argv += ["--run-dir", str(run_dir)]
-    return launch(opts, worker_argv, run_dir)
 
 
 def _printer(progress: bool):

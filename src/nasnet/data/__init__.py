@@ -1,13 +1,10 @@
-"""Datasets behind one `--data` spec (paper A.1, A.7; docs/formats.md).
+"""Datasets behind one `--data` spec (paper A.1, A.7): the bundled digits, CIFAR-10 / CIFAR-100
+archives, image folders and NumPy arrays (docs/training.md, "Datasets"; the files each kind reads:
+docs/formats.md).
 
-    digits                the default: scikit-learn's bundled 8x8 digits, 1,257 / 180 / 360 images
-    cifar10:PATH          the CIFAR-10 python-version archive (.tar.gz or its folder): 45,000 / 5,000 / 10,000
-    cifar100:PATH         the CIFAR-100 python-version archive, same split
-    folder:PATH           one sub-folder per class (with train/ and val/ sub-folders, or split by seed)
-    npz:PATH              arrays x, y (and optionally x_val, y_val, x_test, y_test)
-
-`load_dataset(spec)` returns a `Dataset` of uint8 (N, C, H, W) arrays. Loaded datasets are cached
-per process, so a worker that trains many children of a search reads its data once.
+`load_dataset(spec)` returns a `Dataset` of uint8 (N, C, H, W) arrays with fixed seeded splits.
+Loaded datasets are cached per process, so a worker that trains many children of a search reads its
+data once. `KINDS` are the kinds a spec may name (its grammar: nasnet.data.core.parse_spec).
 """
 
 from __future__ import annotations
@@ -38,7 +35,9 @@ def parse(spec: str) -> DataSpec:
 
 
 def load_dataset(spec: str = "digits") -> Dataset:
-    """The dataset named by `spec` (see the module docstring), cached per process by its normalised spec."""
+    """The dataset `spec` names (`parse_spec`), cached per process by its normalised spec.
+
+    Raises NasnetError for a spec that does not parse, or data that cannot be read or used."""
     return _cached(str(parse(spec)))
 
 

@@ -1,32 +1,14 @@
-"""Preprocessing and augmentation on whole batches of tensors (paper A.1, A.7).
+"""Preprocessing and augmentation on whole batches of tensors (paper A.1 for CIFAR, A.7 for ImageNet;
+docs/training.md, "Recipes" and "Devices").
 
-Every function takes a batch (B, C, H, W) on any device and draws its randomness from an explicit
-`torch.Generator`, so a run is reproducible from (seed, epoch). The random parameters (offsets,
-flips, boxes: a few numbers per image) are drawn on the generator's device, the CPU for a plain
-`torch.Generator()`, and applied to the batch on its own device: augmentation runs on the GPU when
-training runs there, and a seed gives the same crops, flips and cutouts on either device (CUDA's
-generators produce other streams than the CPU's for the same seed). Each transform is a draw and an
-application; `Augment.train_batch` makes every draw of a batch first, in the order the transforms
-apply, and moves them to the batch's device in one copy (`to_device`: one buffer, pinned on CUDA,
-copied without blocking), so a training step waits for no host-to-device transfer. The numbers are
-those the transforms give one by one.
-
-* `per_image_standardize`: TensorFlow's per-image whitening, (x - mean) / max(std, 1/sqrt(n)).
-* `pad_crop`: zero-pad by `pad` pixels and take a random crop of the original size (CIFAR: 40x40
-  -> 32x32, A.1). Applied after whitening, so the padding is the image mean, as in the reference.
-* `hflip`: random horizontal flip with probability 1/2.
-* `cutout`: zero a size x size square (clipped at the border) centred at a random pixel
-  (DeVries & Taylor 2017, the paper's "+ cutout" results).
-* `random_resized_crop`: Inception-style crop as TF-Slim's reference samples it: area in [0.05, 1]
-  of the image and covering at least 10% of it, aspect ratio in [0.75, 1.33], resized bilinearly to
-  the output size, with a random flip (A.7, [60]).
-* `distort_color`: the reference's colour distortion: brightness (±32/255), saturation (x0.5-1.5),
-  and in its full mode hue (±0.2 turn) and contrast (x0.5-1.5), in one of four orderings per image.
-* `center_crop`: the central `fraction` of the image resized to the output size (Inception
-  evaluation crops 87.5%).
-
-`Augment` chains them from a TrainConfig: `train_batch(x_uint8, generator)` and
-`eval_batch(x_uint8)` map uint8 images to the float network input.
+`Augment` is a run's input pipeline, built from its recipe (`TrainConfig.augment_for`):
+`train_batch(x_uint8, generator)` and `eval_batch(x_uint8)` map stored uint8 images to the float
+network input. The transforms are the reference's (per-image whitening, pad-and-crop, flips, cutout,
+Inception's random-resized crop and colour distortion, center crops). Each takes a batch
+(B, C, H, W) on any device and is a draw, made from an explicit `torch.Generator` on its device (the
+CPU for a plain `torch.Generator()`), and an application on the batch's device: a seed gives the same
+crops, flips and cutouts on a GPU as on a CPU. `train_batch` makes every draw of a batch first and
+moves them to the device in one copy that does not block (`to_device`).
 """
 
 from __future__ import annotations

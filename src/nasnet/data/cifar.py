@@ -1,17 +1,10 @@
-"""CIFAR-10 and CIFAR-100 from the user's "python version" archive (paper A.1; docs/formats.md).
+"""CIFAR-10 and CIFAR-100 from the user's "python version" archive (paper A.1; docs/formats.md, "Data").
 
-The archive is the .tar.gz as distributed, or the folder it extracts to (or that folder's parent):
-
-* CIFAR-10: ``cifar-10-batches-py/data_batch_1`` .. ``data_batch_5``, ``test_batch``, ``batches.meta``
-* CIFAR-100: ``cifar-100-python/train``, ``test``, ``meta``
-
-Each member is a pickled dict: ``data`` a uint8 array N x 3072 holding the R, G and B planes of a
-32x32 image in row-major order (so a reshape to N x 3 x 32 x 32 is exact), and ``labels``
-(CIFAR-10) or ``fine_labels`` (CIFAR-100). The members are read with an unpickler that only
-accepts plain containers and numpy arrays, so a doctored archive cannot run code.
-
-The 50,000 training images are split into 45,000 train and 5,000 validation by a fixed seed (the
-paper's held-out set for the controller's reward); the 10,000 test images are the test split.
+The archive is the .tar.gz as distributed, or the folder it extracts to (or that folder's parent);
+docs/formats.md describes its members. They are read with an unpickler that only accepts plain
+containers and numpy arrays, so a doctored archive cannot run code. The 50,000 training images are
+split into 45,000 train and 5,000 validation by a fixed seed (the paper's held-out set for the
+controller's reward); the 10,000 test images are the test split.
 """
 
 from __future__ import annotations

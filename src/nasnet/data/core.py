@@ -1,19 +1,10 @@
-"""The in-memory dataset every loader returns, the `--data` spec grammar and the seeded splits.
+"""The in-memory dataset every loader returns, the `--data` spec grammar and the seeded splits
+(paper A.1; docs/training.md, "Datasets").
 
 A dataset is three splits of uint8 images in (N, C, H, W) layout with int64 labels, held in memory:
-augmentation then runs on whole batches as tensors (on the GPU when training there). Splits are
-fixed by a seed that is independent of the training seed, so every child of a search is scored on
-the same validation images (paper A.1: 5,000 of CIFAR-10's 50,000 training images held out).
-
-Spec grammar (one string, the same for `nasnet train --data`, `nasnet eval --data` and a child's
-payload)::
-
-    KIND[:PATH][,key=value]...      e.g.  digits   cifar10:~/data/cifar-10-python.tar.gz
-                                          folder:/data/flowers,size=96,val=0.1   npz:x.npz,test=0.2
-
-Options: ``val`` and ``test`` (a fraction in (0, 1) or a count of images, for sources that lack
-that split), ``size`` (folder: the stored image side), ``split_seed`` (the seed of the fixed split,
-default 0).
+augmentation then runs on whole batches as tensors (on the GPU when training there). Splits a source
+lacks are drawn by a seed independent of the training seed, so every child of a search is scored on
+the same validation images (the paper holds 5,000 of CIFAR-10's 50,000 training images out).
 """
 
 from __future__ import annotations
@@ -117,7 +108,13 @@ _OPTION = re.compile(r",([a-z_]+)=([^,]*)$")
 
 
 def parse_spec(spec: str, kinds: tuple[str, ...]) -> DataSpec:
-    """Split a `--data` string into kind, path and options (options are taken from the right)."""
+    """Split a `--data` string, KIND[:PATH][,key=value]..., into kind, path and options (options are taken
+    from the right, so a path may hold commas). Options: `val` and `test` (a fraction in (0, 1) or a
+    count of images, for sources that lack that split), `size` (folder: the stored image side),
+    `split_seed` (the seed of the fixed split, default 0). E.g. `cifar10:~/data/cifar-10-python.tar.gz`,
+    `folder:/data/flowers,size=96,val=0.1`.
+
+    Raises NasnetError for an empty spec, an unknown kind, or a bad option."""
     text = str(spec).strip()
     if not text:
         raise NasnetError(f"empty data spec (use one of: {', '.join(kinds)})")

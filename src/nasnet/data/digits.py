@@ -1,4 +1,5 @@
-"""scikit-learn's bundled handwritten digits: 1,797 8x8 grey images of 10 classes (no download).
+"""scikit-learn's bundled handwritten digits: 1,797 8x8 grey images of 10 classes, no download
+(docs/training.md, "Datasets").
 
 Pixel values are 0..16 in the source; they are scaled to uint8 0..255. The default split holds out
 20% for test and 10% for validation (1,257 / 180 / 360 images), fixed by `split_seed`. A mirrored

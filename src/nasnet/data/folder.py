@@ -1,15 +1,12 @@
-"""Image folders, ImageNet style (docs/formats.md): one sub-folder of JPEG/PNG files per class.
-
-Either PATH/train/CLASS/*.jpg with PATH/val/CLASS/... (and optionally PATH/test/CLASS/...), or
-PATH/CLASS/*.jpg, split by seed into train / validation / test (``val=`` and ``test=`` options,
-default 10% and 10%). Class indices follow the sorted class-folder names.
+"""Image folders, ImageNet style (docs/formats.md, "Data"; docs/training.md, "Datasets"): one
+sub-folder of JPEG/PNG files per class, with train/ and val/ (and test/) sub-folders or split by seed.
+Class indices follow the sorted class-folder names.
 
 Every image is decoded once, converted to RGB, its shorter side resized to ``size`` (default 64)
 and center-cropped to size x size, and kept in memory as uint8. Training then crops from these
-stored images (pad-and-crop, or Inception's random-resized-crop for large images) and evaluation
-center-crops them, so store them a little larger than the training resolution for the Inception
-recipe: e.g. ``folder:PATH,size=256`` with ``--image-size 224``. Holding everything in memory
-suits datasets up to a few GB.
+stored images and evaluation center-crops them, so store them a little larger than the training
+resolution for the Inception recipe (``folder:PATH,size=256`` trains at 224). Holding everything in
+memory suits datasets up to a few GB.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""Arrays from a NumPy .npz file: ``x`` (images) and ``y`` (integer labels), optionally with
-``x_val``/``y_val`` and ``x_test``/``y_test``; missing splits are carved out of (x, y) by seed
-(default 10% validation, 20% test).
+"""Arrays from a NumPy .npz file (docs/formats.md, "Data"): ``x`` (images) and ``y`` (integer labels),
+optionally with ``x_val``/``y_val`` and ``x_test``/``y_test``; missing splits are carved out of (x, y)
+by seed (default 10% validation, 20% test).
 
 Images may be (N, H, W) grey, (N, H, W, C) channels-last or (N, C, H, W) channels-first with C in
 {1, 3}, uint8 0..255, or floating point in [0, 1]. The number of classes is max(label) + 1 unless

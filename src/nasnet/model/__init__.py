@@ -1,5 +1,7 @@
 """The networks (PyTorch): layers, the 13 ops, cells, the CIFAR and ImageNet skeletons, counting and
-multi-scale features (paper §3, Figure 2, Figure 4, Appendix A.4-A.5)."""
+multi-scale features (paper §3, Figure 2, Figure 4, Appendix A.4-A.5; docs/nasnet-a.md, the
+conventions every cell is built with, and docs/reference-configs.md, the released configurations).
+"""
 
 from .counting import ModelCounts, count
 from .features import Backbone

@@ -1,17 +1,12 @@
-"""A convolutional cell built from a genotype cell (paper §3, Figure 4, App. A.4; docs/nasnet-a.md).
+"""A convolutional cell built from a genotype cell (paper §3, Figure 4, App. A.4).
 
-Shapes are resolved when the cell is built, from what the network tells it about its inputs:
-their channel counts and their resolution level (the number of stride-2 steps they have been
-through). Following TensorFlow's released NASNet code:
-
-* input 0 (the previous cell) always goes through ReLU -> 1x1 conv -> BN to F channels;
-* input j >= 1 (j + 1 cells back): at a finer resolution, ReLU -> factorized reduction to F; else
-  with another width, ReLU -> 1x1 conv -> BN; else unchanged. A missing input (the first cells of
-  a network) is replaced by the raw input 0, as in the reference;
-* in a reduction cell the ops that read a cell input have stride 2;
-* output states that are still at the input resolution (cell inputs in a reduction cell) are
-  factorized-reduced to F; cell inputs of another width get a 1x1 conv + BN to F. Block outputs
-  are concatenated as they are (F channels, 2F after a concat combiner).
+Shapes are resolved when the cell is built, from what the network tells it about its inputs: their
+channel counts and their resolution level (the number of stride-2 steps they have been through).
+The wiring follows TensorFlow's released NASNet code and is written once, in docs/nasnet-a.md ("How
+a cell is wired"): every input is brought to F channels at input 0's resolution (`_fit_inputs`), the
+ops that read a cell input stride 2 in a reduction cell, and output states still at the input
+resolution, or of another width, are fitted to the output (`_fit_outputs`). ScheduledDropPath masks
+every non-identity op output with one draw per cell (nasnet.model.layers).
 """
 
 from __future__ import annotations
@@ -76,59 +71,20 @@ class CellModule(nn.Module):
         self.spec = spec
         self.reduction = reduction
         self.filters = filters
-        k = spec.num_inputs
-        base = inputs[0]
-        out_level = base.level + (1 if reduction else 0)
-
-        # --- bring the inputs to F channels and to input 0's resolution
-        self.preprocess = nn.ModuleList()
-        self.preprocess_relu: list[bool] = []
-        states: list[StateInfo] = []
-        for j, info in enumerate(inputs):
-            fitted = StateInfo(filters, base.level)
-            if j == 0:
-                module, relu, state = ConvBN(base.channels, filters, 1, style=style), True, fitted
-            elif info is None:
-                module, relu, state = nn.Identity(), False, base
-            elif info.level < base.level:
-                stride = 2 ** (base.level - info.level)
-                module, relu, state = FactorizedReduce(info.channels, filters, stride, style), True, fitted
-            elif info.level > base.level:
-                raise ValueError(f"cell input {j} is coarser than input 0")
-            elif info.channels != filters:
-                module, relu, state = ConvBN(info.channels, filters, 1, style=style), True, fitted
-            else:
-                module, relu, state = nn.Identity(), False, info
-            self.preprocess.append(module)
-            self.preprocess_relu.append(relu)
-            states.append(state)
-
-        # --- blocks: two ops each, then the combiner
-        self.ops = nn.ModuleList()
-        self.combine = nn.ModuleList()
+        self.out_level = out_level = inputs[0].level + (1 if reduction else 0)
+        # modules are built in this order (inputs, then each block's ops and combiner, then the outputs),
+        # which fixes both the random initial weights a seed gives and the state dict's key order
+        self.preprocess, self.preprocess_relu, states = _fit_inputs(inputs, filters, style)
+        self.ops, self.combine = nn.ModuleList(), nn.ModuleList()
         for blk in spec.blocks:
             for s, name in zip(blk.inputs, blk.ops):
-                stride = 2 if reduction and s < k else 1
+                stride = 2 if reduction and s < spec.num_inputs else 1
                 self.ops.append(make_op(name, states[s].channels, filters, stride, style))
             self.combine.append(Combine(blk.combiner, filters))
             states.append(StateInfo(2 * filters if blk.combiner == "concat" else filters, out_level))
-
-        # --- the output states, brought to the output resolution where needed
-        self.out_adapt = nn.ModuleList()
-        outputs: list[StateInfo] = []
-        for s in spec.concat:
-            info = states[s]
-            if info.level != out_level:
-                module, info = FactorizedReduce(info.channels, filters, 2, style), StateInfo(filters, out_level)
-            elif s < k and info.channels != filters:
-                module, info = FactorizedReduce(info.channels, filters, 1, style), StateInfo(filters, out_level)
-            else:
-                module = nn.Identity()
-            self.out_adapt.append(module)
-            outputs.append(info)
+        self.out_adapt, outputs = _fit_outputs(spec, states, filters, out_level, style)
         self.dropped_paths = sum(not op.is_identity for op in self.ops)   # paths ScheduledDropPath masks
         self.split = spec.output == "split"
-        self.out_level = out_level
         # What leaves the cell: one concatenated tensor, or (split) one tensor per listed state.
         self.outputs: list[StateInfo] = (
             outputs if self.split else [StateInfo(sum(o.channels for o in outputs), out_level)]
@@ -169,3 +125,50 @@ class CellModule(nn.Module):
 
         outs = [adapt(states[s]) for adapt, s in zip(self.out_adapt, self.spec.concat)]
         return outs if self.split else torch.cat(outs, dim=1)
+
+
+def _fit_inputs(inputs: Sequence[StateInfo | None], filters: int, style: LayerStyle
+                ) -> tuple[nn.ModuleList, list[bool], list[StateInfo]]:
+    """(the module bringing each cell input to F channels at input 0's resolution, whether it reads
+    the ReLU of its input, the state each yields). A missing input stands for input 0, unchanged.
+
+    Raises ValueError for an input coarser than input 0."""
+    base = inputs[0]
+    modules, relus, states = nn.ModuleList(), [], []
+    for j, info in enumerate(inputs):
+        fitted = StateInfo(filters, base.level)
+        if j == 0:
+            module, relu, state = ConvBN(base.channels, filters, 1, style=style), True, fitted
+        elif info is None:
+            module, relu, state = nn.Identity(), False, base
+        elif info.level < base.level:
+            stride = 2 ** (base.level - info.level)
+            module, relu, state = FactorizedReduce(info.channels, filters, stride, style), True, fitted
+        elif info.level > base.level:
+            raise ValueError(f"cell input {j} is coarser than input 0")
+        elif info.channels != filters:
+            module, relu, state = ConvBN(info.channels, filters, 1, style=style), True, fitted
+        else:
+            module, relu, state = nn.Identity(), False, info
+        modules.append(module)
+        relus.append(relu)
+        states.append(state)
+    return modules, relus, states
+
+
+def _fit_outputs(spec: Cell, states: list[StateInfo], filters: int, out_level: int, style: LayerStyle
+                 ) -> tuple[nn.ModuleList, list[StateInfo]]:
+    """(the module bringing each output state of `spec.concat` to the output resolution, and to F
+    channels for a cell input of another width; the state each yields)."""
+    modules, outputs = nn.ModuleList(), []
+    for s in spec.concat:
+        info = states[s]
+        if info.level != out_level:
+            module, info = FactorizedReduce(info.channels, filters, 2, style), StateInfo(filters, out_level)
+        elif s < spec.num_inputs and info.channels != filters:
+            module, info = FactorizedReduce(info.channels, filters, 1, style), StateInfo(filters, out_level)
+        else:
+            module = nn.Identity()
+        modules.append(module)
+        outputs.append(info)
+    return modules, outputs

@@ -1,17 +1,13 @@
-"""Building layers shared by the ops and cells: padding-aware convs and pools, BN, factorized reduction.
+"""Building layers shared by the ops and cells: padding-aware convs and pools, BN, factorized reduction,
+and ScheduledDropPath (paper §4, A.5; docs/nasnet-a.md).
 
-Three padding conventions are supported (docs/reference-configs.md, docs/formats.md):
-
-* ``"symmetric"`` - PyTorch's usual ``(k - 1) * d // 2`` on both sides;
-* ``"same"`` - TensorFlow's "SAME": output size ceil(n / stride), with the odd pixel of padding on
-  the bottom/right. It differs from "symmetric" only for a stride-2 window on an even input size,
-  and it is what the published NASNet-A checkpoints were trained with;
-* ``"keras"`` - Keras Applications' NASNet: "SAME" everywhere except the strided pools, which pad
-  with explicit zeros (the "SAME" amounts) and then pool without padding, so those zeros count in
-  averages and take part in maxima. It exists to reproduce Keras's outputs on Keras's weights.
-
-Under "symmetric" and "same" average pooling never counts padded pixels (TF "SAME" semantics, also
-the reference PyTorch ports), and max pooling never sees them.
+`LayerStyle` carries the conventions of a released model: BatchNorm's momentum and epsilon, and
+the padding, one of ``"symmetric"`` (PyTorch's usual), ``"same"`` (TensorFlow's "SAME", which the
+published NASNet-A checkpoints were trained with) and ``"keras"`` (Keras Applications' NASNet,
+whose strided pools pool over explicit zero padding). docs/reference-configs.md ("Padding") says
+where they differ; under "symmetric" and "same" average pooling never counts padded pixels and max
+pooling never sees them. ScheduledDropPath's keep probability is a pure function of the cell's place
+and the training progress (`drop_path_keep`, docs/nasnet-a.md).
 """
 
 from __future__ import annotations
@@ -87,7 +83,7 @@ class Conv2d(nn.Conv2d):
 
 class Pool2d(nn.Module):
     """Max or average pooling with "symmetric" or TF "SAME" padding (padding never enters a result), or
-    Keras's zero-padded strided pools (padding="keras": the zeros count, see the module docstring)."""
+    Keras's zero-padded strided pools (padding="keras": the zeros count; docs/reference-configs.md)."""
 
     def __init__(self, kind: str, kernel: int, stride: int, style: LayerStyle = LayerStyle()):
         super().__init__()

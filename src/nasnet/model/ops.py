@@ -1,20 +1,13 @@
 """The 13 operations of the NASNet search space (paper §3, A.4), in one literal table.
 
-Every op is built by ``OPS_TABLE[name](c_in, c_out, stride, style) -> nn.Module`` and maps a
-state of ``c_in`` channels to ``c_out`` (the cell's F) channels, at any stride. The table is
-written out entry by entry, so searching for an op's name finds its constructor.
-
-Semantics (matching TensorFlow's released NASNet code where it has the op):
-* convolutions are ReLU -> conv -> BN, without bias; "1xk then kx1" is two such units, each
-  striding along the axis it convolves;
-* a separable conv is applied twice (stride only in the first), with no BN/ReLU between its
-  depthwise and pointwise parts;
-* pooling has no ReLU; a 1x1 conv + BN follows when the channel count changes;
-* identity stays an identity unless it must stride or change channels, then it is ReLU -> strided
-  1x1 conv -> BN (and, like every identity, it is never drop-pathed).
-
-The leading ReLU of an op is not inside its module: ops with ``relu_input = True`` are handed the
-ReLU of their input by the cell, which computes it once per state however many ops read it.
+Every op is built by ``OPS_TABLE[name](c_in, c_out, stride, style) -> nn.Module`` and maps a state
+of ``c_in`` channels to ``c_out`` (the cell's F) channels, at any stride. The table is written out
+entry by entry, so searching for an op's name finds its constructor. What each op computes (ReLU ->
+conv -> BN without bias, separable convolutions applied twice, pooling without ReLU, identity
+unless it must stride or change width) follows TensorFlow's released code and is written once, in
+docs/nasnet-a.md ("How a cell is wired"). The leading ReLU of an op is not inside its module: ops
+with ``relu_input = True`` are handed the ReLU of their input by the cell, which computes it once
+per state however many ops read it.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
-"""Training (paper A.6 for CIFAR and the search's children, A.7 for ImageNet).
+"""Training (paper A.6 for CIFAR and the search's children, A.7 for ImageNet; docs/training.md).
 
 config (TrainConfig, the recipes, and `resolve`: recipe + model + data -> the configs of a run),
 job (TrainJob: a new, resumed or torchrun-restarted run), loop (the Trainer), evaluate (scoring a
-checkpoint), run_dir (every file of a run directory and the checkpoint format), schedule, optim,
-ema, and distributed / launch (data parallelism over torchrun).
+model or a checkpoint), device (where and how a run computes), run_dir (every file of a run
+directory and the checkpoint format), schedule, optim, ema, and distributed / launch (data
+parallelism over torchrun).
 """
 
 from .config import PRESETS, RunConfig, TrainConfig, preset, resolve

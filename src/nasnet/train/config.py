@@ -1,46 +1,21 @@
-"""TrainConfig and the named recipes (paper A.1, A.6, A.7).
+"""TrainConfig, the named recipes, and the one resolution of a run (paper A.1, A.6, A.7).
 
-A frozen dataclass holds every training choice; presets are named TrainConfigs and every field of
-one can be overridden (`preset("cifar", epochs=10)`, `nasnet train --set lr=0.1`).
-
-    child           the search reward (A.6): 20 epochs, single-period cosine, momentum 0.9, L2, no
-                    extras (no drop path, dropout, aux head or cutout); scored on the validation split
-                    (5,000 CIFAR-10 training images held out, A.1) after the last epoch
-    cifar           final CIFAR training (A.6, TF-Slim's CIFAR notes): 600 epochs, batch 32, lr 0.025,
-                    cosine, momentum 0.9, L2 5e-4, cutout 16 (at 32x32), ScheduledDropPath k0 0.6,
-                    auxiliary loss 0.4, gradient clipping at global norm 5; trains on every training
-                    image (50,000 for CIFAR-10) unless the spec asks for val=
-    imagenet        final ImageNet training (A.7, TF-Slim's Mobile notes): RMSProp (decay 0.9, epsilon
-                    1.0, TF semantics), lr 0.04 per 32 images decayed x0.97 every 2.4 epochs, label
-                    smoothing 0.1, weight EMA 0.9999 used for evaluation, auxiliary loss 0.4, dropout
-                    0.5, L2 4e-5, clipping 10, Inception crops and colour distortion; 312 epochs = the
-                    reference's 250k steps of 50 x 32 images
-    imagenet-large  the same with TF-Slim's Large notes: batch 16, lr 0.015 per 16 images, L2 5e-5
-                    (the default for `--model nasnet_a_large`)
-    digits          the cifar recipe shrunk for the bundled 8x8 digits: a few minutes on a laptop CPU
-
-Where each value comes from is written beside it below (paper section, TF-Slim, or ours) and in the
-README's recipe table, which also gives the paper's value where a recipe differs from it.
-
-`flip` None (every recipe) flips training images only where the data says a mirror image keeps its
-label (`Dataset.mirror_safe`: CIFAR and image folders yes, the bundled digits no); true or false
-overrides the data.
-
-Fields that size augmentation to the image may be None, so a recipe fits any image size:
-`crop_pad` then is image_size // 8 (4 at 32x32, as in the paper), `cutout` image_size // 2 (16 at
-32x32, the paper's "+ cutout"), and `image_size` the dataset's. `drop_path_keep` and `dropout`, when
-set, override the model's ModelConfig fields (they are part of a recipe, not of an architecture);
-`aux_weight > 0` turns the model's auxiliary head on.
+A frozen dataclass holds every training choice and checks it when built; a recipe (`PRESETS`:
+child, cifar, imagenet, imagenet-large, digits) is a named TrainConfig whose every field can be
+overridden (`preset("cifar", epochs=10)`). docs/training.md, "Recipes", says what each recipe is,
+where each of its values comes from and how the fields that size augmentation follow the image.
+`resolve` turns a recipe, a model and data into the `RunConfig` a run trains (`nasnet train`, the
+search's child and Python callers alike); `training_data` is the data as a recipe uses it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import sys
+import warnings
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from ..arch.genotype import Genotype
 from ..data import Dataset, load_dataset
@@ -206,62 +181,22 @@ class TrainConfig:
                        color=self.color_distort, flip=mirror_safe if self.flip is None else self.flip)
 
 
-# The recipes, value by value with its source (README "Recipes" has the same as a table): "paper"
-# is a section of Zoph et al.; "TF-Slim" is the reference release (nets/nasnet/nasnet.py: its arg
-# scopes and its "Notes for training" per model; preprocessing/inception_preprocessing.py); "ours"
-# marks a value neither gives.
-_CHILD = dict(
-    epochs=20,                 # paper A.6: "a fixed 20 epochs"
-    batch_size=128,            # ours (not in the paper)
-    lr=0.1,                    # ours (not in the paper)
-    momentum=0.9,              # paper A.6
-    lr_schedule="cosine",      # paper A.6: single-period cosine
-    weight_decay=5e-4,         # paper A.6 says "L2 weight decay"; the value is TF-Slim's CIFAR arg scope
-    drop_path_keep=1.0, dropout=0.0,   # paper A.6 names no regularisation for the children
-    eval_every=0,              # the reward: validation accuracy after the last epoch (paper §3, A.1)
+# The recipes. Each value's source (the paper's section, TF-Slim's release, or ours) and the paper's
+# value where it gives one: docs/training.md, "Recipes" (tests/test_recipes.py checks that table
+# against these values).
+_CHILD = dict(epochs=20, batch_size=128, lr=0.1, momentum=0.9, lr_schedule="cosine", weight_decay=5e-4,
+              drop_path_keep=1.0, dropout=0.0, eval_every=0)
+_CIFAR = dict(epochs=600, batch_size=32, lr=0.025, momentum=0.9, lr_schedule="cosine", weight_decay=5e-4,
+              cutout=None, drop_path_keep=0.6, aux_weight=0.4, grad_clip=5.0, holdout_val=False)
+_IMAGENET = dict(           # NASNet-A Mobile's; imagenet-large changes what Large's notes change
+    epochs=312, batch_size=32, lr=0.04, optimizer="rmsprop", rmsprop_decay=0.9, rmsprop_eps=1.0, momentum=0.9,
+    lr_schedule="exponential", lr_decay_rate=0.97, lr_decay_epochs=2.4, label_smoothing=0.1, ema_decay=0.9999,
+    aux_weight=0.4, dropout=0.5, weight_decay=4e-5, grad_clip=10.0, augment="inception", crop_scale_min=0.05,
+    crop_min_covered=0.1, color_distort="fast", normalize="unit", holdout_val=False,
 )
-_CIFAR = dict(
-    epochs=600,                # TF-Slim cifar_config: 937,500 steps of 32 = 600 epochs (paper: not given)
-    batch_size=32,             # TF-Slim CIFAR notes
-    lr=0.025,                  # TF-Slim CIFAR notes
-    momentum=0.9,              # paper A.6
-    lr_schedule="cosine",      # paper A.6: single-period cosine (also TF-Slim's notes)
-    weight_decay=5e-4,         # paper: "L2 weight decay"; value: TF-Slim CIFAR arg scope
-    cutout=None,               # paper Table 1 "+ cutout"; size: half the image side (16 at 32x32, DeVries & Taylor)
-    drop_path_keep=0.6,        # paper: ScheduledDropPath (§2); k0: TF-Slim cifar_config
-    aux_weight=0.4,            # TF-Slim CIFAR notes (the paper gives 0.4 for ImageNet, A.7)
-    grad_clip=5.0,             # TF-Slim CIFAR notes
-    holdout_val=False,         # all 50,000 images: only the controller's reward holds 5,000 out (A.1)
-)
-_IMAGENET = dict(              # NASNet-A Mobile's notes; see imagenet-large for Large's
-    epochs=312,                # TF-Slim: 250,000 steps x 50 replicas x 32 images ~ 312 epochs of 1.28M
-    batch_size=32,             # TF-Slim Mobile notes: 32 per replica (paper A.7: 50 workers)
-    lr=0.04,                   # TF-Slim Mobile notes: 0.04 per replica of 32 (paper: not given)
-    optimizer="rmsprop", rmsprop_decay=0.9, rmsprop_eps=1.0,   # paper A.7
-    momentum=0.9,              # RMSProp momentum: TF-Slim train_image_classifier's default (paper: not given)
-    lr_schedule="exponential", lr_decay_rate=0.97, lr_decay_epochs=2.4,  # TF-Slim notes; the paper (A.7):
-    #                            "the exponential decay scheme used in [60]", which reports x0.94 every 2 epochs
-    label_smoothing=0.1,       # paper A.7
-    ema_decay=0.9999,          # paper A.7: evaluation with a running average of the weights
-    aux_weight=0.4,            # paper A.7
-    dropout=0.5,               # paper A.7
-    weight_decay=4e-5,         # paper: "L2 regularization"; value: TF-Slim Mobile arg scope
-    grad_clip=10.0,            # TF-Slim notes (paper: not given)
-    augment="inception",       # paper A.7: [60]'s augmentation; TF-Slim's Inception preprocessing:
-    crop_scale_min=0.05, crop_min_covered=0.1,  # its crop (area 0.05-1, >= 10% of the image, aspect 0.75-1.33)
-    color_distort="fast",      # its colour distortion as its training script runs it (fast mode)
-    normalize="unit",          # [-1, 1], as TF-Slim's Inception preprocessing
-    holdout_val=False,         # train on every training image; report on the source's validation split
-)
-_IMAGENET_LARGE = dict(        # NASNet-A Large's notes (TF-Slim); the rest as imagenet
-    batch_size=16,             # TF-Slim Large notes: 16 per replica (100 replicas)
-    lr=0.015,                  # TF-Slim Large notes: 0.015 per replica of 16
-    weight_decay=5e-5,         # TF-Slim Large arg scope (Mobile's is 4e-5)
-)
-_DIGITS = dict(                # ours: the cifar recipe shrunk so the bundled digits train in minutes on a CPU
-    epochs=30, batch_size=64, lr=0.05, momentum=0.9, weight_decay=5e-4, lr_schedule="cosine",
-    drop_path_keep=0.8, aux_weight=0.4, grad_clip=5.0,
-)
+_IMAGENET_LARGE = dict(batch_size=16, lr=0.015, weight_decay=5e-5)
+_DIGITS = dict(epochs=30, batch_size=64, lr=0.05, momentum=0.9, weight_decay=5e-4, lr_schedule="cosine",
+               drop_path_keep=0.8, aux_weight=0.4, grad_clip=5.0)
 
 PRESETS: dict[str, TrainConfig] = {
     "child": TrainConfig(**_CHILD),
@@ -332,13 +267,16 @@ def model_config_for(base: ModelConfig, cfg: TrainConfig, dataset: Dataset) -> M
 
 def base_model(dataset: Dataset, model: str | None = None, genotype: str | Genotype | None = None,
                normal_cells: int | None = None, filters: int | None = None, penultimate: int | None = None,
-               skeleton: str | None = None) -> tuple[ModelConfig, str]:
+               skeleton: str | None = None, note: Callable[[str], None] | None = None) -> tuple[ModelConfig, str]:
     """(the model before the recipe and the data are applied, its name for the log).
 
     `model` is a zoo name; without one, NASNet-A (or `genotype`) at the dataset's default size: the
     CIFAR model for CIFAR, a small 2 @ 384-style model for other images up to 64 pixels, the Mobile
     skeleton (symmetric padding) for larger ones. `normal_cells` / `filters` / `penultimate` (the N,
-    F0 and F of the paper's "N @ F") and `skeleton` resize it."""
+    F0 and F of the paper's "N @ F") and `skeleton` resize it. `note` receives the one line said when
+    `penultimate` is not a multiple of the widths the genotype can build (default: a UserWarning).
+
+    Raises NasnetError for both `filters` and `penultimate`, or a width below 1."""
     if model:
         cfg = get_entry(model).config
         name = model
@@ -358,25 +296,30 @@ def base_model(dataset: Dataset, model: str | None = None, genotype: str | Genot
     if normal_cells is not None:
         over["normal_cells"] = normal_cells
     if filters is not None and penultimate is not None:
-        raise NasnetError("give the width either as --F0 (first-stage filters) or as --F (penultimate), not both")
+        raise NasnetError("give the width either as `filters` (first-stage filters) or as `penultimate` "
+                          "(penultimate), not both")
     if filters is not None:
         over["filters"] = filters
     if penultimate is not None:
-        over["filters"] = _filters_for(cfg, penultimate)
+        over["filters"] = _filters_for(cfg, penultimate, note)
     if skeleton is not None:
         over["skeleton"] = skeleton
     return (cfg.replace(**over) if over else cfg), name
 
 
-def _filters_for(cfg: ModelConfig, penultimate: int) -> int:
+def _filters_for(cfg: ModelConfig, penultimate: int, note: Callable[[str], None] | None) -> int:
     """F0 for the paper's "N @ F": F / (normal-cell output width x 2**reductions), said when inexact."""
     if penultimate < 1:
-        raise NasnetError(f"--F must be a positive width, got {penultimate}")
+        raise NasnetError(f"`penultimate` must be a positive width, got {penultimate}")
     f0 = filters_from_penultimate(cfg.genotype, penultimate, cfg.num_reductions)
     built = cfg.replace(filters=f0).penultimate_filters
     if built != penultimate:
-        print(f"note: --F {penultimate} is not a multiple of {built // f0}; building F0 = {f0} "
-              f"(penultimate width {built})", file=sys.stderr)
+        message = (f"`penultimate` {penultimate} is not a multiple of {built // f0}; building F0 = {f0} "
+                   f"(penultimate width {built})")
+        if note is None:
+            warnings.warn(message, stacklevel=3)
+        else:
+            note(message)
     return f0
 
 
@@ -421,6 +364,6 @@ def resolve(data: str | Dataset = "digits", preset_name: str | None = None, trai
         model_cfg = model_cfg.replace(**model)
     if model_cfg.skeleton == "imagenet" and model_cfg.image_size < 32:
         raise NasnetError(f"the imagenet skeleton needs images of 32 pixels or more; {dataset.spec} has "
-                          f"{model_cfg.image_size} (use --skeleton cifar)")
+                          f"{model_cfg.image_size} (use `skeleton=cifar`)")
     check_classes(model_cfg, dataset)
     return RunConfig(model_cfg, train_cfg, dataset, {"preset": name, "model_name": model_name or "custom"})

@@ -1,36 +1,14 @@
 """Data-parallel training on PyTorch's own engine: the process group and the few collectives the
-training loop needs (paper A.7: synchronous SGD over many workers).
+training loop needs (paper A.7: synchronous SGD over many workers; docs/training.md, "Data-parallel
+training", says what K processes share and how they stay equal).
 
-Processes are started by torchrun (`torch.distributed.run`), directly or through
-`nasnet train --nproc K` (see launch.py), which sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT,
-TORCHELASTIC_RUN_ID and TORCHELASTIC_RESTART_COUNT in every process. `init_from_env` joins the
-group: gloo on a CPU-only machine; with CUDA, one process group that sends CUDA tensors over NCCL
-and CPU tensors over gloo ("cpu:gloo,cuda:nccl"), each process on GPU LOCAL_RANK. Every
-collective has the group's timeout, so a process that stops answering ends the job with an error
-instead of a hang (torchrun itself stops the others as soon as one process exits).
-
-What the loop does with them (loop.py):
-
-* gradients are averaged by DistributedDataParallel during backward (static graph: the set of
-  parameters a NASNet uses never changes between steps, and parameters a cell never reads, such
-  as the preprocessing of an unused input, keep no gradient exactly as in one process);
-* BatchNorm running statistics, which each process updates from its own batches, are averaged
-  over the processes at the end of every epoch (`average_buffers`), so all processes hold the
-  same model before it is evaluated and checkpointed (unless SyncBatchNorm already keeps them equal);
-* evaluation shards the split by example index and gathers per-example results with their
-  indices (`gather_indexed`): every example counts exactly once, whatever the number of processes.
-
-Ending cleanly (`shutdown`): the process group's threads (gloo's event loop and its two worker
-threads) must be gone before the interpreter finalizes. A worker thread still alive then, destroying
-a finished collective whose tensors Python created, takes the GIL to release them; CPython ends a
-thread that asks for the GIL during finalization with pthread_exit, whose unwinding through that C++
-destructor calls std::terminate ("terminate called without an active exception"): the rank dies by
-SIGABRT after a run that succeeded. `destroy_process_group` alone
-does not stop them while anything still holds the group, and `torch.distributed.nn` does, for the
-life of the interpreter, when it is first imported after the group exists: its functions take
-`group=group.WORLD` as a default argument, and DistributedDataParallel's constructor imports it
-(through torch._dynamo). `init_from_env` imports it first, so its defaults hold no group, and
-`shutdown` collects the rest of the run (the DDP wrapper) after destroying the group.
+`init_from_env` joins the group torchrun's environment describes (RANK, WORLD_SIZE, LOCAL_RANK, ...):
+gloo on a CPU-only machine; with CUDA one group that sends CUDA tensors over NCCL and CPU tensors
+over gloo, each process on the GPU of its local rank. Every collective has the group's timeout, so a
+process that stops answering ends the job with an error instead of a hang. `data_parallel` wraps
+the model in DistributedDataParallel; `average_buffers` averages BatchNorm statistics at an epoch's
+end; `shard_indices` and `gather_indexed` let evaluation count every example once; `shutdown`
+releases the group and its threads before the interpreter exits.
 """
 
 from __future__ import annotations
@@ -88,14 +66,14 @@ def init_from_env(timeout_s: float = DEFAULT_TIMEOUT_S) -> DistContext:
         count = torch.cuda.device_count()
         if local_rank >= count:
             raise NasnetError(f"local rank {local_rank} has no GPU: this node runs {local_world} processes but has "
-                              f"{count} GPU(s) (start at most {count} per node, or --device cpu)")
+                              f"{count} GPU(s) (start at most {count} per node, or use `device=cpu`)")
         torch.cuda.set_device(local_rank)
         backend = "cpu:gloo,cuda:nccl"
     else:
         backend = "gloo"
     restart = _env_int("TORCHELASTIC_RESTART_COUNT", 0)
     if not dist.is_initialized():
-        # imported before the group exists: its default arguments would otherwise keep the group (see above)
+        # imported before the group exists: its default arguments would otherwise keep the group (see `shutdown`)
         importlib.import_module("torch.distributed.nn")
 
         timeout = timedelta(seconds=timeout_s)
@@ -140,7 +118,17 @@ def shutdown() -> None:
 
     Called by every process on every path, after the training objects are out of scope: the group is
     destroyed, then a collection frees what still refers to it (a DistributedDataParallel wrapper in
-    a reference cycle), and the group's destructor joins its threads (see the module's docstring)."""
+    a reference cycle), and the group's destructor joins its threads.
+
+    Why: a gloo thread (its event loop, its two workers) still alive when the interpreter finalizes,
+    destroying a finished collective whose tensors Python created, takes the GIL to release them;
+    CPython ends a thread that asks for the GIL during finalization with pthread_exit, whose unwinding
+    through that C++ destructor calls std::terminate: the rank dies by SIGABRT after a run that
+    succeeded. `destroy_process_group` alone does not stop the threads while anything still holds the
+    group, and `torch.distributed.nn` holds it for the life of the interpreter when first imported
+    after the group exists (its functions take `group=group.WORLD` as a default argument, and
+    DistributedDataParallel's constructor imports it through torch._dynamo): `init_from_env` imports
+    it first."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
         gc.collect()

@@ -1,4 +1,5 @@
-"""Exponential moving average of the weights, used for evaluation (paper A.7: decay 0.9999).
+"""Exponential moving average of the weights, used for evaluation (paper A.7: decay 0.9999; docs/training.md,
+"Recipes").
 
 As TensorFlow's ExponentialMovingAverage with `num_updates` (what slim's train_image_classifier
 passes), the effective decay is min(decay, (1 + n) / (10 + n)) after n updates, so the average is

@@ -1,16 +1,11 @@
-"""Scoring a trained model: top-1 / top-5 / loss of a training checkpoint on a dataset split.
+"""Scoring a model: loss, top-1 and top-5 on a split, in one process or sharded over K (paper A.7).
 
-`evaluate_checkpoint` is what `nasnet eval` runs: the model, its input pipeline and the dataset
-come from the checkpoint's saved configuration (another `data` spec may be given: the same channels
-and classes; images of another side are resized to the model's image size by the input pipeline, as
-in training, and the result names both sizes), and the weight EMA is used when the run kept one,
-as the paper evaluates its ImageNet models (A.7). The checkpoint is read with weights_only=True:
-nothing in it is executed.
-
-Any other weights `nasnet.load_model` reads (a model file, a plain state dict with the zoo `model`
-named, safetensors, imported TF-Slim or Keras weights) are scored on the `data` given: evaluation
-follows the model's preprocessing (center crop, [-1, 1] or [0, 1] inputs) when it has one, else the
-default recipe of the data set's kind.
+`evaluate_model` is the one evaluation: the training loop's `Trainer.evaluate`, `nasnet eval` and the
+benchmarks use it. `evaluate_checkpoint` is what `nasnet eval` runs: a training checkpoint (or run
+directory) is scored with its own configuration, model and input pipeline, the weight EMA when the
+run kept one (as the paper evaluates its ImageNet models); other weights `nasnet.load_model` reads
+are scored on the data given, with the model's preprocessing or the data kind's default recipe.
+docs/training.md ("Run directory and resume") says what `nasnet eval` accepts.
 """
 
 from __future__ import annotations
@@ -19,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from ..data import load_dataset
 from ..data.augment import Augment
@@ -27,9 +23,9 @@ from ..model.network import NASNet
 from ..weights.formats import PYTORCH, detect_format
 from ..weights.io import read_checkpoint
 from ..zoo.factory import load_model
+from . import distributed
 from .config import TrainConfig, default_preset, preset, training_data
-from .device import resolve_device, uses_bf16
-from .loop import device_splits, evaluate_model
+from .device import cudnn_autotune, device_splits, resolve_device, uses_bf16
 from .run_dir import CHECKPOINT_FILE, FORMAT, load_checkpoint
 
 
@@ -91,8 +87,8 @@ def _eval_augment(model: NASNet, kind: str) -> Augment:
 def _evaluate_weights(path: str | Path, loaded: Any, model: str | None, data: str | None, split: str,
                       batch_size: int | None, dev: torch.device) -> dict[str, Any]:
     if data is None:
-        raise NasnetError(f"{str(path)!r} holds weights, not a training run: give the data to score them on (--data)"
-                          + ("" if model else ", and --model for a plain state dict"))
+        raise NasnetError(f"{str(path)!r} holds weights, not a training run: give the data to score them on (`data`)"
+                          + ("" if model else ", and `model` for a plain state dict"))
     net = load_model(loaded if loaded is not None else path, expect=model)
     cfg = net.config
     dataset = load_dataset(data)
@@ -106,3 +102,50 @@ def _evaluate_weights(path: str | Path, loaded: Any, model: str | None, data: st
     metrics = evaluate_model(net, x, y, augment, batch_size or TrainConfig().eval_batch_size, dev)
     return {"checkpoint": str(path), "data": dataset.spec, "split": split, "epoch": None, "ema": False,
             "data_image_size": dataset.image_size, "model_image_size": cfg.image_size, **metrics}
+
+
+@torch.no_grad()
+def evaluate_model(model: NASNet, x_all: torch.Tensor, y_all: torch.Tensor, augment: Augment, batch_size: int,
+                   device: torch.device, bf16: bool = False, channels_last: bool = True, *,
+                   rank: int = 0, world_size: int = 1) -> dict[str, float]:
+    """Loss, top-1 and top-5 of `model` on uint8 images (evaluation preprocessing, no augmentation).
+
+    With world_size > 1 (a collective: every process calls it with the same model) each process
+    scores every world_size-th example and the per-example results are gathered with their indices,
+    so each example of the split counts exactly once and the result equals one process's."""
+    with cudnn_autotune(device):
+        return _evaluate(model, x_all, y_all, augment, batch_size, device, bf16, channels_last, rank, world_size)
+
+
+def _evaluate(model: NASNet, x_all: torch.Tensor, y_all: torch.Tensor, augment: Augment, batch_size: int,
+              device: torch.device, bf16: bool, channels_last: bool, rank: int, world_size: int) -> dict[str, float]:
+    """evaluate_model's body, run with cuDNN's autotuner on (on CUDA)."""
+    was_training = model.training
+    model.eval()
+    n_all = len(y_all)
+    index = distributed.shard_indices(n_all, rank, world_size, y_all.device) if world_size > 1 else None
+    if index is not None:
+        x_all, y_all = x_all[index], y_all[index]
+    rows = []
+    k = min(5, model.config.num_classes)
+    try:
+        for i in range(0, len(y_all), batch_size):
+            x = augment.eval_batch(x_all[i:i + batch_size])
+            x = x.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+            y = y_all[i:i + batch_size]
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                logits = model(x)
+            logits = logits.float()
+            topk = logits.topk(k, dim=1).indices
+            rows.append(torch.stack([F.cross_entropy(logits, y, reduction="none").double(),
+                                     (topk[:, 0] == y).double(), (topk == y[:, None]).any(1).double()], 1))
+    finally:
+        model.train(was_training)
+    per_example = torch.cat(rows) if rows else torch.zeros((0, 3), dtype=torch.float64, device=y_all.device)
+    if index is not None:
+        per_example = distributed.gather_indexed(index, per_example, n_all)
+    n = len(per_example)
+    if n == 0:
+        return {"loss": float("nan"), "top1": float("nan"), "top5": float("nan"), "images": 0}
+    loss, top1, top5 = per_example.mean(0).tolist()
+    return {"loss": loss, "top1": top1, "top5": top5, "images": n}

@@ -1,5 +1,5 @@
 """A training run as a job: start a new one, resume a stopped one, run it in one process or in each of
-the K processes torchrun started (paper A.6, A.7).
+the K processes torchrun started (paper A.6, A.7; docs/training.md).
 
     job = TrainJob.new("runs/x", resolve("digits"))     # refuses a directory that holds a run
     job = TrainJob.resume("runs/x")                      # the saved configuration and checkpoint
@@ -13,7 +13,6 @@ from its spec themselves; rank 0 alone writes the run directory (nasnet.train.ru
 from __future__ import annotations
 
 import json
-import sys
 import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -104,7 +103,7 @@ class TrainJob:
             if done:  # epochs were trained, but their checkpoint is gone: starting over would overwrite them
                 raise NasnetError(f"{run_dir}: {CHECKPOINT_FILE} is missing, but the run has completed epochs "
                                   f"({', '.join(done)}); it cannot continue without it: restore {CHECKPOINT_FILE} "
-                                  "or start a new --run-dir")
+                                  "or start a new `run_dir`")
             state = None  # stopped during the first epoch
             try:
                 config = json.loads((run_dir / CONFIG_FILE).read_text())
@@ -124,7 +123,7 @@ class TrainJob:
         if over:
             train_cfg = train_cfg.replace(**over)
         dataset = load_dataset(data)
-        check_classes(model_cfg, dataset)        # a run an older version started with too few classes
+        check_classes(model_cfg, dataset)        # a saved model with fewer outputs than the data's labels
         return cls._make(run_dir, model_cfg, train_cfg, dataset, meta, state)
 
     @classmethod
@@ -154,33 +153,29 @@ class TrainJob:
             self.dataset = load_dataset(self.data_spec)
         model_cfg, train_cfg, dataset, meta = self.model_cfg, self.train_cfg, self.dataset, self.meta
         fresh = rank == 0 and self.state is None and not (self.run_dir / CONFIG_FILE).is_file()
+        files = RunFiles(self.run_dir, tensorboard=tensorboard) if rank == 0 else None
         try:  # everything that can refuse the run (device, sizes, memory) happens before a file is written
-            trainer = Trainer(model_cfg, train_cfg, dataset, progress=progress and rank == 0, log=log, rank=rank,
-                              world_size=world)
+            trainer = Trainer(model_cfg, train_cfg, dataset, run_files=files, meta=meta,
+                              progress=progress and rank == 0, log=log, rank=rank, world_size=world)
         except BaseException:
             if fresh:
                 release_run_dir(self.lock, self.created, discard=True)
                 self.lock = None
             raise
-        trainer.meta = meta
-        if rank == 0:
-            trainer.files = files = RunFiles(self.run_dir, tensorboard=tensorboard)
-            if fresh:
-                config = {"model": model_cfg.to_dict(), "train": train_cfg.to_dict(), "data": dataset.spec, **meta,
-                          "params": self.params, "mult_adds": self.mult_adds}
-                if ctx is not None:
-                    config["distributed"] = {"world_size": world, "backend": ctx.backend, "launch_id": ctx.run_id,
-                                             "global_batch": train_cfg.batch_size * world}
-                files.write_config(config)
-        else:
-            files = None
+        if fresh:
+            config = {"model": model_cfg.to_dict(), "train": train_cfg.to_dict(), "data": dataset.spec, **meta,
+                      "params": self.params, "mult_adds": self.mult_adds}
+            if ctx is not None:
+                config["distributed"] = {"world_size": world, "backend": ctx.backend, "launch_id": ctx.run_id,
+                                         "global_batch": train_cfg.batch_size * world}
+            files.write_config(config)
         if self.state is not None:
             trainer.load_state_dict(self.state)
         self._log_header(trainer, log, ctx)
         try:
             trainer.fit()
         except Diverged as err:
-            raise NasnetError(f"training diverged: {err}; lower --lr or add --set grad_clip=5 "
+            raise NasnetError(f"training diverged: {err}; lower `lr` or add `grad_clip=5` "
                               f"(the last good checkpoint is in {self.run_dir})") from None
         results = final_results(trainer, self)  # a collective under data parallelism
         if files is None:
@@ -252,18 +247,22 @@ def started_by_this_launch(run_dir: Path, ctx: distributed.DistContext | None) -
 
 
 # -- one of the K processes torchrun started ----------------------------------------------------------
-def run_worker(prepare: Callable[[distributed.DistContext], TrainJob], timeout_s: float, **run_kwargs: Any) -> int:
-    """Join the process group, let rank 0 `prepare` the job, run it everywhere; returns the exit status.
+def run_worker(prepare: Callable[[distributed.DistContext], TrainJob], timeout_s: float, *, say: Log = _quiet,
+               **run_kwargs: Any) -> int:
+    """Join the process group, let rank 0 `prepare` the job, run it everywhere (`TrainJob.run` with
+    `run_kwargs`); returns this process's exit status. timeout_s: how long a collective waits.
 
     Expected endings are handled here, so torchrun's `record` writes an error file only for a real
-    crash (the launcher shows its first line): a user mistake is raised on rank 0 as one line (the
-    other ranks exit with status 2), and a process that merely lost contact with a failed one
-    prints one line and exits with LOST_PEER_STATUS, writing nothing (torchrun may stop it at any
-    moment, and a half-written file would break torchrun)."""
+    crash (the launcher shows its first line): a user mistake is raised on rank 0 as a NasnetError
+    (the other ranks pass `say` the line "error: [rank R] ..." and return 2), and a process that merely
+    lost contact with a failed one passes `say` one line and returns LOST_PEER_STATUS, writing nothing
+    (torchrun may stop it at any moment, and a half-written file would break torchrun).
+
+    Raises NasnetError for a `timeout_s` that is not positive, and for rank 0's user mistakes."""
     from torch.distributed.elastic.multiprocessing.errors import record
 
     if timeout_s <= 0:
-        raise NasnetError("--dist-timeout must be > 0 seconds")
+        raise NasnetError("`timeout_s` must be > 0 seconds")
     ctx = distributed.init_from_env(timeout_s)
     mistake: list[NasnetError] = []
 
@@ -274,7 +273,7 @@ def run_worker(prepare: Callable[[distributed.DistContext], TrainJob], timeout_s
             if ctx.rank == 0:
                 mistake.append(err)  # raised below, outside `record`: the CLI prints it as one line
             else:
-                print(f"nasnet train: error: [rank {ctx.rank}] {err}", file=sys.stderr)
+                say(f"error: [rank {ctx.rank}] {err}")
             return 2
         except Exception as err:
             if not distributed.lost_peer(err):
@@ -282,8 +281,7 @@ def run_worker(prepare: Callable[[distributed.DistContext], TrainJob], timeout_s
             reason = first_line(err)
             if reason.startswith("[") and "] " in reason:  # gloo's "[source.cc:553] Connection closed by peer"
                 reason = reason.split("] ", 1)[1]
-            print(f"nasnet train: [rank {ctx.rank}] lost contact with the other processes "
-                  f"({reason.split('. ')[0]})", file=sys.stderr)
+            say(f"[rank {ctx.rank}] lost contact with the other processes ({reason.split('. ')[0]})")
             return LOST_PEER_STATUS
 
     try:

@@ -1,17 +1,12 @@
-"""`nasnet train --nproc K`: start K data-parallel training processes through torchrun.
+"""Starting K data-parallel training processes through torchrun (paper A.7; docs/training.md,
+"Data-parallel training").
 
-This is `torchrun [options] -m nasnet train ARGS` run inside the `nasnet` process
-(`torch.distributed.run`, PyTorch's elastic launcher), so both ways of starting a run behave the
-same. One machine uses torchrun's standalone rendezvous (a free local port); several machines run
-the same command each with `--nnodes N --rdzv-endpoint HOST:PORT` (c10d rendezvous hosted by the
-first process to arrive at HOST:PORT). `--max-restarts M` lets torchrun restart all processes up
-to M times after one fails; a restarted run resumes from its last checkpoint by itself.
-
-When a process fails, torchrun stops the others at once (nothing waits for a dead process), and
-`launch` reports which rank failed and how (its exception, recorded by torchrun's `record`, or the
-signal that killed it) in one line, with the command that resumes the run; torchrun's own log lines
-about the same failure are left out. A process that dies of a fatal signal of its own (SIGABRT,
-SIGSEGV: a crash in native code) has printed what it knows on its stderr just before; the line says so.
+`launch` runs `torchrun [options] -m nasnet train ARGS` inside the calling process
+(`torch.distributed.run`, PyTorch's elastic launcher), so `nasnet train --nproc K` and torchrun from
+outside behave the same: standalone rendezvous on one machine, c10d on several (`LaunchOptions`).
+When a process fails, torchrun stops the others at once; `describe_failure` says which rank failed
+and how in one line (its recorded exception, or the signal that killed it), leaving out the ranks
+that only lost contact with it and torchrun's own log lines about the same failure.
 """
 
 from __future__ import annotations
@@ -19,12 +14,9 @@ from __future__ import annotations
 import logging
 import os
 import re
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 from ..errors import NasnetError
-from .run_dir import holds_run
 
 LAUNCH_ENV = "NASNET_TRAIN_LAUNCHER"   # set for processes started by `nasnet train --nproc`
 DEFAULT_RDZV_ID = "nasnet-train"
@@ -50,17 +42,17 @@ class LaunchOptions:
 
     def __post_init__(self) -> None:
         if not (self.nproc == "gpu" or (self.nproc.isdigit() and int(self.nproc) >= 1)):
-            raise NasnetError(f"--nproc {self.nproc!r}: give a number of processes >= 1, or 'gpu' (one per GPU)")
+            raise NasnetError(f"`nproc` {self.nproc!r}: give a number of processes >= 1, or 'gpu' (one per GPU)")
         if not re.fullmatch(r"[1-9]\d*(:[1-9]\d*)?", self.nnodes):
-            raise NasnetError(f"--nnodes {self.nnodes!r}: give a number of machines, or MIN:MAX for an elastic job")
+            raise NasnetError(f"`nnodes` {self.nnodes!r}: give a number of machines, or MIN:MAX for an elastic job")
         lo, _, hi = self.nnodes.partition(":")
         if hi and int(hi) < int(lo):
-            raise NasnetError(f"--nnodes {self.nnodes}: MIN must not exceed MAX")
+            raise NasnetError(f"`nnodes` {self.nnodes}: MIN must not exceed MAX")
         if self.multi_node and not self.rdzv_endpoint:
-            raise NasnetError("several machines need --rdzv-endpoint HOST:PORT (a machine every node can reach; "
+            raise NasnetError("several machines need `rdzv_endpoint` HOST:PORT (a machine every node can reach; "
                               "run the same command on each)")
         if self.max_restarts < 0:
-            raise NasnetError("--max-restarts must be >= 0")
+            raise NasnetError("`max_restarts` must be >= 0")
 
     @property
     def multi_node(self) -> bool:
@@ -83,8 +75,21 @@ class LaunchOptions:
         return shlex.join(["torchrun", *self.torchrun_args(), "-m", "nasnet", *worker_argv])
 
 
-def launch(opts: LaunchOptions, worker_argv: list[str], run_dir: Path) -> int:
-    """Run torchrun here; returns the exit status (0 when every process finished)."""
+@dataclass(frozen=True)
+class LaunchEnd:
+    """How a launch ended: `status`, the exit status for the command (0 when every process finished);
+    `failure`, one line saying which process failed and how ("" when none did, or when the processes
+    said it themselves); `signal`, the name of the signal that stopped the launcher itself (or None)."""
+
+    status: int
+    failure: str = ""
+    signal: str | None = None
+
+
+def launch(opts: LaunchOptions, worker_argv: list[str]) -> LaunchEnd:
+    """Run torchrun here with `worker_argv` (the `nasnet` command line every process runs) and wait for it.
+
+    Raises NasnetError for `nproc=gpu` on a machine without CUDA."""
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import get_args_parser
@@ -94,7 +99,7 @@ def launch(opts: LaunchOptions, worker_argv: list[str], run_dir: Path) -> int:
         import torch
 
         if not torch.cuda.is_available():
-            raise NasnetError("--nproc gpu starts one process per GPU, but CUDA is not available (give a number)")
+            raise NasnetError("`nproc=gpu` starts one process per GPU, but CUDA is not available (give a number)")
         local = torch.cuda.device_count()
     else:
         local = int(opts.nproc)
@@ -104,9 +109,6 @@ def launch(opts: LaunchOptions, worker_argv: list[str], run_dir: Path) -> int:
     args = get_args_parser().parse_args([*opts.torchrun_args(), "-m", "nasnet"])
     # set after parsing: torchrun's parser would read the worker's --nproc as its own --nproc-per-node
     args.training_script_args = list(worker_argv)
-    hint = f"nasnet train --run-dir {run_dir} --resume --nproc {opts.nproc}"
-    if opts.multi_node:
-        hint += f" --nnodes {opts.nnodes} --rdzv-endpoint {opts.rdzv_endpoint}"
     procs_log = logging.getLogger(_TORCHRUN_PROCS_LOGGER)
     level = procs_log.level
     if "LOGLEVEL" not in os.environ:  # torchrun's own setting: asked for, its log is shown
@@ -114,18 +116,12 @@ def launch(opts: LaunchOptions, worker_argv: list[str], run_dir: Path) -> int:
     try:
         torchrun(args)
     except ChildFailedError as err:
-        status, message = describe_failure(err.failures)
-        if message:
-            print(f"nasnet train: error: {message}", file=sys.stderr)
-        if holds_run(run_dir):
-            print(f"nasnet train: the run is in {run_dir}; continue it with: {hint}", file=sys.stderr)
-        return status
+        return LaunchEnd(*describe_failure(err.failures))
     except SignalException as err:
-        print(f"nasnet train: stopped by {err.sigval.name}; continue with: {hint}", file=sys.stderr)
-        return 128 + int(err.sigval)
+        return LaunchEnd(128 + int(err.sigval), signal=err.sigval.name)
     finally:
         procs_log.setLevel(level)
-    return 0
+    return LaunchEnd(0)
 
 
 def _recorded_message(message) -> str:

@@ -1,58 +1,37 @@
-"""The training loop shared by `nasnet train` and the search's child training (paper A.6, A.7).
+"""The training loop shared by `nasnet train` and the search's children (paper A.6, A.7).
 
-One `Trainer` owns a model, its optimizer, the weight EMA and the input pipeline for one run:
-
-* `fit()` trains epoch by epoch from wherever the run stands, evaluates on the validation split,
-  and (with a run directory) writes metrics and an atomic checkpoint after every epoch;
-* `evaluate(split)` reports loss, top-1 and top-5 (with the EMA weights when there are some);
-* `state_dict()` / `load_state_dict()` make `--resume` exact.
-
-Exact resume: the examples an epoch visits and their augmentation come from CPU generators seeded
-by (run seed, epoch), so they are the same on any device (augmentation is applied on the device,
-its random parameters are drawn on the CPU: a seed gives the same crops and flips on a GPU as on a
-CPU); the global RNG that ScheduledDropPath and dropout draw from is saved in every checkpoint
-and restored. A run killed mid-epoch and resumed from the last checkpoint therefore
-redoes that epoch exactly as the uninterrupted run did (bit-for-bit on CPU).
-
-Data parallelism (K processes started by torchrun, see distributed.py and launch.py): the model
-is wrapped in DistributedDataParallel, which averages gradients during backward; every process
-visits its shard of the epoch's permutation (`examples_for_epoch`, the one place that decides which
-examples a process sees), draws its augmentation and drop-path masks from its own generators, and
-runs the same number of steps. `batch_size` is per process (the global batch is K times larger)
-and the lr is used as given unless `lr_scaling="linear"`. L2, clipping, the optimizer step, the
-weight EMA and the ScheduledDropPath progress (step / total steps) all act on the averaged
-gradients and the shared step count, so they behave as in one process. `RunFiles` is the one
-place that writes (rank 0); `evaluate` gathers per-example results with their indices. Resume is
-exact for the same K: every process's RNG state is stored in the checkpoint.
-
-Devices: on CUDA the dataset lives on the GPU as uint8 and augmentation runs there; the forward
-runs under bf16 autocast with channels_last tensors; `compile` wraps the forward in torch.compile
-(a mode name such as "reduce-overhead" picks that mode: CUDA graphs). On CPU channels_last is kept (it is about 2x
-faster for NASNet's depthwise convolutions with oneDNN) and precision is fp32 unless bf16 is asked for.
+A `Trainer` holds one run, built whole: the model on its device, the optimizer, the weight EMA, the
+input pipeline and the run's place in its schedule. `fit()` trains epoch by epoch (a run directory
+gets metrics and an atomic checkpoint after each), `evaluate(split)` scores the model (the EMA
+weights when there are some), `state_dict()` / `load_state_dict()` make a resume exact. The rules it
+keeps are in docs/training.md: data order and augmentation as functions of (seed, epoch, rank), the
+RNG in the checkpoint ("Exact resume"), the batch per process and what K processes share
+("Data-parallel training"), bf16, channels_last and torch.compile ("Devices"). The loss with label
+smoothing and the auxiliary head is `training_loss`; data order and sharding are `examples_for_epoch`.
 """
 
 from __future__ import annotations
 
 import math
 import time
-import weakref
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import torch
 import torch.nn.functional as F
 
 from .. import seeding
 from ..data import Dataset
-from ..data.augment import Augment
 from ..errors import NasnetError
 from ..model.network import ModelConfig, NASNet
 from ..seeding import derive_seed
+from ..torch_rng import rng_state, set_rng_state
 from . import distributed
 from .config import TrainConfig, training_data
-from .device import compile_mode, cudnn_autotune, resolve_device, uses_bf16  # noqa: F401  (also loop's API)
+from .device import compile_mode, cudnn_autotune, data_parallel_device, device_splits, resolve_device, uses_bf16
+from .evaluate import evaluate_model
 from .ema import ModelEMA
 from .optim import build_optimizer, decayed_parameters, finish_gradients
-from .run_dir import RunFiles, rng_state, set_rng_state
+from .run_dir import RunFiles
 from .schedule import lr_at, lr_scale
 
 
@@ -77,7 +56,7 @@ def check_sync_bn(cfg: TrainConfig, device: torch.device, world_size: int, ddp: 
     a model wrapped in DDP), in one line."""
     if cfg.sync_bn and (world_size > 1 or ddp) and device.type != "cuda":
         raise NasnetError("sync_bn needs CUDA: PyTorch's SyncBatchNorm does not run on CPU (gloo); "
-                          "drop --set sync_bn=true")
+                          "drop `sync_bn=true`")
 
 
 def steps_per_epoch(n_train: int, batch_size: int, world_size: int = 1) -> int:
@@ -94,23 +73,8 @@ def check_batch_size(n_train: int, batch_size: int, world_size: int = 1, spec: s
     per_process = n_train // world_size
     if batch_size > per_process:
         where = f" per process ({n_train:,} over {world_size})" if world_size > 1 else ""
-        raise NasnetError(f"--batch-size {batch_size:,} is larger than the {per_process:,} training images of "
+        raise NasnetError(f"`batch_size` {batch_size:,} is larger than the {per_process:,} training images of "
                           f"{spec}{where}; use at most {per_process:,}")
-
-
-_DEVICE_DATA: "weakref.WeakKeyDictionary[Dataset, dict]" = weakref.WeakKeyDictionary()
-
-
-def device_splits(dataset: Dataset, device: torch.device) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """The dataset's splits as (uint8 images, int64 labels) tensors on `device`, cached per process."""
-    per_device = _DEVICE_DATA.setdefault(dataset, {})
-    key = str(device)
-    if key not in per_device:
-        per_device[key] = {
-            name: (torch.from_numpy(s.x).to(device), torch.from_numpy(s.y).to(device))
-            for name, s in dataset.splits.items()
-        }
-    return per_device[key]
 
 
 def training_loss(logits: torch.Tensor, aux: torch.Tensor | None, y: torch.Tensor, label_smoothing: float = 0.0,
@@ -126,73 +90,73 @@ def training_loss(logits: torch.Tensor, aux: torch.Tensor | None, y: torch.Tenso
     return main + aux_weight * aux_loss, main
 
 
+def training_device(cfg: TrainConfig, dataset: Dataset, world_size: int = 1, ddp: bool = False) -> torch.device:
+    """The device this process trains on (`device.resolve_device`, `device.data_parallel_device`).
+
+    Raises NasnetError, before anything is built, for a run that cannot train: CUDA asked for where there
+    is none, SyncBatchNorm off CUDA, a batch larger than a process's share of the training images, or
+    data parallelism without an initialised process group."""
+    device = resolve_device(cfg.device)
+    check_sync_bn(cfg, device, world_size, ddp)
+    check_batch_size(len(dataset.split("train")), cfg.batch_size, world_size, dataset.spec)
+    if not ddp:
+        return device
+    if not distributed.dist.is_initialized():
+        raise NasnetError("data-parallel training needs torch.distributed initialised: in each process torchrun "
+                          "starts, call nasnet.train.distributed.init_from_env() first")
+    return data_parallel_device(device, world_size)
+
+
 class Trainer:
-    """One training run. `rank` / `world_size`: this process's place among the data-parallel processes
-    (the default process group must be initialised when world_size > 1); `ddp=True` wraps the model in
-    DistributedDataParallel even for one process (to measure its overhead)."""
+    """One training run, built whole: the model on its device, the optimizer, the weight EMA, the
+    input pipeline and the run's place in its schedule (epoch 0, or `load_state_dict` for a resume).
+
+    model_config, cfg: the network and the recipe (nasnet.train.config.resolve makes both); dataset: the
+    data, used as the recipe says (`training_data`). run_files: where rank 0 writes (None: nowhere);
+    meta: plain facts stored with every checkpoint (the preset and model names); progress: a per-step
+    bar; log: receives one line per epoch. rank / world_size: this process's place among the
+    data-parallel processes (the default process group must be initialised when world_size > 1);
+    ddp=True wraps the model in DistributedDataParallel even in one process (to measure its overhead).
+
+    Raises NasnetError when the run cannot train here (`training_device`)."""
 
     def __init__(self, model_config: ModelConfig, cfg: TrainConfig, dataset: Dataset, *,
-                 run_files: RunFiles | None = None, progress: bool = False,
+                 run_files: RunFiles | None = None, meta: Mapping[str, Any] | None = None, progress: bool = False,
                  log: Callable[[str], None] | None = None, rank: int = 0, world_size: int = 1,
                  ddp: bool | None = None):
-        self.cfg = cfg
+        self.cfg, self.model_config = cfg, model_config
         self.dataset = dataset = training_data(dataset, cfg)
         self.rank, self.world_size = rank, world_size
         self.use_ddp = world_size > 1 if ddp is None else ddp
-        self.device = resolve_device(cfg.device)
-        check_sync_bn(cfg, self.device, world_size, self.use_ddp)
-        check_batch_size(len(dataset.split("train")), cfg.batch_size, world_size, dataset.spec)
-        if self.use_ddp and not distributed.dist.is_initialized():
-            raise NasnetError("data-parallel training needs torch.distributed initialised: start the processes "
-                              "with torchrun or `nasnet train --nproc K`")
-        if self.use_ddp and self.device.type == "cuda":
-            if self.device.index is not None and world_size > 1:
-                raise NasnetError(f"device {cfg.device!r} names one GPU, but every process uses the GPU of its "
-                                  "local rank (choose GPUs with CUDA_VISIBLE_DEVICES and use --device cuda)")
-            self.device = torch.device("cuda", torch.cuda.current_device())
+        self.device = training_device(cfg, dataset, world_size, self.use_ddp)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.bf16 = uses_bf16(cfg.precision, self.device)
         self.channels_last = cfg.channels_last
         self.files = run_files if rank == 0 else None
+        self.meta: dict[str, Any] = dict(meta or {})
         self.progress = progress and rank == 0
         self.log = log or (lambda _msg: None)
-
-        torch.manual_seed(cfg.seed)  # the same initial weights in every process
-        self.model_config = model_config
-        self.model = NASNet(model_config).to(self.device)
-        if rank > 0:  # drop-path masks and dropout: an independent stream per process (rank 0 keeps the seed's)
-            torch.manual_seed(derive_seed(cfg.seed, rank, seeding.RANK_RNG))
-        if self.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
         # SyncBatchNorm wherever the model is data-parallel (with one process, as in the GPU suite's
         # torchrun check, it computes what BatchNorm does)
         self.sync_bn = cfg.sync_bn and self.use_ddp
-        if self.sync_bn:
-            self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+        self.model = self._build_model()
         self.optimizer = build_optimizer(self.model, cfg)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.decay_params, _ = decayed_parameters(self.model, cfg.decay_bn)
         self.ema = ModelEMA(self.model, cfg.ema_decay) if cfg.ema_decay > 0 else None
-        self.ddp = None
-        if self.use_ddp:
-            # static graph: the parameters a NASNet uses are the same at every step (ScheduledDropPath
-            # masks examples, it never skips an op), so DDP learns once which ones never get a gradient
-            # (e.g. the preprocessing of a cell input no op reads) and needs no per-step graph search
-            self.ddp = distributed.data_parallel(self.model, self.device, static_graph=True,
-                                                 gradient_as_bucket_view=True)
-        forward = self.ddp if self.ddp is not None else self.model
+        # static graph: the parameters a NASNet uses are the same at every step (ScheduledDropPath masks
+        # examples, it never skips an op), so DDP learns once which ones never get a gradient (e.g. the
+        # preprocessing of a cell input no op reads) and needs no per-step graph search
+        self.ddp = distributed.data_parallel(self.model, self.device, static_graph=True,
+                                             gradient_as_bucket_view=True) if self.use_ddp else None
         self.compile_mode = compile_mode(cfg.compile)
-        self.train_forward = forward
-        if cfg.compile:
-            self.train_forward = torch.compile(forward, **({"mode": self.compile_mode} if self.compile_mode else {}))
+        self.train_forward = self._training_forward()
         # CUDA graphs (the reduce-overhead and max-autotune modes): each step starts a new replay
         self.mark_steps = self.device.type == "cuda" and self.compile_mode in ("reduce-overhead", "max-autotune")
         self.progress_tensor: torch.Tensor | None = None   # ScheduledDropPath's progress under torch.compile
         self.lr_scale = lr_scale(cfg, world_size)
-
-        size = model_config.image_size
-        self.augment = cfg.augment_for(size, dataset.mirror_safe)
+        self.augment = cfg.augment_for(model_config.image_size, dataset.mirror_safe)
         self.data = device_splits(dataset, self.device)
         self.steps_per_epoch = steps_per_epoch(len(dataset.split("train")), cfg.batch_size, world_size)
         self.total_steps = cfg.epochs * self.steps_per_epoch
@@ -201,9 +165,29 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, Any] | None = None
         self.wall_before = 0.0  # seconds spent before a resume
-        self.meta: dict[str, Any] = {}  # plain facts stored with every checkpoint (preset, model name)
         self.rng_ranks: list[dict[str, torch.Tensor]] | None = None  # every process's RNG, for the checkpoint
         self.resumed_from_world_size: int | None = None
+
+    def _build_model(self) -> NASNet:
+        """The network on the device, with the same initial weights in every process (seeded by cfg.seed);
+        afterwards ranks other than 0 draw drop-path masks and dropout from streams of their own (rank 0
+        keeps the seed's). channels_last and SyncBatchNorm as the run asks."""
+        torch.manual_seed(self.cfg.seed)
+        model = NASNet(self.model_config).to(self.device)
+        if self.rank > 0:
+            torch.manual_seed(derive_seed(self.cfg.seed, self.rank, seeding.RANK_RNG))
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        if self.sync_bn:
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        return model
+
+    def _training_forward(self) -> Callable[..., Any]:
+        """What a training step calls: the model (or its DDP wrapper), torch.compiled when cfg.compile asks."""
+        forward = self.ddp if self.ddp is not None else self.model
+        if not self.cfg.compile:
+            return forward
+        return torch.compile(forward, **({"mode": self.compile_mode} if self.compile_mode else {}))
 
     @property
     def is_distributed(self) -> bool:
@@ -447,50 +431,3 @@ def format_row(row: dict[str, Any], epochs: int) -> str:
     if row.get("val_top1") is not None:
         text += f"  val loss {row['val_loss']:.4f}  val acc {row['val_top1']:.4f}"
     return text
-
-
-@torch.no_grad()
-def evaluate_model(model: NASNet, x_all: torch.Tensor, y_all: torch.Tensor, augment: Augment, batch_size: int,
-                   device: torch.device, bf16: bool = False, channels_last: bool = True, *,
-                   rank: int = 0, world_size: int = 1) -> dict[str, float]:
-    """Loss, top-1 and top-5 of `model` on uint8 images (evaluation preprocessing, no augmentation).
-
-    With world_size > 1 (a collective: every process calls it with the same model) each process
-    scores every world_size-th example and the per-example results are gathered with their indices,
-    so each example of the split counts exactly once and the result equals one process's."""
-    with cudnn_autotune(device):
-        return _evaluate(model, x_all, y_all, augment, batch_size, device, bf16, channels_last, rank, world_size)
-
-
-def _evaluate(model: NASNet, x_all: torch.Tensor, y_all: torch.Tensor, augment: Augment, batch_size: int,
-              device: torch.device, bf16: bool, channels_last: bool, rank: int, world_size: int) -> dict[str, float]:
-    """evaluate_model's body, run with cuDNN's autotuner on (on CUDA)."""
-    was_training = model.training
-    model.eval()
-    n_all = len(y_all)
-    index = distributed.shard_indices(n_all, rank, world_size, y_all.device) if world_size > 1 else None
-    if index is not None:
-        x_all, y_all = x_all[index], y_all[index]
-    rows = []
-    k = min(5, model.config.num_classes)
-    try:
-        for i in range(0, len(y_all), batch_size):
-            x = augment.eval_batch(x_all[i:i + batch_size])
-            x = x.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-            y = y_all[i:i + batch_size]
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                logits = model(x)
-            logits = logits.float()
-            topk = logits.topk(k, dim=1).indices
-            rows.append(torch.stack([F.cross_entropy(logits, y, reduction="none").double(),
-                                     (topk[:, 0] == y).double(), (topk == y[:, None]).any(1).double()], 1))
-    finally:
-        model.train(was_training)
-    per_example = torch.cat(rows) if rows else torch.zeros((0, 3), dtype=torch.float64, device=y_all.device)
-    if index is not None:
-        per_example = distributed.gather_indexed(index, per_example, n_all)
-    n = len(per_example)
-    if n == 0:
-        return {"loss": float("nan"), "top1": float("nan"), "top5": float("nan"), "images": 0}
-    loss, top1, top5 = per_example.mean(0).tolist()
-    return {"loss": loss, "top1": top1, "top5": top5, "images": n}

@@ -1,18 +1,10 @@
-"""Optimizers of the paper's recipes and the reference's L2 (paper A.6, A.7).
+"""Optimizers of the paper's recipes and the reference's L2 (paper A.6, A.7; docs/training.md, "Recipes").
 
-* momentum: SGD with momentum (TF's MomentumOptimizer has the same update as torch.optim.SGD with
-  dampening 0: accum = m * accum + g; w -= lr * accum).
-* rmsprop: TensorFlow 1's RMSPropOptimizer, which the paper's "RMSProp with decay 0.9 and epsilon
-  1.0" means. It differs from torch.optim.RMSprop in ways that matter at epsilon 1.0: the mean
-  square starts at 1, epsilon sits inside the square root, and the learning rate is applied
-  inside the momentum buffer:
-      ms  = decay * ms + (1 - decay) * g^2
-      mom = momentum * mom + lr * g / sqrt(ms + eps)
-      w  -= mom
-
-L2 follows the reference (slim's l2_regularizer on conv and fully-connected weights): the loss gets
-wd/2 * |w|^2, so the gradient gets wd * w before clipping. BatchNorm parameters and biases are not
-decayed unless `decay_bn`.
+momentum: SGD with momentum (TF's MomentumOptimizer has torch.optim.SGD's update with dampening 0).
+rmsprop: `RMSpropTF`, TensorFlow 1's RMSPropOptimizer, which the paper's "RMSProp with decay 0.9 and
+epsilon 1.0" means. L2 follows the reference (slim's l2_regularizer on conv and fully-connected
+weights): the loss gets wd/2 * |w|^2, so `finish_gradients` adds wd * w to the gradient before
+clipping; BatchNorm parameters and biases are not decayed unless `decay_bn`.
 """
 
 from __future__ import annotations
@@ -24,7 +16,14 @@ from .config import TrainConfig
 
 
 class RMSpropTF(torch.optim.Optimizer):
-    """RMSProp with TensorFlow 1 semantics (see the module docstring)."""
+    """RMSProp with TensorFlow 1 semantics, which differ from torch.optim.RMSprop's in ways that matter at
+    epsilon 1.0: the mean square starts at 1, epsilon sits inside the square root, and the learning rate
+    is applied inside the momentum buffer:
+
+        ms  = decay * ms + (1 - decay) * g^2
+        mom = momentum * mom + lr * g / sqrt(ms + eps)
+        w  -= mom
+    """
 
     def __init__(self, params, lr: float, decay: float = 0.9, momentum: float = 0.9, eps: float = 1.0):
         super().__init__(params, dict(lr=lr, decay=decay, momentum=momentum, eps=eps))

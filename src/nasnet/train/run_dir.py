@@ -1,25 +1,11 @@
 """A training run's directory: every file `nasnet train` writes, and the checkpoint format, in one place.
 
-    config.json      the resolved model, training and data configuration (written at the start)
-    metrics.csv      one row per completed epoch (rewritten whole from the checkpoint's history, so
-                     after a resume every epoch appears exactly once)
-    checkpoint.pt    the last completed epoch (model, optimizer, EMA, step, RNG, config, history)
-    best.pt          the weights with the best validation top-1 so far (same format, no optimizer)
-    results.json     final validation and test metrics
-    tb/              TensorBoard events, when tensorboard is installed and enabled
-    .lock            held by the one process that trains the run (rank 0 under torchrun; nasnet.locking)
-
-Only rank 0 writes under data parallelism. Every file is replaced atomically (nasnet.atomic).
-
-Checkpoints are dicts of tensors and plain containers (numbers, strings, lists, dicts), read with
-`nasnet.weights.io.read_checkpoint` (weights_only=True): the resolved configs are stored as plain
-dicts, the genotype as its text form, RNG states as uint8 tensors. Keys: format, model, optimizer,
-ema (or None), epoch (completed epochs), step, rng, config ({"model": ..., "train": ..., "data":
-...}), model_config (= config["model"]), genotype, history (per-epoch metrics), best, meta. With
-"model_config" and "model" a checkpoint is also a model file (nasnet.weights.model_file):
-`nasnet export`, `create_model(checkpoint=...)` and `nasnet.load_model` read it, and
-`weights_key="ema"` picks the averaged weights. world_size and rng_ranks (every data-parallel
-process's RNG state) make a resume with the same number of processes exact.
+docs/training.md, "Run directory and resume", lists the files and the checkpoint's keys. Here:
+claiming a directory for one process (`claim_run_dir`, its lock; `release_run_dir` removes what a
+failed start created), telling a new directory from one that holds a run, reading and writing
+checkpoints (`FORMAT`, read with weights_only=True through `nasnet.weights.io.read_checkpoint`), and
+`RunFiles`, the one writer of a run (rank 0 under data parallelism), which replaces every file
+atomically (nasnet.atomic).
 """
 
 from __future__ import annotations
@@ -60,7 +46,7 @@ def check_new_run_dir(run_dir: Path) -> None:
     is loaded, and again under the lock by `TrainJob.new`)."""
     check_writable_dir(run_dir)
     if holds_run(run_dir):
-        raise NasnetError(f"{run_dir} already holds a run; continue it with --resume or choose another --run-dir")
+        raise NasnetError(f"{run_dir} already holds a run; continue it with `resume` or choose another `run_dir`")
 
 
 def completed_epochs_evidence(run_dir: Path) -> list[str]:
@@ -131,19 +117,6 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise NasnetError(f"{path}: not a nasnet training checkpoint (format {FORMAT} expected)")
     return state
-
-
-def rng_state(device: torch.device) -> dict[str, torch.Tensor]:
-    state = {"torch": torch.get_rng_state()}
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def set_rng_state(state: dict[str, torch.Tensor], device: torch.device) -> None:
-    torch.set_rng_state(state["torch"].cpu())
-    if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"].cpu(), device)
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -1,4 +1,4 @@
-"""Learning-rate schedules as pure functions of the step (paper A.6, A.7).
+"""Learning-rate schedules as pure functions of the step (paper A.6, A.7; docs/training.md, "Recipes").
 
 * cosine: single-period cosine decay from `lr` to `lr_min` over the whole run (SGDR without
   restarts, the paper's CIFAR schedule);

@@ -57,7 +57,7 @@ from .config import SearchConfig
 from .executors import Outcome, make_executor, resolve
 from .objective import front_rows, objective
 from .payloads import child_payload, final_payload, promotion_payload, trial_seed, with_checkpoint
-from .store import TERMINAL, FinalTrial, Job, Stage, Status, Trial, TrialStore
+from .store import TERMINAL, FinalTrial, Job, Result, Stage, Status, Trial, TrialStore
 from .strategies import make_strategy
 
 __all__ = ["Search", "SearchSummary", "child_payload", "run_search", "trial_seed"]
@@ -296,8 +296,8 @@ class Search:
                 tid, rung = promotion
                 if self._fits(self.asha.rungs[rung] - self.asha.rungs[rung - 1]):
                     first = self.store.get(tid).payload or {}
-                    return self.store.add_promotion(tid, rung, self.asha.rungs[rung],
-                                                    promotion_payload(self.config, first, tid, rung, self.run_dir))
+                    return self.store.enqueue(Job(Stage.RUNG, tid, rung), self.asha.rungs[rung],
+                                              promotion_payload(self.config, first, tid, rung, self.run_dir))
         if self.store.count() >= self.config.children:
             return None
         if self.config.epoch_budget is not None and not self._fits(self.config.first_job_epochs):
@@ -337,8 +337,12 @@ class Search:
 
     def _finish_cached(self, tid: int, first: Trial) -> None:
         """Trial `tid` repeats trial `first`'s architecture: it gets first's first result (ASHA: its first rung's)."""
-        source: Any = self.store.rung(first.id, 0) if self.asha else None
-        source = source or first
+        source: Any = first
+        if self.asha:
+            try:
+                source = self.store.job(Job(Stage.RUNG, first.id, 0))
+            except KeyError:
+                pass
         now = time.time()
         result = _Result(source.status, source.reward, source.accuracy, source.cost, source.error)
         self._complete(tid, result, source.metrics, "cache", now, now, cached_from=first.id)
@@ -349,9 +353,10 @@ class Search:
         told = result.reward if done else self._failure_reward()
         first_rung = self.asha.rungs[0] if self.asha else None
         epochs = 0 if cached_from is not None else _epochs_of(metrics, first_rung if done else None)
-        self.store.finish(tid, result.status, result.reward, metrics, result.error, worker, started_at, finished_at,
-                          policy_reward=told, cached_from=cached_from, accuracy=result.accuracy, cost=result.cost,
-                          epochs=epochs, rung_epochs=first_rung if cached_from is None else None)
+        self.store.finish(Job(Stage.SEARCH, tid),
+                          Result(result.status, result.reward, result.accuracy, result.cost, metrics, result.error,
+                                 worker, started_at, finished_at, epochs, told, cached_from),
+                          first_rung=first_rung if cached_from is None else None)
         trial = self.store.get(tid)
         self._tell(trial, told)
         self.finished += 1
@@ -369,12 +374,12 @@ class Search:
         if self.asha.tell == "every":
             if result.status == Status.DONE:
                 standings = [s for s in self.store.rung_standings() if (s[0], s[1]) != (tid, rung)]
-                told = recentred(standings + [(tid, rung, "done", result.reward)], rung, result.reward)
+                told = recentred(standings + [(tid, rung, Status.DONE, result.reward)], rung, result.reward)
             else:
                 told = self._failure_reward()
-        self.store.finish_rung(tid, rung, result.status, result.reward, outcome.result, result.error, outcome.worker,
-                               outcome.started_at, outcome.finished_at, accuracy=result.accuracy, cost=result.cost,
-                               policy_reward=told)
+        self.store.finish(job, Result(result.status, result.reward, result.accuracy, result.cost, outcome.result,
+                                      result.error, outcome.worker, outcome.started_at, outcome.finished_at,
+                                      policy_reward=told))
         if told is not None:
             self._tell(self.store.get(tid), told)
         if result.status == Status.DONE:
@@ -420,13 +425,15 @@ class Search:
         cfg = self.config
         epochs = cfg.final_epochs or cfg.search_epochs
         for trial in self.store.top(cfg.top_k):
-            self.store.add_final(trial, epochs, final_payload(cfg, trial.payload or {}, trial.id, 0), 0)
+            self.store.enqueue(Job(Stage.FINAL, trial.id, 0), epochs,
+                               final_payload(cfg, trial.payload or {}, trial.id, 0))
         self._retrain(f"top-{cfg.top_k} stage")
         winner = self._winner()
         if winner is not None and cfg.pick_seeds:
             trial = self.store.get(winner.trial_id if isinstance(winner, FinalTrial) else winner.id)
             for repeat in range(1, cfg.pick_seeds + 1):
-                self.store.add_final(trial, epochs, final_payload(cfg, trial.payload or {}, trial.id, repeat), repeat)
+                self.store.enqueue(Job(Stage.FINAL, trial.id, repeat), epochs,
+                                   final_payload(cfg, trial.payload or {}, trial.id, repeat))
             self._retrain(f"the pick (trial {trial.id}) with {cfg.pick_seeds} more seed(s)")
         if isinstance(winner, FinalTrial):
             files.write_best(self.run_dir, {
@@ -455,13 +462,12 @@ class Search:
                      + (f" for {epochs} epochs" if epochs else ""))
 
         def record(job: Job, outcome: Outcome, result: _Result) -> None:
-            self.store.finish_final(job.trial_id, job.index, result.status, result.reward, outcome.result,
-                                    result.error, outcome.worker, outcome.started_at, outcome.finished_at,
-                                    accuracy=result.accuracy, cost=result.cost)
+            self.store.finish(job, Result(result.status, result.reward, result.accuracy, result.cost, outcome.result,
+                                          result.error, outcome.worker, outcome.started_at, outcome.finished_at))
             self.log(f"{job}: {result.status}" + (f", reward {result.reward:.4f}" if result.reward is not None else ""))
 
         def dispatch(job: Job) -> None:
-            self._submit(job, self.store.final(job.trial_id, job.index).payload)
+            self._submit(job, self.store.job(job).payload)
 
         self._drain(todo, lambda: None, dispatch, record)
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from ...atomic import write_text
 from ...errors import NasnetError, first_line
+from ..contract import OutcomeKind
 from .base import Executor, Outcome, outcome_from_json, run_payload, worker_name
 
 NODE_ID_CHARS = 12      # of a Ray node id (56 hex digits) in a trial's worker: host:pid@node
@@ -425,14 +426,15 @@ class RayExecutor(Executor):
             key, submitted = self._refs.pop(ref)
             if ref in self._timed_out:
                 self._timed_out.discard(ref)
-                outcomes.append(Outcome(key, "error", error=f"TimeoutError: cancelled after the {self.child_timeout} s "
-                                        "child timeout", started_at=submitted, finished_at=time.time()))
+                why = f"TimeoutError: cancelled after the {self.child_timeout} s child timeout"
+                outcomes.append(Outcome(key, OutcomeKind.ERROR, error=why, started_at=submitted,
+                                        finished_at=time.time()))
                 continue
             try:
                 outcomes.append(outcome_from_json(key, ray.get(ref)))
             except ray.exceptions.RayError as err:
                 first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-                outcomes.append(Outcome(key, "infra", error=f"{type(err).__name__}: {first}"[:2000],
+                outcomes.append(Outcome(key, OutcomeKind.INFRA, error=f"{type(err).__name__}: {first}"[:2000],
                                         started_at=submitted, finished_at=time.time()))
         if self.child_timeout:
             now = time.time()

@@ -20,7 +20,6 @@ from __future__ import annotations
 import csv
 import json
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -30,6 +29,7 @@ from ..errors import NasnetError
 from . import run_dir as files
 from .config import EARLY_STOP_NAMES, STRATEGY_NAMES, EarlyStopConfig, SearchConfig
 from .curves import budget_curve
+from .progress import ProgressBar, SearchProgress
 from .rules import no_effect, quoted
 from .store import Status, TrialStore
 
@@ -94,7 +94,7 @@ def run_events(trials: Sequence, rungs: Sequence, first_epochs: int | None) -> l
         if t.result_seq is None:
             continue
         first = by_key.get((t.id, 0))
-        reward = (first.reward if first is not None else t.reward) if t.status == Status.DONE else None
+        reward = (first.reward if first is not None else t.reward) if t.status is Status.DONE else None
         cost = 0 if t.cached_from is not None else (first_epochs or t.epochs or 0)
         events.append((t.finished_at or 0.0, t.result_seq, {"trial": t.id, "reward": reward, "epochs": cost,
                                                             "first": True, "repeat": t.cached_from is not None}))
@@ -103,7 +103,7 @@ def run_events(trials: Sequence, rungs: Sequence, first_epochs: int | None) -> l
             continue
         below = by_key.get((r.trial_id, r.rung - 1))
         events.append((r.finished_at or 0.0, r.result_seq or 0, {
-            "trial": r.trial_id, "reward": r.reward if r.status == Status.DONE else None,
+            "trial": r.trial_id, "reward": r.reward if r.status is Status.DONE else None,
             "epochs": r.epochs - (below.epochs if below else 0), "first": False, "repeat": False}))
     events.sort(key=lambda e: (e[0], e[1]))
     return [e for _, _, e in events]
@@ -135,8 +135,8 @@ def _run_config(configure, variant: Variant, seed: int, run_dir: Path, asha: Ear
 
 def compare(configure: Callable[[SearchConfig | None], SearchConfig], variants: Sequence[Variant],
             seeds: Sequence[int], root: str | Path, asha: EarlyStopConfig | None = None,
-            progress: bool = False, check: Callable[[list[SearchConfig]], None] | None = None
-            ) -> list[dict[str, Any]]:
+            progress: bool | SearchProgress = False, check: Callable[[list[SearchConfig]], None] | None = None,
+            log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Run every variant for every seed and return one summary row per run.
 
     configure(stored) gives each run's config before its variant and seed are set: `stored` is the
@@ -145,7 +145,8 @@ def compare(configure: Callable[[SearchConfig | None], SearchConfig], variants: 
     child's epochs, which every variant then trains). With an epoch budget in the config, a run may
     sample as many children as that budget allows at its first job's epochs. Seeds must differ, and `root`
     may not be a run directory itself. Every run's config is made and checked (`check(configs)` too, when
-    given) before the first run starts.
+    given) before the first run starts. Each run reports to `progress` (True: a ProgressBar on stderr)
+    and its notes, and a line naming each run as it starts, go to `log` (default: the progress's notes).
     """
     from .loop import run_search
 
@@ -165,11 +166,12 @@ def compare(configure: Callable[[SearchConfig | None], SearchConfig], variants: 
     configs = [_run_config(configure, variant, seed, run_dir, asha) for seed, variant, run_dir in runs]
     if check is not None:
         check(configs)
+    progress = progress if isinstance(progress, SearchProgress) else ProgressBar() if progress else SearchProgress()
+    say = log or progress.note
     rows, summary = [], []
     for (seed, variant, run_dir), config in zip(runs, configs):
-        if progress:
-            print(f"== {variant.label}, seed {seed}: {run_dir}", file=sys.stderr)
-        result = run_search(config, run_dir, progress=progress)
+        say(f"== {variant.label}, seed {seed}: {run_dir}")
+        result = run_search(config, run_dir, progress=progress, log=log)
         with TrialStore(run_dir / files.STORE_FILE, readonly=True) as store:
             curve = budget_curve(run_events(store.trials(), store.rungs(), config.first_job_epochs), KS, LAST)
         rows += [[variant.label, variant.strategy, variant.early_stop, seed, p["results"], p["children"],

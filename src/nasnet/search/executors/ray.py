@@ -29,6 +29,7 @@ from ..contract import OutcomeKind
 from .base import Executor, Outcome, outcome_from_json, run_payload, worker_name
 
 NODE_ID_CHARS = 12      # of a Ray node id (56 hex digits) in a trial's worker: host:pid@node
+SOURCE_ROOT = Path(__file__).resolve().parents[3]    # the folder holding the nasnet package
 
 
 def _ray_run(payload_json: str) -> str:
@@ -380,7 +381,7 @@ class RayExecutor(Executor):
             self._record.start_polling()
         # the instance's workers inherit this environment: make sure they import this nasnet
         saved_path = os.environ.get("PYTHONPATH")
-        here = str(Path(__file__).resolve().parents[2])
+        here = str(SOURCE_ROOT)
         if here not in (saved_path or "").split(os.pathsep):
             os.environ["PYTHONPATH"] = here + (os.pathsep + saved_path if saved_path else "")
         try:

@@ -1,18 +1,13 @@
 """Search configurations against each other at equal budgets and seeds (paper §4.4, Figure 6).
 
 `compare(configure, variants, seeds, root)` runs one search per variant and seed, each in its own
-run directory under `root` (``ppo-seed0``, ``ppo-lr0.005-asha-seed0``, ``random-seed0``, ...; an
-interrupted comparison continues where it stopped). A `Variant` is a strategy with its settings
-(`parse_variant("ppo:lr=0.005")`, `"evolution:population=16:sample-size=4"`), with or without ASHA.
-Give every run the same budget in child-epochs (`epoch_budget` in the base config), so a variant
-with early stopping samples more children for the same compute, and give it `pick_seeds` (with a
-top-k stage or not) to measure what each run would hand a user: its pick, retrained with fresh
-seeds.
-
-It writes ``compare.csv`` (per run, one row per result in arrival order: children sampled,
-child-epochs spent, best reward so far, the mean of the top 5 and top 25 distinct architectures,
-the mean of the last 20 sampled; nasnet.search.curves.budget_curve) and ``compare.json`` (each
-run's final numbers and its pick's retraining). `nasnet compare` is this plus printing.
+run directory under `root` (``ppo-seed0``, ``ppo-lr0.005-asha-seed0``, ...; an interrupted
+comparison continues where it stopped). A `Variant` is a strategy with its settings
+(`parse_variant("ppo:lr=0.005")`), with or without ASHA. It writes ``compare.csv`` (per run, one
+row per result in arrival order: nasnet.search.curves.budget_curve) and ``compare.json`` (each
+run's final numbers and its pick's retraining). Why runs are compared at equal child-epochs, and
+on their picks retrained with fresh seeds, is written in docs/search.md ("Budgets", "The top-k
+stage and the pick"). `nasnet compare` is this plus printing.
 """
 
 from __future__ import annotations
@@ -133,6 +128,37 @@ def _run_config(configure, variant: Variant, seed: int, run_dir: Path, asha: Ear
     return config
 
 
+def _check_plan(variants: Sequence[Variant], seeds: Sequence[int], root: Path, asha: EarlyStopConfig | None) -> None:
+    """A comparison's variants, seeds and folder, refused before anything runs."""
+    if any(v.early_stop == "asha" for v in variants) and (asha is None or not asha.rungs):
+        raise NasnetError(f"the ASHA variants need rungs ({quoted('early_stop.rungs')} E1,E2,...)")
+    labels = [v.label for v in variants]
+    if len(set(labels)) != len(labels):
+        raise NasnetError(f"two variants share a name: {', '.join(labels)}")
+    twice = sorted({s for s in seeds if list(seeds).count(s) > 1})
+    if twice:
+        raise NasnetError(f"seed {', '.join(map(str, twice))} is given twice: each seed is one run of every variant")
+    if files.is_run_dir(root) or (root / files.CONFIG_FILE).is_file():
+        held = files.STORE_FILE if files.is_run_dir(root) else files.CONFIG_FILE
+        raise NasnetError(f"{root} is a run directory (it holds {held}); give the comparison a folder of its own")
+
+
+def _summary_row(variant: Variant, seed: int, run_dir: Path, curve: list[dict], counts: dict[str, int]
+                 ) -> dict[str, Any]:
+    """compare.json's row of one run: where its curve ended, its failures, its top-k winner and pick."""
+    last = curve[-1] if curve else {}
+    best = files.read_best(run_dir) or {}
+    pick = best.get("pick") or {}
+    return {"run": variant.label, "strategy": variant.strategy, "options": variant.options,
+            "early_stop": variant.early_stop, "seed": seed, "run_dir": str(run_dir),
+            "children": last.get("children"), "epochs": last.get("epochs"),
+            **{f"top{k}": last.get(f"top{k}") for k in KS}, f"last{LAST}": last.get(f"last{LAST}"),
+            "failed": counts["failed"] + counts["diverged"],
+            "final_reward": best.get("reward") if best.get("stage") == "final" else None,
+            "pick_trial": pick.get("trial"), "pick_mean": pick.get("mean"), "pick_std": pick.get("std"),
+            "pick_rewards": pick.get("rewards")}
+
+
 def compare(configure: Callable[[SearchConfig | None], SearchConfig], variants: Sequence[Variant],
             seeds: Sequence[int], root: str | Path, asha: EarlyStopConfig | None = None,
             progress: bool | SearchProgress = False, check: Callable[[list[SearchConfig]], None] | None = None,
@@ -150,18 +176,8 @@ def compare(configure: Callable[[SearchConfig | None], SearchConfig], variants: 
     """
     from .loop import run_search
 
-    if any(v.early_stop == "asha" for v in variants) and (asha is None or not asha.rungs):
-        raise NasnetError(f"the ASHA variants need rungs ({quoted('early_stop.rungs')} E1,E2,...)")
-    labels = [v.label for v in variants]
-    if len(set(labels)) != len(labels):
-        raise NasnetError(f"two variants share a name: {', '.join(labels)}")
-    twice = sorted({s for s in seeds if list(seeds).count(s) > 1})
-    if twice:
-        raise NasnetError(f"seed {', '.join(map(str, twice))} is given twice: each seed is one run of every variant")
     root = Path(root)
-    if files.is_run_dir(root) or (root / files.CONFIG_FILE).is_file():
-        held = files.STORE_FILE if files.is_run_dir(root) else files.CONFIG_FILE
-        raise NasnetError(f"{root} is a run directory (it holds {held}); give the comparison a folder of its own")
+    _check_plan(variants, seeds, root, asha)
     runs = [(seed, variant, root / f"{variant.label}-seed{seed}") for seed in seeds for variant in variants]
     configs = [_run_config(configure, variant, seed, run_dir, asha) for seed, variant, run_dir in runs]
     if check is not None:
@@ -176,17 +192,7 @@ def compare(configure: Callable[[SearchConfig | None], SearchConfig], variants: 
             curve = budget_curve(run_events(store.trials(), store.rungs(), config.first_job_epochs), KS, LAST)
         rows += [[variant.label, variant.strategy, variant.early_stop, seed, p["results"], p["children"],
                   p["epochs"]] + [p[f"top{k}"] for k in KS] + [p[f"last{LAST}"]] for p in curve]
-        last = curve[-1] if curve else {}
-        best = files.read_best(run_dir) or {}
-        pick = best.get("pick") or {}
-        summary.append({"run": variant.label, "strategy": variant.strategy, "options": variant.options,
-                        "early_stop": variant.early_stop, "seed": seed, "run_dir": str(run_dir),
-                        "children": last.get("children"), "epochs": last.get("epochs"),
-                        **{f"top{k}": last.get(f"top{k}") for k in KS}, f"last{LAST}": last.get(f"last{LAST}"),
-                        "failed": result.counts["failed"] + result.counts["diverged"],
-                        "final_reward": best.get("reward") if best.get("stage") == "final" else None,
-                        "pick_trial": pick.get("trial"), "pick_mean": pick.get("mean"), "pick_std": pick.get("std"),
-                        "pick_rewards": pick.get("rewards")})
+        summary.append(_summary_row(variant, seed, run_dir, curve, result.counts))
     make_folder(root)
     with replacing(root / CSV_FILE) as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)

@@ -15,6 +15,7 @@ import math
 from typing import Any, Iterable, Sequence
 
 from .config import CostConfig
+from .records import Status
 
 
 def objective(result: dict[str, Any], cost: CostConfig) -> tuple[float, float, float | None]:
@@ -66,6 +67,6 @@ def pareto_front(points: Iterable[tuple[Any, float, float]]) -> list[tuple[Any, 
 def front_rows(trials: Sequence) -> list[dict[str, Any]]:
     """The accuracy-cost front of done trials (`nasnet.search.store.Trial` with accuracy and cost) as JSON rows."""
     points = [(t, t.accuracy, t.cost) for t in trials
-              if t.status == "done" and t.cached_from is None and t.accuracy is not None and t.cost is not None]
+              if t.status == Status.DONE and t.cached_from is None and t.accuracy is not None and t.cost is not None]
     return [{"trial": t.id, "accuracy": acc, "cost": cost, "reward": t.reward, "genotype": t.genotype}
             for t, acc, cost in pareto_front(points)]

@@ -118,7 +118,7 @@ class SearchStage:
         self.progress.update(SearchStatus(
             finished=self.finished, total=self.config.children, best=self.best[1] if self.best else None,
             recent=sum(recent) / len(recent) if recent else None,
-            per_hour=self.session_finished / hours if hours > 0 else None,
+            per_hour=self.session_finished / hours if hours > 0 and self.session_finished else None,
             promotions=len(self.store.promotions()) if self.asha else None,
             failed=counts[Status.FAILED.value] + counts[Status.DIVERGED.value]))
 

@@ -119,7 +119,7 @@ def test_the_help_imports_no_heavy_dependency():
     assert out.strip() == "[]"
 
 
-@pytest.mark.parametrize("layer", ["train", "data", "model"])
+@pytest.mark.parametrize("layer", ["train", "data", "model", "search"])
 def test_library_layers_do_not_print(layer):
     """What a library module has to say goes to a callback, a warning or an exception; the command line prints."""
     calls = [f"{path.relative_to(SRC)}:{node.lineno}" for path in (SRC / "nasnet" / layer).rglob("*.py")

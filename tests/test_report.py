@@ -1,4 +1,4 @@
-"""The run report (`nasnet report`, issue 6 items 2 and 3): plots, page, overlays, --watch, --report."""
+"""The run report (`nasnet report`): plots, page, overlays, --watch, --report."""
 
 import dataclasses
 import json
@@ -168,7 +168,7 @@ def _whole_ticks(axis) -> bool:
 
 
 def test_plots_read_at_a_glance(faulty, tmp_path):
-    """Issue 13 item 17: entropy against the uniform policy's, whole counts on count axes, the empty
+    """Entropy against the uniform policy's, whole counts on count axes, the empty
     failures panel's note clear of its zero line, the reward named for what the child measures."""
     from nasnet.arch.space import get_space
     from nasnet.report.figures import entropy_figure, throughput_figure

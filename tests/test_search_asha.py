@@ -1,4 +1,4 @@
-"""ASHA across the work queue (Li et al., MLSys 2020): promotions, checkpoints, resume, budgets (issue 11)."""
+"""ASHA across the work queue (Li et al., MLSys 2020): promotions, checkpoints, resume, budgets."""
 
 import json
 import os

@@ -291,3 +291,11 @@ def test_children_asking_for_gpus_reuse_their_worker_process(tmp_path):
     finally:
         ray.shutdown()
     assert len(set(workers)) == 1, workers
+
+
+def test_a_local_instance_puts_the_folder_holding_nasnet_on_its_workers_path():
+    """The workers of a local Ray instance import this nasnet from the folder that holds the package
+    (so a source checkout works without installing it)."""
+    from nasnet.search.executors.ray import SOURCE_ROOT
+
+    assert (SOURCE_ROOT / "nasnet" / "search" / "executors" / "ray.py").is_file()

@@ -1,5 +1,5 @@
 """The top-k stage and the pick, the cost-aware reward, failure rewards, new flags, the store's migration
-and `nasnet compare` over variants (issue 11)."""
+and `nasnet compare` over variants."""
 
 import csv
 import json

@@ -1,4 +1,4 @@
-"""Regularized evolution, transactional controller updates and the update diagnostics (issue 11)."""
+"""Regularized evolution, transactional controller updates and the update diagnostics."""
 
 import json
 import math

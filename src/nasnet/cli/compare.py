@@ -59,6 +59,7 @@ def _compare(args: argparse.Namespace, root: Path, given: list[str]) -> int:
     from ..search.children.train import check_child_settings
     from ..search.compare import CSV_FILE, compare, parse_variant
     from ..search.config import EarlyStopConfig
+    from ..search.progress import ProgressBar
 
     seeds = _list(args.seeds, "seeds", count(-2**31, 2**31 - 1))
     if args.seed is not None:
@@ -86,7 +87,8 @@ def _compare(args: argparse.Namespace, root: Path, given: list[str]) -> int:
         check_child_settings(configs[0])
 
     try:
-        summary = compare(configure, variants, seeds, root, asha=asha, progress=not args.quiet, check=check)
+        summary = compare(configure, variants, seeds, root, asha=asha, progress=not args.quiet and ProgressBar(),
+                          check=check)
     except KeyboardInterrupt:
         print(f"nasnet compare: interrupted; continue with the same command and --run-dir {root}", file=sys.stderr)
         return 130

@@ -73,10 +73,12 @@ def _search(args: argparse.Namespace, config, run_dir: Path) -> int:
     import json
 
     from ..search.loop import Search  # imports torch (the controller): after the checks, so a mistake is told at once
+    from ..search.progress import ProgressBar
 
     previous = signal.signal(signal.SIGTERM, _sigterm)
     reporter = _Reporter(run_dir) if args.report else None
-    search = Search(config, run_dir, progress=not args.quiet and not args.json, on_update=reporter)
+    progress = ProgressBar() if not args.quiet and not args.json else False
+    search = Search(config, run_dir, progress=progress, on_update=reporter)
     if reporter is not None:
         reporter.search = search
     try:

@@ -60,8 +60,6 @@ def load(spec: DataSpec) -> Dataset:
         with loaded as f:
             arrays = {k: f[k] for k in f.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
-        if isinstance(err, NasnetError):
-            raise
         raise NasnetError(f"{path}: not a readable .npz file ({first_line(err)})") from None
     if "x" not in arrays or "y" not in arrays:
         raise NasnetError(f"{path}: needs arrays 'x' and 'y', found {', '.join(arrays) or 'none'}")

@@ -13,6 +13,7 @@ import math
 from statistics import mean, median
 
 from ..arch.space import get_space
+from ..search.records import Status
 from .plots import _pyplot
 
 CURVES = (("top1", "-", "best so far"), ("top5", "--", "top-5 mean"), ("top25", ":", "top-25 mean"))
@@ -78,7 +79,7 @@ def rewards_figure(runs):
     any_reward = False
     for i, r in enumerate(runs):
         c = f"C{i}"
-        done = [t for t in r.trials if t.status == "done" and t.reward is not None]
+        done = [t for t in r.trials if t.status == Status.DONE and t.reward is not None]
         if done:
             any_reward = True
             ax.scatter([t.id for t in done], [t.reward for t in done], s=9, color=c, alpha=0.35, lw=0,
@@ -234,7 +235,7 @@ def failures_figure(runs):
         for start in range(0, len(done), width):
             chunk = done[start:start + width]
             xs.append(start + len(chunk))
-            ys.append(sum(t.status != "done" for t in chunk) / len(chunk))
+            ys.append(sum(t.status != Status.DONE for t in chunk) / len(chunk))
         ax2.plot(xs, ys, color=f"C{i}", marker="o", ms=3, lw=1.5)
     if not any(r.finished() for r in runs):
         _note(ax, "no child has finished yet")
@@ -278,7 +279,7 @@ def throughput_figure(runs):
     plt = _pyplot()
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.4))
     scale, unit = _elapsed_unit(runs)
-    markers = {"done": "o", "failed": "x", "diverged": "v"}
+    markers = {Status.DONE: "o", Status.FAILED: "x", Status.DIVERGED: "v"}
     for i, r in enumerate(runs):
         c = f"C{i}"
         done = r.finished()
@@ -336,7 +337,7 @@ def cost_figure(runs):
             continue
         names.add(r.cost["name"])
         done = [t for t in r.trials
-                if t.status == "done" and t.cached_from is None and t.cost and t.accuracy is not None]
+                if t.status == Status.DONE and t.cached_from is None and t.cost and t.accuracy is not None]
         if done:
             ax.scatter([t.cost for t in done], [t.accuracy for t in done], s=10, color=f"C{i}", alpha=0.35, lw=0)
             front = pareto_front((t.id, t.accuracy, t.cost) for t in done)
@@ -366,18 +367,18 @@ def rungs_figure(runs):
     for i, r in enumerate(runs):
         by_trial: dict[int, list] = {}
         for g in r.rungs:
-            if g.status == "done" and g.reward is not None:
+            if g.status == Status.DONE and g.reward is not None:
                 by_trial.setdefault(g.trial_id, []).append((g.epochs, g.reward))
         for pts in by_trial.values():
             pts.sort()
             ax.plot(*zip(*pts), color=f"C{i}", lw=0.8, alpha=0.5, marker="o", ms=3)
         rungs = r.asha_rungs
-        counts = [sum(g.rung == k and g.status == "done" for g in r.rungs) for k in range(len(rungs))]
+        counts = [sum(g.rung == k and g.status == Status.DONE for g in r.rungs) for k in range(len(rungs))]
         if rungs:
             ax2.bar([k + 0.8 * i / max(1, len(runs)) for k in range(len(rungs))], counts, width=0.8 / max(1, len(runs)),
                     color=f"C{i}", align="edge")
             ax2.set_xticks(range(len(rungs)), [f"rung {k}\n{e} epochs" for k, e in enumerate(rungs)])
-    if not any(g.status == "done" for r in runs for g in r.rungs):
+    if not any(g.status == Status.DONE for r in runs for g in r.rungs):
         _note(ax, "no rung result yet")
     ax.set_xscale("log")
     ax.set_xlabel("epochs trained (log)")

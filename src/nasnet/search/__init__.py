@@ -3,12 +3,10 @@
     from nasnet.search import SearchConfig, run_search
     summary = run_search(SearchConfig(children=100), "runs/search")
 
-Modules: config (SearchConfig), controller (the LSTM policy), strategies (ppo / reinforce / random /
-evolution behind ask/tell), store (Trial, Job, Status and the SQLite trial store), run_dir (the
-files of a run), payloads (what children receive), objective (reward and accuracy-cost front), asha
-(promotions), executors/ (serial, process, ray), children/ (train, analytic), loop (the work-queue
-driver), compare (variants against each other at equal budgets), curves (best / top-k reward
-curves). docs/search.md explains the rules. Importing this package does not import torch or ray.
+The driver (loop, session, workqueue, final_stage) runs a strategy (strategies, controller) against
+children (children/, behind the contract in contract.py) on an executor (executors/), and keeps
+every job in the trial store (records, schema, store). ARCHITECTURE.md maps the modules;
+docs/search.md explains the rules. Importing this package does not import torch or ray.
 """
 
 from .config import ChildConfig, ExecutorConfig, SearchConfig, StrategyConfig

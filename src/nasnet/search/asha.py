@@ -1,27 +1,9 @@
 """ASHA, asynchronous successive halving across the work queue (Li et al., MLSys 2020).
 
-Early stopping is not a strategy: it is the work queue's decision which job runs next and for how
-long. With rungs E_0 < E_1 < ... < E_n (cumulative epochs) and a reduction factor eta, every new
-trial trains to E_0 and reports; whenever a worker asks for work, it gets a promotion if some rung
-k < n holds a trial among its top floor(m_k / eta) results (m_k: successful results at rung k so
-far) that has not been promoted yet, looking at the highest such rung first; otherwise it gets a
-new trial. No rung waits to fill, so workers never idle for a synchronisation point. A promoted
-trial continues from its own checkpoint (`nasnet.search.run_dir.trial_checkpoint`) to E_{k+1}.
-
-The learning-rate schedule of every ASHA child spans the last rung, so a trial stopped at rung k
-has run the first E_k / E_n of the same schedule as one trained straight through, and a trial that
-reaches the top rung has been trained exactly as a child of E_n epochs (see docs/search.md for why
-this and not a schedule per rung).
-
-What the strategy is told (`EarlyStopConfig.tell`):
-* "first": each trial's first-rung result, once, when it arrives. Every architecture is judged at
-  the same fidelity, as soon as possible, and exactly once.
-* "every": that, and every later rung result too, re-centred within its rung
-  (`recentred`): r - mean(rung k) + mean(rung 0 results of the same trials), so a promoted
-  architecture is told how it ranks among its peers at the higher fidelity, on the first rung's
-  scale, instead of being rewarded for the extra epochs themselves.
-
-These functions are pure: the loop passes the store's `rung_standings()` (trial, rung, status,
+Early stopping is the work queue's decision, not a strategy's: which job runs next (a promotion or a
+new trial) and for how long. The rules (the promotion rule, the schedule that spans the last rung,
+what the strategy is told with `first` and `every`) are written once, in docs/search.md ("ASHA");
+this module holds them as two pure functions of the store's `rung_standings()` (trial, rung, status,
 reward), so a resumed run makes the same decisions as an uninterrupted one.
 """
 
@@ -29,16 +11,19 @@ from __future__ import annotations
 
 from typing import Iterable, Sequence
 
-Standing = tuple[int, int, str, "float | None"]    # (trial_id, rung, status, reward)
+from .records import Status
+
+Standing = tuple[int, int, Status, "float | None"]    # (trial_id, rung, status, reward)
 
 
 def next_promotion(standings: Iterable[Standing], num_rungs: int, eta: int) -> tuple[int, int] | None:
-    """(trial_id, rung to continue to) of the next promotion, or None when no rung has one to give."""
+    """(trial_id, rung to continue to) of the next promotion by ASHA's rule, or None when no rung has one to
+    give. `num_rungs`: the rungs' count; `eta`: the reduction factor."""
     standings = list(standings)
     present = {(tid, rung) for tid, rung, _, _ in standings}
     for k in reversed(range(num_rungs - 1)):
         done = sorted(((-reward, tid) for tid, rung, status, reward in standings
-                       if rung == k and status == "done" and reward is not None))
+                       if rung == k and status == Status.DONE and reward is not None))
         for _, tid in done[:len(done) // eta]:
             if (tid, k + 1) not in present:
                 return tid, k + 1
@@ -46,11 +31,12 @@ def next_promotion(standings: Iterable[Standing], num_rungs: int, eta: int) -> t
 
 
 def recentred(standings: Sequence[Standing], rung: int, reward: float) -> float:
-    """A rung result on the first rung's scale: reward - mean(rung) + mean of the same trials' rung-0 results."""
+    """A rung result re-centred on the first rung's scale (what `every` tells the strategy); the reward itself
+    at rung 0, or when no other trial is done at both rungs."""
     if rung == 0:
         return reward
-    at_rung = {tid: r for tid, k, status, r in standings if k == rung and status == "done" and r is not None}
-    first = {tid: r for tid, k, status, r in standings if k == 0 and status == "done" and r is not None}
+    at_rung = {tid: r for tid, k, status, r in standings if k == rung and status == Status.DONE and r is not None}
+    first = {tid: r for tid, k, status, r in standings if k == 0 and status == Status.DONE and r is not None}
     peers = [tid for tid in at_rung if tid in first]
     if not peers:
         return reward

@@ -1,18 +1,13 @@
 """Search configurations against each other at equal budgets and seeds (paper §4.4, Figure 6).
 
 `compare(configure, variants, seeds, root)` runs one search per variant and seed, each in its own
-run directory under `root` (``ppo-seed0``, ``ppo-lr0.005-asha-seed0``, ``random-seed0``, ...; an
-interrupted comparison continues where it stopped). A `Variant` is a strategy with its settings
-(`parse_variant("ppo:lr=0.005")`, `"evolution:population=16:sample-size=4"`), with or without ASHA.
-Give every run the same budget in child-epochs (`epoch_budget` in the base config), so a variant
-with early stopping samples more children for the same compute, and give it `pick_seeds` (with a
-top-k stage or not) to measure what each run would hand a user: its pick, retrained with fresh
-seeds.
-
-It writes ``compare.csv`` (per run, one row per result in arrival order: children sampled,
-child-epochs spent, best reward so far, the mean of the top 5 and top 25 distinct architectures,
-the mean of the last 20 sampled; nasnet.search.curves.budget_curve) and ``compare.json`` (each
-run's final numbers and its pick's retraining). `nasnet compare` is this plus printing.
+run directory under `root` (``ppo-seed0``, ``ppo-lr0.005-asha-seed0``, ...; an interrupted
+comparison continues where it stopped). A `Variant` is a strategy with its settings
+(`parse_variant("ppo:lr=0.005")`), with or without ASHA. It writes ``compare.csv`` (per run, one
+row per result in arrival order: nasnet.search.curves.budget_curve) and ``compare.json`` (each
+run's final numbers and its pick's retraining). Why runs are compared at equal child-epochs, and
+on their picks retrained with fresh seeds, is written in docs/search.md ("Budgets", "The top-k
+stage and the pick"). `nasnet compare` is this plus printing.
 """
 
 from __future__ import annotations
@@ -20,7 +15,6 @@ from __future__ import annotations
 import csv
 import json
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -30,6 +24,7 @@ from ..errors import NasnetError
 from . import run_dir as files
 from .config import EARLY_STOP_NAMES, STRATEGY_NAMES, EarlyStopConfig, SearchConfig
 from .curves import budget_curve
+from .progress import ProgressBar, SearchProgress
 from .rules import no_effect, quoted
 from .store import Status, TrialStore
 
@@ -94,7 +89,7 @@ def run_events(trials: Sequence, rungs: Sequence, first_epochs: int | None) -> l
         if t.result_seq is None:
             continue
         first = by_key.get((t.id, 0))
-        reward = (first.reward if first is not None else t.reward) if t.status == Status.DONE else None
+        reward = (first.reward if first is not None else t.reward) if t.status is Status.DONE else None
         cost = 0 if t.cached_from is not None else (first_epochs or t.epochs or 0)
         events.append((t.finished_at or 0.0, t.result_seq, {"trial": t.id, "reward": reward, "epochs": cost,
                                                             "first": True, "repeat": t.cached_from is not None}))
@@ -103,7 +98,7 @@ def run_events(trials: Sequence, rungs: Sequence, first_epochs: int | None) -> l
             continue
         below = by_key.get((r.trial_id, r.rung - 1))
         events.append((r.finished_at or 0.0, r.result_seq or 0, {
-            "trial": r.trial_id, "reward": r.reward if r.status == Status.DONE else None,
+            "trial": r.trial_id, "reward": r.reward if r.status is Status.DONE else None,
             "epochs": r.epochs - (below.epochs if below else 0), "first": False, "repeat": False}))
     events.sort(key=lambda e: (e[0], e[1]))
     return [e for _, _, e in events]
@@ -133,22 +128,8 @@ def _run_config(configure, variant: Variant, seed: int, run_dir: Path, asha: Ear
     return config
 
 
-def compare(configure: Callable[[SearchConfig | None], SearchConfig], variants: Sequence[Variant],
-            seeds: Sequence[int], root: str | Path, asha: EarlyStopConfig | None = None,
-            progress: bool = False, check: Callable[[list[SearchConfig]], None] | None = None
-            ) -> list[dict[str, Any]]:
-    """Run every variant for every seed and return one summary row per run.
-
-    configure(stored) gives each run's config before its variant and seed are set: `stored` is the
-    config of a run directory that already exists (to continue it), else None. `asha` holds the
-    rungs, eta and what the strategy is told, for the variants with ASHA (its last rung must be the
-    child's epochs, which every variant then trains). With an epoch budget in the config, a run may
-    sample as many children as that budget allows at its first job's epochs. Seeds must differ, and `root`
-    may not be a run directory itself. Every run's config is made and checked (`check(configs)` too, when
-    given) before the first run starts.
-    """
-    from .loop import run_search
-
+def _check_plan(variants: Sequence[Variant], seeds: Sequence[int], root: Path, asha: EarlyStopConfig | None) -> None:
+    """A comparison's variants, seeds and folder, refused before anything runs."""
     if any(v.early_stop == "asha" for v in variants) and (asha is None or not asha.rungs):
         raise NasnetError(f"the ASHA variants need rungs ({quoted('early_stop.rungs')} E1,E2,...)")
     labels = [v.label for v in variants]
@@ -157,34 +138,61 @@ def compare(configure: Callable[[SearchConfig | None], SearchConfig], variants: 
     twice = sorted({s for s in seeds if list(seeds).count(s) > 1})
     if twice:
         raise NasnetError(f"seed {', '.join(map(str, twice))} is given twice: each seed is one run of every variant")
-    root = Path(root)
     if files.is_run_dir(root) or (root / files.CONFIG_FILE).is_file():
         held = files.STORE_FILE if files.is_run_dir(root) else files.CONFIG_FILE
         raise NasnetError(f"{root} is a run directory (it holds {held}); give the comparison a folder of its own")
+
+
+def _summary_row(variant: Variant, seed: int, run_dir: Path, curve: list[dict], counts: dict[str, int]
+                 ) -> dict[str, Any]:
+    """compare.json's row of one run: where its curve ended, its failures, its top-k winner and pick."""
+    last = curve[-1] if curve else {}
+    best = files.read_best(run_dir) or {}
+    pick = best.get("pick") or {}
+    return {"run": variant.label, "strategy": variant.strategy, "options": variant.options,
+            "early_stop": variant.early_stop, "seed": seed, "run_dir": str(run_dir),
+            "children": last.get("children"), "epochs": last.get("epochs"),
+            **{f"top{k}": last.get(f"top{k}") for k in KS}, f"last{LAST}": last.get(f"last{LAST}"),
+            "failed": counts["failed"] + counts["diverged"],
+            "final_reward": best.get("reward") if best.get("stage") == "final" else None,
+            "pick_trial": pick.get("trial"), "pick_mean": pick.get("mean"), "pick_std": pick.get("std"),
+            "pick_rewards": pick.get("rewards")}
+
+
+def compare(configure: Callable[[SearchConfig | None], SearchConfig], variants: Sequence[Variant],
+            seeds: Sequence[int], root: str | Path, asha: EarlyStopConfig | None = None,
+            progress: bool | SearchProgress = False, check: Callable[[list[SearchConfig]], None] | None = None,
+            log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """Run every variant for every seed and return one summary row per run.
+
+    configure(stored) gives each run's config before its variant and seed are set: `stored` is the
+    config of a run directory that already exists (to continue it), else None. `asha` holds the
+    rungs, eta and what the strategy is told, for the variants with ASHA (its last rung must be the
+    child's epochs, which every variant then trains). With an epoch budget in the config, a run may
+    sample as many children as that budget allows at its first job's epochs. Seeds must differ, and `root`
+    may not be a run directory itself. Every run's config is made and checked (`check(configs)` too, when
+    given) before the first run starts. Each run reports to `progress` (True: a ProgressBar on stderr)
+    and its notes, and a line naming each run as it starts, go to `log` (default: the progress's notes).
+    """
+    from .loop import run_search
+
+    root = Path(root)
+    _check_plan(variants, seeds, root, asha)
     runs = [(seed, variant, root / f"{variant.label}-seed{seed}") for seed in seeds for variant in variants]
     configs = [_run_config(configure, variant, seed, run_dir, asha) for seed, variant, run_dir in runs]
     if check is not None:
         check(configs)
+    progress = progress if isinstance(progress, SearchProgress) else ProgressBar() if progress else SearchProgress()
+    say = log or progress.note
     rows, summary = [], []
     for (seed, variant, run_dir), config in zip(runs, configs):
-        if progress:
-            print(f"== {variant.label}, seed {seed}: {run_dir}", file=sys.stderr)
-        result = run_search(config, run_dir, progress=progress)
+        say(f"== {variant.label}, seed {seed}: {run_dir}")
+        result = run_search(config, run_dir, progress=progress, log=log)
         with TrialStore(run_dir / files.STORE_FILE, readonly=True) as store:
             curve = budget_curve(run_events(store.trials(), store.rungs(), config.first_job_epochs), KS, LAST)
         rows += [[variant.label, variant.strategy, variant.early_stop, seed, p["results"], p["children"],
                   p["epochs"]] + [p[f"top{k}"] for k in KS] + [p[f"last{LAST}"]] for p in curve]
-        last = curve[-1] if curve else {}
-        best = files.read_best(run_dir) or {}
-        pick = best.get("pick") or {}
-        summary.append({"run": variant.label, "strategy": variant.strategy, "options": variant.options,
-                        "early_stop": variant.early_stop, "seed": seed, "run_dir": str(run_dir),
-                        "children": last.get("children"), "epochs": last.get("epochs"),
-                        **{f"top{k}": last.get(f"top{k}") for k in KS}, f"last{LAST}": last.get(f"last{LAST}"),
-                        "failed": result.counts["failed"] + result.counts["diverged"],
-                        "final_reward": best.get("reward") if best.get("stage") == "final" else None,
-                        "pick_trial": pick.get("trial"), "pick_mean": pick.get("mean"), "pick_std": pick.get("std"),
-                        "pick_rewards": pick.get("rewards")})
+        summary.append(_summary_row(variant, seed, run_dir, curve, result.counts))
     make_folder(root)
     with replacing(root / CSV_FILE) as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)

@@ -18,6 +18,8 @@ import bisect
 from collections import deque
 from typing import Iterable, Sequence
 
+from .records import Status
+
 DEFAULT_KS = (1, 5, 25)
 
 
@@ -38,7 +40,7 @@ def top_k_curves(rewards: Iterable[float | None], ks: Sequence[int] = DEFAULT_KS
 def sampled_rewards(trials: Iterable) -> list[float | None]:
     """Rewards of trials (`nasnet.search.store.Trial`) in sampling order; None for failed, diverged and repeats."""
     ordered = sorted(trials, key=lambda t: t.id)
-    return [t.reward if t.status == "done" and t.cached_from is None else None for t in ordered]
+    return [t.reward if t.status == Status.DONE and t.cached_from is None else None for t in ordered]
 
 
 def budget_curve(events: Iterable[dict], ks: Sequence[int] = DEFAULT_KS, last: int = 20) -> list[dict]:

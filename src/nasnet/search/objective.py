@@ -1,20 +1,11 @@
 """The search's objective: a child's reward from its result, and the accuracy-cost front.
 
 Without a cost the reward is the child's own ("reward": validation accuracy for the training
-child). With `--cost mult_adds|params --target T --cost-weight w` it is MnasNet's soft-constrained
-reward (Tan et al., CVPR 2019):
-
-    reward = accuracy x (cost / T) ** w
-
-where cost is the child's reported "mult_adds" (multiply-accumulates per image) or "params". The
-sign convention is MnasNet's: w <= 0. At cost = T the reward is the accuracy; a child twice as
-costly gets 2 ** w times its accuracy (w = -0.07: x0.953), one half as costly 2 ** -w (x1.049).
-w = 0 records the cost and leaves the reward alone. The reward is computed in log space
-(`cost_reward`), so no target, weight or cost makes it overflow; it is held within +-1e30. The
-loop applies this to every stage's results (search rungs, top-k stage, the pick's retraining), so
-everything is ranked by one objective.
-
-`pareto_front` gives the architectures no other beats on both accuracy and cost: what best.json
+child); with one it is MnasNet's soft-constrained reward, accuracy x (cost / target) ** weight
+(Tan et al., CVPR 2019), computed in log space and held within +-REWARD_LIMIT (`cost_reward`).
+The rule and the reasons for its bounds are written once, in docs/search.md ("The objective").
+Every stage's results (search rungs, top-k stage, the pick's retraining) are ranked by it.
+`pareto_front` gives the architectures no other beats on both accuracy and cost, what best.json
 and the report show as the accuracy-cost front. Importing this module does not import torch.
 """
 
@@ -24,6 +15,7 @@ import math
 from typing import Any, Iterable, Sequence
 
 from .config import CostConfig
+from .records import Status
 
 
 def objective(result: dict[str, Any], cost: CostConfig) -> tuple[float, float, float | None]:
@@ -75,6 +67,6 @@ def pareto_front(points: Iterable[tuple[Any, float, float]]) -> list[tuple[Any, 
 def front_rows(trials: Sequence) -> list[dict[str, Any]]:
     """The accuracy-cost front of done trials (`nasnet.search.store.Trial` with accuracy and cost) as JSON rows."""
     points = [(t, t.accuracy, t.cost) for t in trials
-              if t.status == "done" and t.cached_from is None and t.accuracy is not None and t.cost is not None]
+              if t.status == Status.DONE and t.cached_from is None and t.accuracy is not None and t.cost is not None]
     return [{"trial": t.id, "accuracy": acc, "cost": cost, "reward": t.reward, "genotype": t.genotype}
             for t, acc, cost in pareto_front(points)]

@@ -1,23 +1,22 @@
 """The JSON payloads the search hands its children, and the seeds in them (paper §3, A.3).
 
-    child_payload(config, genotype, trial_id, run_dir)    a trial's first job (ASHA: its first rung)
-    promotion_payload(config, trial, rung, run_dir)        an ASHA promotion: continue to rung `rung`
-    final_payload(config, trial, repeat)                   a top-k retraining with a fresh seed
+    child_payload(config, genotype, trial_id, run_dir)             a trial's first job (ASHA: its first rung)
+    promotion_payload(config, first, trial_id, rung, run_dir)      an ASHA promotion: continue to rung `rung`
+    final_payload(config, first, trial_id, repeat)                 a top-k retraining with a fresh seed
+    with_checkpoint(payload, trial_id, run_dir)                    a stored ASHA payload, pointed at this run
 
-Keys every child gets: fn, genotype, model, train, data, seed (and device, and the config's
-options). An ASHA job adds "rung_epochs" (train to this many epochs of the schedule, which spans
-train.epochs = the last rung, then report) and "checkpoint" (an absolute path: continue from it
-when it exists, write it when done). The payload is stored with the job, so any trial can be re-run
-by hand. Importing this module does not import torch.
+Each returns a `ChildPayload` (nasnet.search.contract says what every key means); `first` is the
+payload of the trial's first job. The payload is stored with its job, so any trial can be re-run by
+hand; docs/search.md says how the seeds and the ASHA keys are used. Importing this does not import torch.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from ..seeding import CHILD, FINAL, derive_seed
 from .config import SearchConfig
+from .contract import ChildPayload
 from .run_dir import trial_checkpoint
 
 ASHA_KEYS = ("rung_epochs", "checkpoint")
@@ -34,11 +33,12 @@ def final_seed(seed: int, trial_id: int, repeat: int = 0) -> int:
 
 
 def child_payload(config: SearchConfig, genotype: str, trial_id: int, run_dir: str | Path | None = None
-                  ) -> dict[str, Any]:
-    """The JSON payload of a trial's first job (the contract of nasnet.search.children.train.train_child)."""
+                  ) -> ChildPayload:
+    """The payload of trial `trial_id`'s first job: the config's child settings, the trial's seed, and with
+    ASHA the first rung and the trial's checkpoint in `run_dir`."""
     c = config.child
-    payload = {**c.options, "fn": c.fn, "genotype": genotype, "model": dict(c.model), "train": dict(c.train),
-               "data": c.data, "seed": trial_seed(config.seed, trial_id)}
+    payload: ChildPayload = {**c.options, "fn": c.fn, "genotype": genotype, "model": dict(c.model),
+                             "train": dict(c.train), "data": c.data, "seed": trial_seed(config.seed, trial_id)}
     if c.device:
         payload["device"] = c.device
     asha = config.early_stop
@@ -49,23 +49,23 @@ def child_payload(config: SearchConfig, genotype: str, trial_id: int, run_dir: s
     return payload
 
 
-def promotion_payload(config: SearchConfig, first: dict[str, Any], trial_id: int, rung: int,
-                      run_dir: str | Path) -> dict[str, Any]:
+def promotion_payload(config: SearchConfig, first: ChildPayload, trial_id: int, rung: int,
+                      run_dir: str | Path) -> ChildPayload:
     """The payload continuing an ASHA trial (whose first job had payload `first`) to rung `rung`."""
     return {**first, "rung_epochs": config.early_stop.rungs[rung],
             "checkpoint": str(trial_checkpoint(Path(run_dir), trial_id))}
 
 
-def with_checkpoint(payload: dict[str, Any], trial_id: int, run_dir: str | Path) -> dict[str, Any]:
+def with_checkpoint(payload: ChildPayload, trial_id: int, run_dir: str | Path) -> ChildPayload:
     """An ASHA payload pointing at this run directory's checkpoint (the directory may have moved since)."""
     if "checkpoint" not in payload:
         return payload
     return {**payload, "checkpoint": str(trial_checkpoint(Path(run_dir), trial_id))}
 
 
-def final_payload(config: SearchConfig, first: dict[str, Any], trial_id: int, repeat: int = 0) -> dict[str, Any]:
+def final_payload(config: SearchConfig, first: ChildPayload, trial_id: int, repeat: int = 0) -> ChildPayload:
     """A top-k retraining of the trial whose first job had payload `first`: a fresh seed, the final budget
-    (--final-epochs, --final-normal-cells, --final-filters), trained straight through."""
+    (the config's final_epochs, final_normal_cells, final_filters), trained straight through."""
     payload = {k: v for k, v in first.items() if k not in ASHA_KEYS}
     payload["seed"] = final_seed(config.seed, trial_id, repeat)
     train, model = dict(payload.get("train") or {}), dict(payload.get("model") or {})

@@ -64,7 +64,7 @@ def load_run_config(run_dir: str | Path) -> SearchConfig | None:
         return None
     try:
         return SearchConfig.from_dict(json.loads(path.read_text()))
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, NasnetError) as err:
         raise NasnetError(f"{path}: cannot read the run's config ({err})") from None
 
 

@@ -1,424 +1,84 @@
-"""The trial store: every proposal, its status, reward and metrics, in SQLite (paper §3, §4.4).
+"""The trial store: every job of a search, where it stands and what it came to, in SQLite (paper §3, §4.4).
 
-`RUN_DIR/trials.db` is the search's memory and its work queue. It is opened in WAL mode, so a report
-can read it while the search writes, and every state change is committed before the driver acts on
-it, so a driver killed at any moment loses nothing: on resume, finished trials are kept and trials
-that were queued or running are run again with the same architecture and payload.
-
-This module is the only code that speaks SQL. Everything else sees values: a `Trial` (frozen) per
-row of the search, a `RungResult` per ASHA rung result, a `FinalTrial` per row of the top-k stage,
-all with a `Status`; a `Job` names one unit of work of any stage (what an executor runs); controller
-updates are plain dicts. `TrialStore(path, readonly=True)` is the reader the report uses: it can
-never modify a live run's store, nor create one by mistake (it also reads version-1 stores).
-
-Schema (version 2; a version-1 store is migrated in place, in one transaction, when a search opens
-it: the new columns are added and filled from what version 1 recorded)::
-
-    trials                         one row per sampled architecture, 1-based ids in sampling order
-      id              INTEGER PRIMARY KEY
-      genotype        TEXT     the genotype's text form (nasnet.arch.genotype)
-      decisions       TEXT     JSON list of the 2 x 5B decision indices (nasnet.arch.space order)
-      log_prob        REAL     log-probability of the decisions under the sampling policy (NULL: no policy)
-      entropy         REAL     the sampling policy's entropy along them (nats, summed)
-      policy_version  INTEGER  number of controller updates made before sampling
-      payload         TEXT     the JSON payload given to the child function (its first job)
-      status          TEXT     queued | running | done | failed | diverged (of the trial's first result)
-      reward          REAL     the objective at the highest rung reached; NULL unless done
-      rung            INTEGER  the rung whose result the row holds (0 without ASHA); NULL before a result
-      epochs          INTEGER  epochs trained to get that result (0 for a reused result)
-      accuracy        REAL     the child's own reward (validation accuracy) behind `reward`
-      cost            REAL     the cost measure of a cost-aware search (mult_adds or params), else NULL
-      policy_reward   REAL     what the controller was told first (the failure reward if not done)
-      metrics         TEXT     JSON of the child's result at that rung (val_accuracy, loss_curve, params, ...)
-      error           TEXT     error text of a failure, or of retried infrastructure failures
-      worker          TEXT     host:pid that ran it (host:pid@node on Ray); "cache" when the result was reused
-      attempts        INTEGER  times its first job was handed to an executor
-      cached_from     INTEGER  the trial whose result was reused (an architecture sampled again)
-      result_seq      INTEGER  order in which results reached the controller (1, 2, ...)
-      created_at, started_at, finished_at   REAL unix seconds
-
-    rungs                          ASHA: one row per rung job of a trial (rung 0 is the trial's first job)
-      trial_id INTEGER, rung INTEGER (PRIMARY KEY together), epochs INTEGER (cumulative epochs the
-      rung trains to), payload TEXT, status TEXT, reward REAL, accuracy REAL, cost REAL,
-      policy_reward REAL (what the controller was told; NULL: not told), metrics TEXT, error TEXT,
-      worker TEXT, attempts INTEGER, result_seq INTEGER, created_at, started_at, finished_at REAL
-
-    updates                        one row per controller update (policy entropy over updates)
-      version INTEGER PRIMARY KEY, time REAL, num_results INTEGER, told INTEGER, mean_reward REAL,
-      baseline REAL, entropy REAL, loss REAL, seconds REAL, kl REAL (from the policy before the
-      update to the one after), clip_fraction REAL (PPO: ratios outside the clipping range)
-
-    final                          the top-k stage and the pick's retraining
-      trial_id INTEGER, repeat INTEGER (PRIMARY KEY together: repeat 0 is the top-k retraining,
-      1, 2, ... the pick's retraining with further seeds), genotype TEXT, search_reward REAL,
-      epochs INTEGER, payload TEXT, status TEXT, reward REAL, accuracy REAL, cost REAL, metrics TEXT,
-      error TEXT, worker TEXT, attempts INTEGER, created_at, started_at, finished_at REAL
-
-    meta                           key TEXT PRIMARY KEY, value TEXT (schema_version, ...)
+`RUN_DIR/trials.db` is the search's memory and its work queue: a driver killed at any moment loses
+nothing, and on resume finished jobs are kept and queued or running ones run again with the same
+payload. `TrialStore` is its API (the contract is in its docstring); the values it takes and gives
+are in nasnet.search.records, the schema and its migration in nasnet.search.schema, the columns'
+meanings in docs/formats.md. `TrialStore(path, readonly=True)` is the report's reader.
 """
 
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
-import math
-import os
 import shutil
 import sqlite3
-import tempfile
 import time
-from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Iterable
-from urllib.parse import quote
 
 from ..atomic import replacing
 from ..errors import NasnetError
+from .records import (RECORDS, TERMINAL, DamagedStore, FinalTrial, Job, Record, Result, RungResult, Stage, Status,
+                      StoreSnapshot, Trial)
+from .schema import (JOB_COLUMNS, JOB_TABLES, SCHEMA_VERSION, columns, open_readonly, open_writable, stored_version,
+                     table_names)
 
-SCHEMA_VERSION = 2
-
-
-class Status(str, Enum):
-    """Where a trial stands. A str, so it compares equal to its stored text ("done" == Status.DONE)."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-    DIVERGED = "diverged"
-
-    @property
-    def terminal(self) -> bool:
-        return self in TERMINAL
-
-    def __str__(self) -> str:
-        return self.value
-
-
-TERMINAL = frozenset({Status.DONE, Status.FAILED, Status.DIVERGED})
-
-
-class Stage(str, Enum):
-    """The search's first jobs, its ASHA promotions, or the top-k stage that retrains its best architectures."""
-
-    SEARCH = "search"
-    RUNG = "rung"
-    FINAL = "final"
-
-
-@dataclass(frozen=True)
-class Job:
-    """One unit of work, the key an executor hands back: a trial's first job (SEARCH), its promotion to
-    rung `index` (RUNG), or its retraining number `index` in the top-k stage (FINAL; 0 = the top-k
-    retraining, 1, 2, ... the pick's further seeds)."""
-
-    stage: Stage
-    trial_id: int
-    index: int = 0
-
-    def __str__(self) -> str:
-        if self.stage is Stage.SEARCH:
-            return f"trial {self.trial_id}"
-        if self.stage is Stage.RUNG:
-            return f"trial {self.trial_id} (rung {self.index})"
-        return f"top-k: trial {self.trial_id}" + (f" (seed {self.index + 1})" if self.index else "")
-
-
-def _json(text: str | None) -> Any:
-    if not text:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
-
-
-class DamagedStore(NasnetError):
-    """Bytes of the store that no longer decode (a damaged file): one line, never a traceback."""
-
-
-def _text(raw: bytes) -> str:
-    """SQLite's text_factory: UTF-8, or a one-line error for text whose bytes were damaged."""
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise DamagedStore(f"a text value is not valid UTF-8: {raw[:40]!r}...") from None
-
-
-def _from_row(cls, row: sqlite3.Row, **extra):
-    """A dataclass from a row: JSON columns decoded, the status a Status; columns an older schema
-    lacks take the field's default."""
-    d = dict(row)
-    for key in ("payload", "metrics"):
-        if key in d:
-            d[key] = _json(d[key])
-    try:
-        d["status"] = Status(d["status"])
-    except ValueError:
-        raise DamagedStore(f"a row has the unknown status {d['status']!r}") from None
-    d.update(extra)
-    names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in d.items() if k in names})
-
-
-@dataclass(frozen=True)
-class Trial:
-    """One sampled architecture and what became of it (a row of `trials`)."""
-
-    id: int
-    genotype: str
-    decisions: tuple[int, ...]
-    log_prob: float | None
-    entropy: float | None
-    policy_version: int | None
-    payload: dict | None
-    status: Status
-    reward: float | None
-    policy_reward: float | None
-    metrics: dict | None
-    error: str | None
-    worker: str | None
-    attempts: int
-    cached_from: int | None
-    result_seq: int | None
-    created_at: float | None
-    started_at: float | None
-    finished_at: float | None
-    rung: int | None = None
-    epochs: int | None = None
-    accuracy: float | None = None
-    cost: float | None = None
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> "Trial":
-        decisions = _json(row["decisions"])
-        if not isinstance(decisions, list) or not all(isinstance(x, int) for x in decisions):
-            raise DamagedStore(f"trial {row['id']}: its decisions {str(row['decisions'])[:40]!r} are not a list of "
-                               "integers")
-        return _from_row(cls, row, decisions=tuple(decisions))
-
-    @property
-    def key(self) -> Job:
-        return Job(Stage.SEARCH, self.id)
-
-    @property
-    def seconds(self) -> float | None:
-        """Wall time of the (last) execution: finished - started; None for reused or unfinished trials."""
-        if self.cached_from is not None or not self.finished_at or not self.started_at:
-            return None
-        s = self.finished_at - self.started_at
-        return s if math.isfinite(s) and s >= 0 else None
-
-
-@dataclass(frozen=True)
-class RungResult:
-    """One rung job of an ASHA trial (a row of `rungs`): train to `epochs`, report, keep the checkpoint."""
-
-    trial_id: int
-    rung: int
-    epochs: int
-    payload: dict | None
-    status: Status
-    reward: float | None
-    accuracy: float | None
-    cost: float | None
-    policy_reward: float | None
-    metrics: dict | None
-    error: str | None
-    worker: str | None
-    attempts: int
-    result_seq: int | None
-    created_at: float | None
-    started_at: float | None
-    finished_at: float | None
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> "RungResult":
-        return _from_row(cls, row)
-
-    @property
-    def key(self) -> Job:
-        return Job(Stage.RUNG, self.trial_id, self.rung)
-
-
-@dataclass(frozen=True)
-class FinalTrial:
-    """One retraining of the top-k stage with the final budget (a row of `final`)."""
-
-    trial_id: int
-    genotype: str
-    search_reward: float | None
-    epochs: int | None
-    payload: dict | None
-    status: Status
-    reward: float | None
-    metrics: dict | None
-    error: str | None
-    worker: str | None
-    attempts: int
-    created_at: float | None
-    started_at: float | None
-    finished_at: float | None
-    repeat: int = 0
-    accuracy: float | None = None
-    cost: float | None = None
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> "FinalTrial":
-        return _from_row(cls, row)
-
-    @property
-    def key(self) -> Job:
-        return Job(Stage.FINAL, self.trial_id, self.repeat)
-
-
-@dataclass(frozen=True)
-class StoreSnapshot:
-    """A store read at one moment: its trials, controller updates, rung results, top-k stage, status
-    counts, and the distinct done trials ranked best first (what `TrialStore.top` returns)."""
-
-    trials: list[Trial]
-    updates: list[dict[str, Any]]
-    finals: list[FinalTrial]
-    counts: dict[str, int]
-    ranked: list[Trial]
-    rungs: list[RungResult] = dataclasses.field(default_factory=list)
-
-
-_TRIALS = """
-CREATE TABLE IF NOT EXISTS trials (
-    id INTEGER PRIMARY KEY,
-    genotype TEXT NOT NULL,
-    decisions TEXT NOT NULL,
-    log_prob REAL,
-    entropy REAL,
-    policy_version INTEGER,
-    payload TEXT,
-    status TEXT NOT NULL DEFAULT 'queued',
-    reward REAL,
-    policy_reward REAL,
-    metrics TEXT,
-    error TEXT,
-    worker TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    cached_from INTEGER,
-    result_seq INTEGER UNIQUE,
-    created_at REAL,
-    started_at REAL,
-    finished_at REAL,
-    rung INTEGER,
-    epochs INTEGER,
-    accuracy REAL,
-    cost REAL
-)"""
-_RUNGS = """
-CREATE TABLE IF NOT EXISTS rungs (
-    trial_id INTEGER NOT NULL,
-    rung INTEGER NOT NULL,
-    epochs INTEGER NOT NULL,
-    payload TEXT,
-    status TEXT NOT NULL DEFAULT 'queued',
-    reward REAL,
-    accuracy REAL,
-    cost REAL,
-    policy_reward REAL,
-    metrics TEXT,
-    error TEXT,
-    worker TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    result_seq INTEGER,
-    created_at REAL,
-    started_at REAL,
-    finished_at REAL,
-    PRIMARY KEY (trial_id, rung)
-)"""
-_UPDATES = """
-CREATE TABLE IF NOT EXISTS updates (
-    version INTEGER PRIMARY KEY,
-    time REAL,
-    num_results INTEGER,
-    told INTEGER,
-    mean_reward REAL,
-    baseline REAL,
-    entropy REAL,
-    loss REAL,
-    seconds REAL,
-    kl REAL,
-    clip_fraction REAL
-)"""
-_FINAL = """
-CREATE TABLE IF NOT EXISTS {name} (
-    trial_id INTEGER NOT NULL,
-    repeat INTEGER NOT NULL DEFAULT 0,
-    genotype TEXT NOT NULL,
-    search_reward REAL,
-    epochs INTEGER,
-    payload TEXT,
-    status TEXT NOT NULL DEFAULT 'queued',
-    reward REAL,
-    accuracy REAL,
-    cost REAL,
-    metrics TEXT,
-    error TEXT,
-    worker TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    created_at REAL,
-    started_at REAL,
-    finished_at REAL,
-    PRIMARY KEY (trial_id, repeat)
-)"""
-_SCHEMA = [_TRIALS, _RUNGS, _UPDATES, _FINAL.format(name="final"),
-           "CREATE INDEX IF NOT EXISTS trials_genotype ON trials(genotype)",
-           "CREATE INDEX IF NOT EXISTS trials_status ON trials(status)",
-           "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)"]
-
-# (table, key columns) of each stage: the queue operations are the same for all of them.
-_TABLES = {Stage.SEARCH: ("trials", ("id",)), Stage.RUNG: ("rungs", ("trial_id", "rung")),
-           Stage.FINAL: ("final", ("trial_id", "repeat"))}
+# The trial model is nasnet.search.records; its names are importable from here too, as they always were.
+__all__ = ["CSV_COLUMNS", "SCHEMA_VERSION", "TERMINAL", "DamagedStore", "FinalTrial", "Job", "Record", "Result",
+           "RungResult", "Stage", "Status", "StoreSnapshot", "Trial", "TrialStore"]
 
 CSV_COLUMNS = ("id", "status", "reward", "rung", "epochs", "accuracy", "cost", "policy_reward", "policy_version",
                "log_prob", "entropy", "attempts", "worker", "cached_from", "created_at", "started_at", "finished_at",
                "wall_seconds", "params", "error", "genotype")
 
+# Result fields a finished job's row takes as they are (those its table has); epochs and started_at
+# keep the queued value when the result has none.
+_RESULT_COLUMNS = ("status", "reward", "accuracy", "cost", "policy_reward", "metrics", "error", "worker",
+                   "finished_at", "cached_from")
+
 
 def _where(job: Job) -> tuple[str, str, tuple]:
-    table, cols = _TABLES[job.stage]
-    values = (job.trial_id,) if len(cols) == 1 else (job.trial_id, job.index)
-    return table, " AND ".join(f"{c}=?" for c in cols), values
+    table, keys = JOB_TABLES[job.stage]
+    values = (job.trial_id,) if len(keys) == 1 else (job.trial_id, job.index)
+    return table, " AND ".join(f"{c}=?" for c in keys), values
 
 
 class TrialStore:
     """The SQLite trial store of one run directory (`RUN_DIR/trials.db`).
 
-    readonly: open an existing store for reading only (the report); it is never created or changed.
+    Contract:
+    - **Committed before it returns.** Every write is one transaction, committed when the method
+      returns (WAL, synchronous=NORMAL: it survives a SIGKILL of the process). The driver acts on a
+      change only after making it here, so the store is always at least as far as the search.
+    - **One writer.** A run directory's lock (nasnet.locking) keeps a second driver out; readers
+      (`readonly=True`) may read at any time and see whole transactions (`snapshot`).
+    - **Jobs.** `add` queues a trial's first job (ids 1, 2, ... in sampling order), `enqueue` an
+      ASHA promotion or a retraining; `mark_running`, `requeue` and `finish` move any job along
+      queued -> running -> (queued again | done | failed | diverged). A job is finished once.
+    - **Order.** Every result the strategy is told gets the next `result_seq` when it is recorded;
+      `results_after(seq)` gives them back in that order, so a resumed strategy hears them again
+      exactly as it first did.
+    - **Errors.** A damaged file, or a store written by a newer nasnet, is a NasnetError (one line)
+      when the store is opened: a search never stops half-way on a row it cannot read. A job that is
+      not in the store is a KeyError; a non-terminal status given to `finish` a ValueError.
+
+    readonly: open an existing store for reading only (the report); it is never created or changed,
+    and a version-1 store is read as it is.
     """
 
     def __init__(self, path: str | Path, readonly: bool = False):
         self.path = Path(path)
         self.readonly = readonly
-        self._copy: Path | None = None   # a private copy read instead (see _open_readonly)
+        self._copy: Path | None = None   # a private copy read instead (schema.open_readonly)
         try:
             if readonly:
-                self.db = self._open_readonly()
-                self.db.row_factory = sqlite3.Row
-                self.db.text_factory = _text
-                self.tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-                row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() \
-                    if "meta" in self.tables else None
-                self.schema = int(row[0]) if row else SCHEMA_VERSION
+                self.db, self._copy = open_readonly(self.path)
+                self.tables = table_names(self.db)
+                self.schema = stored_version(self.db) or SCHEMA_VERSION
                 return
-            self.db = sqlite3.connect(self.path, timeout=30)
-            self.db.row_factory = sqlite3.Row
-            self.db.text_factory = _text
-            self._check_integrity()
-            self.db.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL mode survives a crash of this process (SIGKILL); FULL would also
-            # survive power loss at the cost of an fsync per trial.
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self._create_or_migrate()
-            self.tables = {"trials", "rungs", "updates", "final", "meta"}
+            self.db = open_writable(self.path)
+            self.tables = table_names(self.db)
             self.schema = SCHEMA_VERSION
             self.snapshot()   # every row decodes (a search must not stop half-way on a damaged one)
         except DamagedStore as err:
@@ -426,87 +86,11 @@ class TrialStore:
         except sqlite3.DatabaseError as err:
             raise NasnetError(f"{self.path}: not a readable trial store ({err})") from None
 
-    def _check_integrity(self) -> None:
-        """A store whose bytes were damaged fails here, in one line, rather than in the middle of a search."""
-        problems = [line for r in self.db.execute("PRAGMA quick_check(3)") for line in str(r[0]).splitlines()
-                    if line.strip() and not line.startswith("***")]
-        if problems != ["ok"]:
-            raise DamagedStore(problems[0] if problems else "integrity check failed")
-
     def _damaged(self, err: DamagedStore) -> DamagedStore:
         if str(err).startswith(str(self.path)):
             return err
         return DamagedStore(f"{self.path}: the trial store is damaged ({err}); restore it from a backup or start a "
                             "new --run-dir")
-
-    def _open_readonly(self) -> sqlite3.Connection:
-        """A read-only connection that also works in a directory this process may not write.
-
-        WAL mode needs the -shm index beside the database even to read. Where the directory is
-        writable, or the search left its -wal and -shm behind, `mode=ro` reads everything. Otherwise a
-        store without pending WAL frames (the search ended and checkpointed) is opened `immutable`,
-        which needs no -shm; one with frames SQLite cannot index in place is copied with its -wal to a
-        private temporary folder and read there, so no committed trial is missed."""
-        resolved = self.path.resolve()
-        uri = "file:" + quote(str(resolved))
-        db = sqlite3.connect(uri + "?mode=ro", uri=True, timeout=10)
-        try:
-            db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-            return db
-        except sqlite3.OperationalError:
-            db.close()
-            if os.access(resolved.parent, os.W_OK):
-                raise
-        wal = resolved.with_name(resolved.name + "-wal")
-        if not wal.is_file() or wal.stat().st_size == 0:
-            return sqlite3.connect(uri + "?immutable=1", uri=True)
-        self._copy = Path(tempfile.mkdtemp(prefix="nasnet-store-"))
-        for source in (resolved, wal):
-            shutil.copyfile(source, self._copy / source.name)
-        return sqlite3.connect(self._copy / resolved.name, timeout=10)
-
-
-    def _create_or_migrate(self) -> None:
-        self.db.execute("BEGIN IMMEDIATE")     # one writer at a time, and all of it or nothing
-        try:
-            has_meta = self.db.execute("SELECT 1 FROM sqlite_master WHERE name='meta'").fetchone()
-            row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() if has_meta else None
-            version = int(row[0]) if row else None
-            if version is not None and version > SCHEMA_VERSION:
-                raise NasnetError(f"{self.path}: trial store schema {version}, this nasnet reads {SCHEMA_VERSION} "
-                                  "(a newer nasnet wrote it)")
-            if version == 1:
-                self._migrate_from_1()
-            for statement in _SCHEMA:
-                self.db.execute(statement)
-            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            self.db.commit()
-        except BaseException:
-            self.db.rollback()
-            raise
-
-    def _migrate_from_1(self) -> None:
-        """Version 1 -> 2: trials gain rung, epochs, accuracy, cost (a v1 reward is an accuracy at rung 0);
-        updates gain kl and clip_fraction; final gains repeat (its key becomes (trial_id, repeat)),
-        accuracy and cost; the rungs table is new."""
-        db = self.db
-        for column, kind in (("rung", "INTEGER"), ("epochs", "INTEGER"), ("accuracy", "REAL"), ("cost", "REAL")):
-            db.execute(f"ALTER TABLE trials ADD COLUMN {column} {kind}")
-        for tid, metrics, status, reward, cached in db.execute(
-                "SELECT id, metrics, status, reward, cached_from FROM trials WHERE result_seq IS NOT NULL").fetchall():
-            m = _json(metrics) or {}
-            epochs = 0 if cached is not None else m.get("epochs_completed")
-            db.execute("UPDATE trials SET rung=0, epochs=?, accuracy=? WHERE id=?",
-                       (epochs if isinstance(epochs, int) else None, reward if status == "done" else None, tid))
-        for column in ("kl", "clip_fraction"):
-            db.execute(f"ALTER TABLE updates ADD COLUMN {column} REAL")
-        db.execute(_FINAL.format(name="final_v2"))
-        db.execute("INSERT INTO final_v2 (trial_id, repeat, genotype, search_reward, epochs, payload, status, reward, "
-                   "accuracy, metrics, error, worker, attempts, created_at, started_at, finished_at) "
-                   "SELECT trial_id, 0, genotype, search_reward, epochs, payload, status, reward, reward, metrics, "
-                   "error, worker, attempts, created_at, started_at, finished_at FROM final")
-        db.execute("DROP TABLE final")
-        db.execute("ALTER TABLE final_v2 RENAME TO final")
 
     def close(self) -> None:
         self.db.close()
@@ -523,7 +107,7 @@ class TrialStore:
     # -- the work queue (every stage) --------------------------------------------------------
     def add(self, genotype: str, decisions: Iterable[int], log_prob: float | None, entropy: float | None,
             policy_version: int, payload_fn: Callable[[int], dict]) -> int:
-        """Insert a queued trial; `payload_fn(trial_id)` builds its payload. Returns the id."""
+        """Queue a new trial's first job; `payload_fn(trial_id)` builds its payload. Returns the trial's id."""
         with self.db:
             cur = self.db.execute(
                 "INSERT INTO trials (genotype, decisions, log_prob, entropy, policy_version, status, created_at) "
@@ -533,23 +117,23 @@ class TrialStore:
             self.db.execute("UPDATE trials SET payload=? WHERE id=?", (json.dumps(payload_fn(tid)), tid))
         return tid
 
-    def add_promotion(self, trial_id: int, rung: int, epochs: int, payload: dict) -> Job:
-        """Queue an ASHA promotion: trial `trial_id` continues to rung `rung` (`epochs` in all)."""
+    def enqueue(self, job: Job, epochs: int | None, payload: dict) -> Job:
+        """Queue a trial's ASHA promotion (a RUNG job: train on to `epochs` in all) or a retraining of its
+        architecture in the top-k stage (a FINAL job; `epochs`: the final budget). Once: queueing a job
+        that exists changes nothing."""
+        args = (job.trial_id, job.index, epochs, json.dumps(payload), time.time())
         with self.db:
-            self.db.execute("INSERT OR IGNORE INTO rungs (trial_id, rung, epochs, payload, status, created_at) "
-                            "VALUES (?, ?, ?, ?, 'queued', ?)", (trial_id, rung, epochs, json.dumps(payload),
-                                                                  time.time()))
-        return Job(Stage.RUNG, trial_id, rung)
-
-    def add_final(self, trial: Trial, epochs: int | None, payload: dict, repeat: int = 0) -> Job:
-        """Queue a search trial's architecture for retraining number `repeat` of the top-k stage (once: a
-        second call changes nothing)."""
-        with self.db:
-            self.db.execute(
-                "INSERT OR IGNORE INTO final (trial_id, repeat, genotype, search_reward, epochs, payload, status, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?)",
-                (trial.id, repeat, trial.genotype, trial.reward, epochs, json.dumps(payload), time.time()))
-        return Job(Stage.FINAL, trial.id, repeat)
+            if job.stage is Stage.RUNG:
+                self.db.execute("INSERT OR IGNORE INTO rungs (trial_id, rung, epochs, payload, status, created_at) "
+                                "VALUES (?, ?, ?, ?, 'queued', ?)", args)
+            elif job.stage is Stage.FINAL:
+                self.db.execute(
+                    "INSERT OR IGNORE INTO final (trial_id, repeat, genotype, search_reward, epochs, payload, status, "
+                    "created_at) SELECT id, ?, genotype, reward, ?, ?, 'queued', ? FROM trials WHERE id=?",
+                    (*args[1:], job.trial_id))
+            else:
+                raise ValueError(f"{job}: a first job is queued by add()")
+        return job
 
     def mark_running(self, job: Job) -> None:
         table, where, values = _where(job)
@@ -564,111 +148,61 @@ class TrialStore:
             self.db.execute(f"UPDATE {table} SET status='queued', error=? WHERE {where}", (error, *values))
 
     def requeue_interrupted(self) -> int:
-        """On resume or stop: jobs left running (in any stage) go back to the queue."""
+        """On resume or stop: jobs left running (in any stage) go back to the queue. Returns how many."""
         with self.db:
             return sum(self.db.execute(f"UPDATE {table} SET status='queued' WHERE status='running'").rowcount
-                       for table, _ in _TABLES.values())
+                       for table, _ in JOB_TABLES.values())
 
     def _next_seq(self) -> int:
         return int(self.db.execute(
             "SELECT MAX(COALESCE((SELECT MAX(result_seq) FROM trials), 0), "
             "COALESCE((SELECT MAX(result_seq) FROM rungs), 0)) + 1").fetchone()[0])
 
-    def finish(self, trial_id: int, status: Status, reward: float | None, metrics: dict | None, error: str | None,
-               worker: str | None, started_at: float | None = None, finished_at: float | None = None, *,
-               policy_reward: float | None = None, cached_from: int | None = None, accuracy: float | None = None,
-               cost: float | None = None, epochs: int | None = None, rung_epochs: int | None = None) -> None:
-        """Record a trial's first result; it gets the next result sequence number (the order in which results
-        reach the controller) with what the controller is told. `rung_epochs`: an ASHA trial's first rung,
-        also recorded as its rung-0 row."""
-        status = Status(status)
+    def finish(self, job: Job, result: Result, *, first_rung: int | None = None) -> None:
+        """Record what a job of any stage came to. A result the strategy is told (a first job's always, a
+        promotion's when `policy_reward` is set) gets the next result sequence number. A promotion that
+        succeeds becomes its trial's result (reward, rung, epochs, metrics). `first_rung` (first jobs of
+        ASHA trials): that rung's epochs; the result is also recorded as the trial's rung-0 job."""
+        status = Status(result.status)
         if not status.terminal:
             raise ValueError(f"not a terminal status: {status!r}")
-        metrics_text = None if metrics is None else json.dumps(metrics)
-        finished_at = finished_at or time.time()
+        table, where, key = _where(job)
+        have = columns(table)
+        row = {c: getattr(result, c) for c in _RESULT_COLUMNS if c in have}
+        row.update(status=status.value, finished_at=result.finished_at or time.time(),
+                   metrics=None if result.metrics is None else json.dumps(result.metrics))
         with self.db:
-            seq = self._next_seq()
-            self.db.execute(
-                "UPDATE trials SET status=?, reward=?, accuracy=?, cost=?, policy_reward=?, metrics=?, error=?, "
-                "worker=?, started_at=COALESCE(?, started_at), finished_at=?, cached_from=?, result_seq=?, rung=0, "
-                "epochs=? WHERE id=?",
-                (status.value, reward, accuracy, cost, policy_reward, metrics_text, error, worker, started_at,
-                 finished_at, cached_from, seq, epochs, trial_id))
-            if rung_epochs is not None:
-                self.db.execute(
-                    "INSERT OR REPLACE INTO rungs (trial_id, rung, epochs, payload, status, reward, accuracy, cost, "
-                    "policy_reward, metrics, error, worker, attempts, result_seq, created_at, started_at, finished_at) "
-                    "SELECT id, 0, ?, payload, status, reward, accuracy, cost, policy_reward, metrics, error, worker, "
-                    "attempts, result_seq, created_at, started_at, finished_at FROM trials WHERE id=?",
-                    (rung_epochs, trial_id))
-
-    def finish_rung(self, trial_id: int, rung: int, status: Status, reward: float | None, metrics: dict | None,
-                    error: str | None, worker: str | None, started_at: float | None = None,
-                    finished_at: float | None = None, *, accuracy: float | None = None, cost: float | None = None,
-                    policy_reward: float | None = None) -> None:
-        """Record a promotion's result. A successful one becomes the trial's result (reward, rung, epochs,
-        metrics); `policy_reward` not None: the controller is told it (it gets a result sequence number)."""
-        status = Status(status)
-        if not status.terminal:
-            raise ValueError(f"not a terminal status: {status!r}")
-        metrics_text = None if metrics is None else json.dumps(metrics)
-        finished_at = finished_at or time.time()
-        with self.db:
-            seq = self._next_seq() if policy_reward is not None else None
-            self.db.execute(
-                "UPDATE rungs SET status=?, reward=?, accuracy=?, cost=?, policy_reward=?, metrics=?, error=?, "
-                "worker=?, started_at=COALESCE(?, started_at), finished_at=?, result_seq=? WHERE trial_id=? AND rung=?",
-                (status.value, reward, accuracy, cost, policy_reward, metrics_text, error, worker, started_at,
-                 finished_at, seq, trial_id, rung))
-            if status == Status.DONE:
+            if job.stage is Stage.SEARCH or (job.stage is Stage.RUNG and result.policy_reward is not None):
+                row["result_seq"] = self._next_seq()
+            if job.stage is Stage.SEARCH:
+                row["rung"] = 0
+            sets = ", ".join(f"{c}=?" for c in row)
+            self.db.execute(f"UPDATE {table} SET {sets}, started_at=COALESCE(?, started_at), "
+                            f"epochs=COALESCE(?, epochs) WHERE {where}",
+                            (*row.values(), result.started_at, result.epochs, *key))
+            if job.stage is Stage.SEARCH and first_rung is not None:
+                shared = ", ".join((*JOB_COLUMNS, "policy_reward", "result_seq"))
+                self.db.execute(f"INSERT OR REPLACE INTO rungs (trial_id, rung, epochs, {shared}) "
+                                f"SELECT id, 0, ?, {shared} FROM trials WHERE id=?", (first_rung, job.trial_id))
+            if job.stage is Stage.RUNG and status is Status.DONE:
                 self.db.execute(
                     "UPDATE trials SET reward=?, accuracy=?, cost=?, metrics=?, rung=?, "
                     "epochs=(SELECT epochs FROM rungs WHERE trial_id=? AND rung=?) WHERE id=?",
-                    (reward, accuracy, cost, metrics_text, rung, trial_id, rung, trial_id))
-
-    def finish_final(self, trial_id: int, repeat: int, status: Status, reward: float | None, metrics: dict | None,
-                     error: str | None, worker: str | None, started_at: float | None = None,
-                     finished_at: float | None = None, *, accuracy: float | None = None,
-                     cost: float | None = None) -> None:
-        status = Status(status)
-        if not status.terminal:
-            raise ValueError(f"not a terminal status: {status!r}")
-        with self.db:
-            self.db.execute(
-                "UPDATE final SET status=?, reward=?, accuracy=?, cost=?, metrics=?, error=?, worker=?, "
-                "started_at=COALESCE(?, started_at), finished_at=? WHERE trial_id=? AND repeat=?",
-                (status.value, reward, accuracy, cost, None if metrics is None else json.dumps(metrics), error,
-                 worker, started_at, finished_at or time.time(), trial_id, repeat))
+                    (result.reward, result.accuracy, result.cost, row["metrics"], job.index, *key, job.trial_id))
 
     # -- reading -----------------------------------------------------------------------------
+    def job(self, job: Job) -> Record:
+        """The record of a job: a Trial, a RungResult or a FinalTrial (KeyError when there is none)."""
+        table, where, values = _where(job)
+        row = self.db.execute(f"SELECT * FROM {table} WHERE {where}", values).fetchone() \
+            if table in self.tables else None
+        if row is None:
+            raise KeyError(f"no {job} in the store")
+        return RECORDS[job.stage].from_row(row)
+
     def get(self, trial_id: int) -> Trial:
-        row = self.db.execute("SELECT * FROM trials WHERE id=?", (trial_id,)).fetchone()
-        if row is None:
-            raise KeyError(f"no trial {trial_id}")
-        return Trial.from_row(row)
-
-    def rung(self, trial_id: int, rung: int) -> RungResult | None:
-        if "rungs" not in self.tables:
-            return None
-        row = self.db.execute("SELECT * FROM rungs WHERE trial_id=? AND rung=?", (trial_id, rung)).fetchone()
-        return None if row is None else RungResult.from_row(row)
-
-    def final(self, trial_id: int, repeat: int = 0) -> FinalTrial:
-        row = self.db.execute("SELECT * FROM final WHERE trial_id=? AND repeat=?", (trial_id, repeat)).fetchone()
-        if row is None:
-            raise KeyError(f"no top-k trial {trial_id} (repeat {repeat})")
-        return FinalTrial.from_row(row)
-
-    def job(self, job: Job) -> Trial | RungResult | FinalTrial:
-        """The row of a job (its attempts, error, payload)."""
-        if job.stage is Stage.SEARCH:
-            return self.get(job.trial_id)
-        if job.stage is Stage.FINAL:
-            return self.final(job.trial_id, job.index)
-        row = self.rung(job.trial_id, job.index)
-        if row is None:
-            raise KeyError(f"no rung {job.index} of trial {job.trial_id}")
-        return row
+        """The trial `trial_id` (KeyError when there is none)."""
+        return self.job(Job(Stage.SEARCH, trial_id))  # type: ignore[return-value]
 
     def trials(self) -> list[Trial]:
         """Every trial, in sampling order."""
@@ -680,20 +214,16 @@ class TrialStore:
             return []
         return [RungResult.from_row(r) for r in self.db.execute("SELECT * FROM rungs ORDER BY trial_id, rung")]
 
-    def rung_standings(self) -> list[tuple[int, int, str, float | None]]:
-        """(trial_id, rung, status, reward) of every rung job: what ASHA's promotion rule reads."""
-        if "rungs" not in self.tables:
-            return []
-        return [tuple(r) for r in self.db.execute("SELECT trial_id, rung, status, reward FROM rungs")]
-
     def finals(self) -> list[FinalTrial]:
+        """Every retraining of the top-k stage and the pick, by trial and repeat."""
         order = "trial_id, repeat" if self.schema >= 2 else "trial_id"
         return [FinalTrial.from_row(r) for r in self.db.execute(f"SELECT * FROM final ORDER BY {order}")]
 
     def updates(self) -> list[dict[str, Any]]:
+        """Every controller update's statistics, oldest first."""
         return [dict(r) for r in self.db.execute("SELECT * FROM updates ORDER BY version")]
 
-    def snapshot(self) -> "StoreSnapshot":
+    def snapshot(self) -> StoreSnapshot:
         """Everything, read in one transaction: a consistent view while a search writes (the report's read)."""
         try:
             with self.db:
@@ -704,9 +234,11 @@ class TrialStore:
             raise self._damaged(err) from None
 
     def count(self) -> int:
+        """Trials sampled so far."""
         return int(self.db.execute("SELECT COUNT(*) FROM trials").fetchone()[0])
 
     def counts(self) -> dict[str, int]:
+        """Trials per status (every Status's value, 0 when none)."""
         out = {s.value: 0 for s in Status}
         for status, n in self.db.execute("SELECT status, COUNT(*) FROM trials GROUP BY status"):
             out[status] = n
@@ -762,8 +294,16 @@ class TrialStore:
         """The rung of every ASHA promotion made (queued, running or finished)."""
         return [r[0] for r in self.db.execute("SELECT rung FROM rungs WHERE rung > 0")]
 
+    def rung_standings(self) -> list[tuple[int, int, Status, float | None]]:
+        """(trial_id, rung, status, reward) of every rung job: what ASHA's promotion rule reads."""
+        if "rungs" not in self.tables:
+            return []
+        rows = self.db.execute("SELECT trial_id, rung, status, reward FROM rungs")
+        return [(t, k, Status(s), r) for t, k, s, r in rows]
+
     # -- controller updates ----------------------------------------------------------------
     def add_update(self, stats: dict[str, Any]) -> None:
+        """Record a controller update's statistics (a strategy's update record; version is its key)."""
         with self.db:
             self.db.execute(
                 "INSERT OR REPLACE INTO updates (version, time, num_results, told, mean_reward, baseline, entropy, "
@@ -773,6 +313,7 @@ class TrialStore:
                  stats.get("clip_fraction")))
 
     def last_update_version(self) -> int:
+        """The version of the last controller update recorded (0: none)."""
         return int(self.db.execute("SELECT COALESCE(MAX(version), 0) FROM updates").fetchone()[0])
 
     # -- export ----------------------------------------------------------------------------

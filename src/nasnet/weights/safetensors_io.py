@@ -155,7 +155,7 @@ def read_model_metadata(metadata: Mapping[str, str], where: str) -> tuple[ModelC
         config = ModelConfig.from_dict(json.loads(metadata[META_CONFIG])) if META_CONFIG in metadata else None
         prep = json.loads(metadata[META_PREPROCESSING]) if META_PREPROCESSING in metadata else None
         prep = Preprocessing.from_dict(prep) if isinstance(prep, dict) else None
-    except (ValueError, TypeError, KeyError) as err:
+    except (ValueError, TypeError, KeyError, NasnetError) as err:
         raise NasnetError(f"{where}: its nasnet metadata is not a model config ({first_line(err)})") from None
     return config, prep
 

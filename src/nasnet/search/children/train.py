@@ -1,49 +1,17 @@
-"""Child training, the search's reward (paper §3, A.1, A.6): JSON in, JSON out.
+"""Child training, the search's reward (paper §3, A.1, A.6): a ChildPayload in, a ChildResult out.
 
-`train_child(payload) -> result` trains one sampled architecture the paper's way and scores it on
-the held-out validation split. Nothing but JSON crosses the boundary, so the serial executor, local
-processes and Ray workers are interchangeable and a trial can be re-run by hand from its payload.
+`train_child(payload)` trains one sampled architecture the paper's way and scores it on the held-out
+validation split; what each payload and result key means is nasnet.search.contract's. This child
+takes a genotype's text form, its JSON object or a name ("nasnet-a"); `data` defaults to "digits",
+`seed` to 0, `device` to "auto"; `model` overrides the child network below, `train` the "child"
+recipe (docs/training.md, "Recipes"). With ASHA's `rung_epochs` and `checkpoint` it trains to that
+epoch of a schedule spanning train.epochs, continuing from the checkpoint when it holds this same
+child (at an epoch no later than rung_epochs) and writing it atomically when done; a rung already
+trained is reported again without training. It fills every result key; reward = val_accuracy.
 
-Payload (a dict of JSON values)::
-
-    genotype  str     the architecture's text form (required; a name such as "nasnet-a" works too)
-    model     dict    ModelConfig field overrides on top of the child defaults below
-    train     dict    TrainConfig field overrides on top of the "child" preset
-    data      str     a --data spec (default "digits"); see nasnet.data
-    seed      int     model initialisation, data order and augmentation (default 0)
-    device    str     "auto" (CUDA when available) | "cpu" | "cuda" (default "auto")
-    fn        str     ignored here (the executor uses it to find this function); other keys are ignored
-
-An ASHA rung adds two keys (the learning-rate schedule still spans train.epochs, the last rung)::
-
-    rung_epochs  int  train only up to this epoch, then evaluate and report (1 .. train.epochs)
-    checkpoint   str  continue from this file when it exists (it must hold this same child, at an
-                      epoch no later than rung_epochs); write the training state there, atomically,
-                      when the rung is done. A rung already trained is reported again without training.
-
-Child defaults: the CIFAR skeleton, N = 2 normal cells per stage, F0 = 32, stem multiplier 3, no
+The child network: the CIFAR skeleton, N = 2 normal cells per stage, F0 = 32, stem multiplier 3, no
 auxiliary head, no ScheduledDropPath, no dropout; classes, channels and image size come from the
-data. The "child" preset: 20 epochs, batch 128, momentum 0.9, lr 0.1 with single-period cosine
-decay, L2 5e-4, pad-and-crop + flip on whitened images (no flip on data whose mirror images change
-their label, such as digits: Dataset.mirror_safe), validation only after the last epoch.
-`nasnet search` on the built-in digits uses a much cheaper child, chosen so that its reward still
-ranks architectures consistently across seeds (nasnet.search.config.QUICK_DIGITS_CHILD).
-
-Result::
-
-    status             "done" | "diverged" (the training loss went NaN/inf; training stopped early)
-    reward             validation top-1 accuracy in [0, 1]; null when diverged
-    val_accuracy       the same (null when diverged)
-    val_loss           validation cross-entropy (null when diverged)
-    loss_curve         mean training loss of every completed epoch
-    params             trainable parameters (auxiliary head excluded)
-    mult_adds          multiply-accumulates per image at the data's image size
-    wall_seconds       the whole call, data loading included
-    images_per_second  training throughput
-    epochs_completed   epochs finished
-    resumed_from_epoch epochs the checkpoint held when this call started (0 without one)
-    device             where it trained ("cuda:0", "cpu")
-    error              null, or one line saying why the child diverged
+data. `nasnet search` on the built-in digits uses a much cheaper child (docs/search.md).
 
 Bad payloads raise NasnetError; other exceptions (out of memory, ...) propagate: the search's
 executor records them as failed trials. Loaded datasets are cached per process, so a worker that
@@ -59,6 +27,7 @@ from typing import Any
 from ...arch.genotype import Genotype
 from ...data import load_dataset
 from ...errors import NasnetError
+from ..contract import ChildPayload, ChildResult
 
 CHILD_MODEL_DEFAULTS: dict[str, Any] = dict(skeleton="cifar", normal_cells=2, filters=32, stem_multiplier=3.0,
                                             aux_head=False, drop_path_keep=1.0, dropout=0.0)
@@ -173,7 +142,7 @@ def _resume(trainer, path: Path, stop: int) -> int:
     return trainer.epoch
 
 
-def train_child(payload: dict[str, Any]) -> dict[str, Any]:
+def train_child(payload: ChildPayload) -> ChildResult:
     """Train one child network and return its reward and metrics (see the module docstring)."""
     start = time.perf_counter()
     from ...model.counting import count

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from ...errors import NasnetError
 from .base import Executor, Outcome, resolve, run_payload
@@ -21,8 +22,9 @@ __all__ = ["EXECUTORS", "Executor", "Outcome", "ProcessExecutor", "SerialExecuto
            "run_payload"]
 
 
-def make_executor(config, record: Path | None = None) -> Executor:
-    """The executor an `ExecutorConfig` names; `record` is where a local Ray instance lists its processes."""
+def make_executor(config, record: Path | None = None, log: Callable[[str], None] | None = None) -> Executor:
+    """The executor an `ExecutorConfig` names; `record` is where a local Ray instance lists its processes;
+    `log` receives what an executor has to tell the user."""
     if config.name == "serial":
         return SerialExecutor(config.workers or 1)
     if config.name == "process":
@@ -31,5 +33,5 @@ def make_executor(config, record: Path | None = None) -> Executor:
         from .ray import RayExecutor  # imports ray only when it is used
 
         return RayExecutor(config.workers, config.ray_address, config.cpus_per_child, config.gpus_per_child,
-                           config.child_timeout, record)
+                           config.child_timeout, record, log=log)
     raise NasnetError(f"unknown executor {config.name!r} (known: {', '.join(EXECUTORS)})")

@@ -1,25 +1,17 @@
 """The executor contract: run a named function on a JSON payload somewhere, hand back an Outcome (paper §3).
 
-An executor knows nothing about architecture search. It receives `(key, payload)` pairs, where the
-payload is a JSON object naming its function in "fn" ("module:function"), runs
-``function(payload) -> dict`` somewhere, and hands back an `Outcome` per key. Only JSON crosses the
-boundary (payloads and results are sent as JSON text), so a trial can be re-run by hand from its
-payload, and the serial executor and a Ray cluster are interchangeable.
-
-Failures are sorted into two kinds:
-- ``error``: the function raised (a bad genotype, a bug, a crash inside the child). Re-running
-  would raise again, so the caller records it and moves on.
-- ``infra``: the work did not get done for reasons outside the function: its worker process or node
-  died (SIGKILL, segfault, Ray's memory monitor), its result was lost, or it ran out of memory
-  (MemoryError, CUDA OOM — with fractional GPUs usually caused by a neighbour). The caller may retry.
-A child that hits its timeout is cancelled and reported as ``error``.
+An executor knows nothing about architecture search. It receives `(key, payload)` pairs, runs
+``payload["fn"](payload) -> dict`` somewhere through `run_payload` (JSON text in and out: the
+payload and the result are checked there against nasnet.search.contract), and hands back one
+`Outcome` per key, of an `OutcomeKind`: RESULT, ERROR (the function raised, broke the contract or
+hit its timeout: recorded, not retried) or INFRA (its worker or node died, its result was lost, it
+ran out of memory: the driver may retry). docs/search.md says how the search treats each.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
-import math
 import os
 import socket
 import time
@@ -28,17 +20,24 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ...errors import NasnetError
+from ..contract import ChildResult, OutcomeKind, check_payload, check_result, finite_or_none
 
 
 @dataclass
 class Outcome:
+    """How the job `key` ended: its kind, the child's checked result (RESULT) or the error text, where it
+    ran (host:pid) and when (unix seconds)."""
+
     key: Any
-    kind: str                       # "result" | "error" | "infra"
-    result: dict | None = None      # the function's JSON result when kind == "result"
+    kind: OutcomeKind
+    result: ChildResult | None = None
     error: str | None = None
     worker: str | None = None
     started_at: float | None = None
     finished_at: float | None = None
+
+    def __post_init__(self) -> None:
+        self.kind = OutcomeKind(self.kind)
 
 
 def resolve(fn: str) -> Callable[[dict], dict]:
@@ -60,17 +59,6 @@ def resolve(fn: str) -> Callable[[dict], dict]:
     return func
 
 
-def _json_clean(x: Any) -> Any:
-    """Non-finite floats become null: results must be strict JSON."""
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, dict):
-        return {str(k): _json_clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_json_clean(v) for v in x]
-    return x
-
-
 def _is_oom(err: BaseException) -> bool:
     return isinstance(err, MemoryError) or type(err).__name__ == "OutOfMemoryError" or (
         isinstance(err, RuntimeError) and "out of memory" in str(err).lower())
@@ -83,22 +71,21 @@ def worker_name() -> str:
 def run_payload(payload_json: str, worker: str | None = None) -> str:
     """Run one payload where this is called; JSON text in, JSON text out; never raises for the child.
 
-    Returns {"kind": "result"|"error"|"infra", "result", "error", "worker", "started_at",
-    "finished_at"}; a raising child gives kind "error" with the traceback's last lines, an OOM
-    gives "infra". `worker` names where it ran (default: host:pid).
+    Returns {"kind", "result", "error", "worker", "started_at", "finished_at"} (`outcome_from_json`
+    reads it): a payload or a result that breaks the contract (nasnet.search.contract), or a raising
+    child, gives kind "error" with the traceback's last lines; an OOM gives "infra". `worker` names
+    where it ran (default: host:pid).
     """
     started = time.time()
     out: dict[str, Any] = {"worker": worker or worker_name(), "started_at": started}
     try:
-        payload = json.loads(payload_json)
-        result = resolve(payload["fn"])(payload)
-        if not isinstance(result, dict):
-            raise TypeError(f"the child returned {type(result).__name__}, not a JSON object")
-        out.update(kind="result", result=_json_clean(result), error=None, finished_at=time.time())
+        payload = check_payload(json.loads(payload_json))
+        result = check_result(finite_or_none(resolve(payload["fn"])(payload)))
+        out.update(kind=OutcomeKind.RESULT.value, result=result, error=None, finished_at=time.time())
         return json.dumps(out, allow_nan=False)
     except Exception as err:   # noqa: BLE001 - the child's failure is data, not the driver's
         tail = "".join(traceback.format_exception(type(err), err, err.__traceback__)[-3:]).strip()
-        kind = "infra" if _is_oom(err) else "error"
+        kind = (OutcomeKind.INFRA if _is_oom(err) else OutcomeKind.ERROR).value
         out.update(kind=kind, result=None, error=f"{type(err).__name__}: {err}\n{tail}", finished_at=time.time())
         return json.dumps(out)
 

@@ -25,6 +25,7 @@ from multiprocessing import connection, get_context
 from typing import Any
 
 from ...errors import NasnetError
+from ..contract import OutcomeKind
 from .base import Executor, Outcome, outcome_from_json, run_payload
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -205,14 +206,14 @@ class ProcessExecutor(Executor):
                 outcomes.append(outcome_from_json(key, text))
                 continue
             w.process.join(0.5)
-            outcomes.append(Outcome(key, "infra", error=f"worker process {w.process.pid} "
+            outcomes.append(Outcome(key, OutcomeKind.INFRA, error=f"worker process {w.process.pid} "
                                     f"{_exit_reason(w.process.exitcode)}", worker=f"local:{w.process.pid}",
                                     started_at=w.started, finished_at=time.time()))
             self._replace(w)
         if self.child_timeout:
             now = time.time()
             for w in [w for w in self._workers if w.key is not None and now - w.started > self.child_timeout]:
-                outcomes.append(Outcome(w.key, "error", error=f"TimeoutError: stopped after the "
+                outcomes.append(Outcome(w.key, OutcomeKind.ERROR, error=f"TimeoutError: stopped after the "
                                         f"{self.child_timeout:g} s child timeout", worker=f"local:{w.process.pid}",
                                         started_at=w.started, finished_at=now))
                 self._replace(w)

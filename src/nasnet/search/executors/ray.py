@@ -21,13 +21,15 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ...atomic import write_text
 from ...errors import NasnetError, first_line
+from ..contract import OutcomeKind
 from .base import Executor, Outcome, outcome_from_json, run_payload, worker_name
 
 NODE_ID_CHARS = 12      # of a Ray node id (56 hex digits) in a trial's worker: host:pid@node
+SOURCE_ROOT = Path(__file__).resolve().parents[3]    # the folder holding the nasnet package
 
 
 def _ray_run(payload_json: str) -> str:
@@ -333,7 +335,8 @@ class RayExecutor(Executor):
     name = "ray"
 
     def __init__(self, workers: int = 1, address: str | None = None, cpus_per_child: float = 1.0,
-                 gpus_per_child: float = 0.0, child_timeout: float | None = None, record: Path | None = None):
+                 gpus_per_child: float = 0.0, child_timeout: float | None = None, record: Path | None = None,
+                 log: Callable[[str], None] | None = None):
         try:
             import ray
         except ImportError:
@@ -345,36 +348,15 @@ class RayExecutor(Executor):
         self._record = None
         if record is not None and address is None:
             killed = kill_stale_ray(record)
-            if killed:
-                print(f"removed {killed} process(es) left by an earlier driver's Ray instance", file=sys.stderr)
+            if killed and log is not None:
+                log(f"removed {killed} process(es) left by an earlier driver's Ray instance")
         if not ray.is_initialized():
             kwargs: dict[str, Any] = dict(logging_level="ERROR", log_to_driver=False)
             try:
                 if address:
                     connect(ray, address, **kwargs)
                 else:
-                    if not _auth_mode_off():
-                        find_token()        # a RAY_AUTH_TOKEN_PATH Ray cannot read would abort the process
-                    if record is not None:
-                        self._record = ProcessRecord(record)
-                        self._record.start_polling()
-                    # the instance's workers inherit this environment: make sure they import this nasnet
-                    saved_path = os.environ.get("PYTHONPATH")
-                    here = str(Path(__file__).resolve().parents[2])
-                    if here not in (saved_path or "").split(os.pathsep):
-                        os.environ["PYTHONPATH"] = here + (os.pathsep + saved_path if saved_path else "")
-                    try:
-                        ray.init(num_cpus=max(1, math.ceil(workers * cpus_per_child)) if workers else None,
-                                 num_gpus=None if gpus_per_child > 0 else 0, include_dashboard=False,
-                                 object_store_memory=200 * 1024**2, **kwargs)
-                    finally:
-                        if saved_path is None:
-                            os.environ.pop("PYTHONPATH", None)
-                        else:
-                            os.environ["PYTHONPATH"] = saved_path
-                        if self._record is not None:
-                            self._record.stop_polling()
-                    self._owns = True
+                    self._start_local(workers, cpus_per_child, gpus_per_child, record, kwargs)
             except ConnectionError as err:          # connect() reports its own; this is the local instance
                 raise NasnetError(f"cannot start a local Ray instance: {first_line(err)}") from None
         _ray_errors_to_stderr()
@@ -387,14 +369,41 @@ class RayExecutor(Executor):
         self._refs: dict[Any, tuple[Any, float]] = {}     # ref -> (key, submitted_at)
         self._timed_out: set = set()
         self._check_resources(cpus_per_child, gpus_per_child)
-        if workers:
-            self.capacity = int(workers)
-        else:       # as many as the cluster's resources allow
-            total = ray.cluster_resources()
-            fits = [total.get("CPU", 1) / cpus_per_child]
-            if gpus_per_child:
-                fits.append(total.get("GPU", 0) / gpus_per_child)
-            self.capacity = max(1, int(min(fits) + 1e-9))
+        self.capacity = int(workers) if workers else self._fitting(cpus_per_child, gpus_per_child)
+
+    def _start_local(self, workers: int, cpus_per_child: float, gpus_per_child: float, record: Path | None,
+                     kwargs: dict[str, Any]) -> None:
+        """A local Ray instance of `workers x cpus_per_child` CPUs, its processes recorded in `record`."""
+        if not _auth_mode_off():
+            find_token()        # a RAY_AUTH_TOKEN_PATH Ray cannot read would abort the process
+        if record is not None:
+            self._record = ProcessRecord(record)
+            self._record.start_polling()
+        # the instance's workers inherit this environment: make sure they import this nasnet
+        saved_path = os.environ.get("PYTHONPATH")
+        here = str(SOURCE_ROOT)
+        if here not in (saved_path or "").split(os.pathsep):
+            os.environ["PYTHONPATH"] = here + (os.pathsep + saved_path if saved_path else "")
+        try:
+            self._ray.init(num_cpus=max(1, math.ceil(workers * cpus_per_child)) if workers else None,
+                           num_gpus=None if gpus_per_child > 0 else 0, include_dashboard=False,
+                           object_store_memory=200 * 1024**2, **kwargs)
+        finally:
+            if saved_path is None:
+                os.environ.pop("PYTHONPATH", None)
+            else:
+                os.environ["PYTHONPATH"] = saved_path
+            if self._record is not None:
+                self._record.stop_polling()
+        self._owns = True
+
+    def _fitting(self, cpus: float, gpus: float) -> int:
+        """As many children at once as the cluster's resources allow."""
+        total = self._ray.cluster_resources()
+        fits = [total.get("CPU", 1) / cpus]
+        if gpus:
+            fits.append(total.get("GPU", 0) / gpus)
+        return max(1, int(min(fits) + 1e-9))
 
     def _check_resources(self, cpus: float, gpus: float) -> None:
         """A child asking for more than any node has would wait forever: say so now."""
@@ -425,14 +434,15 @@ class RayExecutor(Executor):
             key, submitted = self._refs.pop(ref)
             if ref in self._timed_out:
                 self._timed_out.discard(ref)
-                outcomes.append(Outcome(key, "error", error=f"TimeoutError: cancelled after the {self.child_timeout} s "
-                                        "child timeout", started_at=submitted, finished_at=time.time()))
+                why = f"TimeoutError: cancelled after the {self.child_timeout} s child timeout"
+                outcomes.append(Outcome(key, OutcomeKind.ERROR, error=why, started_at=submitted,
+                                        finished_at=time.time()))
                 continue
             try:
                 outcomes.append(outcome_from_json(key, ray.get(ref)))
             except ray.exceptions.RayError as err:
                 first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-                outcomes.append(Outcome(key, "infra", error=f"{type(err).__name__}: {first}"[:2000],
+                outcomes.append(Outcome(key, OutcomeKind.INFRA, error=f"{type(err).__name__}: {first}"[:2000],
                                         started_at=submitted, finished_at=time.time()))
         if self.child_timeout:
             now = time.time()

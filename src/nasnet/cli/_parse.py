@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from ..errors import NasnetError
+from ..registry import names_of
 
 
 def parse_value(text: str) -> Any:
@@ -57,33 +58,6 @@ def split_sets(items: list[str] | None, flag: str) -> tuple[dict, dict]:
     return train, model
 
 
-class Names:
-    """The names of a registry (`module.attribute`, a dict or a tuple), read when first needed: as an
-    argparse `choices` (shown in the help as %(choices)s) or as a list in a help text, so that the help
-    always lists what the registry holds while building the parser imports nothing heavy."""
-
-    def __init__(self, module: str, attribute: str, exclude: tuple[str, ...] = ()):
-        self.module, self.attribute, self.exclude = module, attribute, exclude
-
-    def names(self) -> tuple[str, ...]:
-        import importlib
-
-        registry = getattr(importlib.import_module(self.module), self.attribute)
-        return tuple(str(n) for n in registry if n not in self.exclude)
-
-    def __iter__(self):
-        return iter(self.names())
-
-    def __contains__(self, value) -> bool:
-        return value in self.names()
-
-    def __len__(self) -> int:
-        return len(self.names())
-
-    def __str__(self) -> str:
-        return ", ".join(self.names())
-
-
 def inert(flag: str, reason: str) -> NasnetError:
     """The one refusal of a flag that would have no effect: what it is, and why it does nothing."""
     from ..search.rules import no_effect
@@ -114,5 +88,5 @@ def add_data_flag(group, help: str, **kwargs):
     filled in when the help is shown)."""
     action = group.add_argument("--data", metavar="DATA", help=help + ": KIND[:PATH][,val=..][,test=..][,size=..] "
                                 "with KIND one of %(kinds)s (see docs/formats.md)", **kwargs)
-    action.kinds = Names("nasnet.data", "KINDS")
+    action.kinds = names_of("nasnet.data:KINDS")
     return action

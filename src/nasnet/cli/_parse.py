@@ -1,7 +1,9 @@
-"""Small parsers shared by commands: `KEY=VALUE` items whose value is JSON when it parses."""
+"""Small parsers shared by commands: `KEY=VALUE` items whose value is JSON when it parses, numbers with
+words, whole-number lists, bounded counts, the --data flag, and a flag made from a declared setting."""
 
 from __future__ import annotations
 
+import argparse
 import json
 from typing import Any
 
@@ -68,8 +70,6 @@ def inert(flag: str, reason: str) -> NasnetError:
 def count(minimum: int = 1, maximum: int = 2**31 - 1):
     """An argparse `type` for a whole number in [minimum, maximum] (a size, a count, epochs): anything else
     is refused by the parser, before a command starts."""
-    import argparse
-
     def convert(text: str) -> int:
         try:
             value = int(text)
@@ -89,4 +89,36 @@ def add_data_flag(group, help: str, **kwargs):
     action = group.add_argument("--data", metavar="DATA", help=help + ": KIND[:PATH][,val=..][,test=..][,size=..] "
                                 "with KIND one of %(kinds)s (see docs/formats.md)", **kwargs)
     action.kinds = names_of("nasnet.data:KINDS")
+    return action
+
+
+class _Described:
+    """A registry's names with their help ("serial (this process), process (...) or ray (...)"), read when
+    the help is shown."""
+
+    def __init__(self, names):
+        self.names = names
+
+    def __str__(self) -> str:
+        return self.names.described(" or ")
+
+
+def add_setting(group, s, **override) -> argparse.Action:
+    """The flag of a declared setting (nasnet.options.Setting): its type from the field's, its help with the
+    default; names it chooses among are listed when the help is shown. `override`: add_argument keywords."""
+    o = s.option
+    kwargs: dict[str, Any] = {"dest": s.dest, "help": s.help_text().replace("%", "%%").replace(
+        "{names}", "%(names)s").replace("{described}", "%(described)s")}
+    if s.kind == "bool":
+        kwargs.update(action="store_const", const=not s.default)
+    else:
+        kwargs["type"] = {"int": int, "float": float}.get(s.kind)
+        kwargs["metavar"] = o.metavar
+        if o.choices:
+            kwargs["choices"] = o.names
+        elif o.names is not None and not (o.aliases or o.words or "{names}" in o.help):
+            kwargs["metavar"] = o.metavar or "|".join(o.names)
+    kwargs.update(override)
+    action = group.add_argument(o.flag, **kwargs)
+    action.names, action.described = o.names, _Described(o.names)
     return action

@@ -104,7 +104,7 @@ def check_child_settings(config) -> None:
     (before its run directory is written): the overrides, then the data (it exists, is read, has a
     validation split and a training split at least one batch long; the model fits its classes).
     Other child functions are not this module's business."""
-    from ..config import DEFAULT_CHILD_FN
+    from ..choices import DEFAULT_CHILD_FN
 
     if config.child.fn == DEFAULT_CHILD_FN:
         check_overrides(config.child.model, config.child.train)

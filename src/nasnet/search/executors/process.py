@@ -121,6 +121,11 @@ class ProcessExecutor(Executor):
 
     name = "process"
 
+    @classmethod
+    def from_config(cls, config, record=None) -> "ProcessExecutor":
+        """The executor an ExecutorConfig describes."""
+        return cls(config.workers, config.cpus_per_child, config.child_timeout, config.gpus_per_child)
+
     def __init__(self, workers: int = 0, cpus_per_child: float = 1.0, child_timeout: float | None = None,
                  gpus_per_child: float = 0.0, gpus: list[str] | None = None):
         cpus = os.cpu_count() or 1

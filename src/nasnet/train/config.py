@@ -22,6 +22,7 @@ from ..data import Dataset, load_dataset
 from ..data.augment import AUGMENTS, COLOR_DISTORTIONS, NORMALIZE, Augment
 from ..errors import NasnetError
 from ..model.network import ModelConfig, filters_from_penultimate
+from ..options import replace_fields
 from ..registry import Registry
 from ..zoo.table import get_entry, list_models
 
@@ -160,12 +161,7 @@ class TrainConfig:
         return cls().replace(**data)
 
     def replace(self, **overrides: Any) -> "TrainConfig":
-        names = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(overrides) - names)
-        if unknown:
-            raise NasnetError(
-                f"train config: unknown field(s) {', '.join(unknown)} (known: {', '.join(sorted(names))})")
-        return dataclasses.replace(self, **overrides)
+        return replace_fields(self, "train config", overrides)
 
     def pad_for(self, image_size: int) -> int:
         return image_size // 8 if self.crop_pad is None else self.crop_pad

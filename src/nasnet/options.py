@@ -121,7 +121,7 @@ def help_value(value: Any) -> str:
 def _kind(annotation: Any, o: Option) -> str:
     if o.kind:
         return o.kind
-    text = str(annotation)
+    text = annotation.__name__ if isinstance(annotation, type) else str(annotation)
     if o.words:
         return "words"
     if text.startswith("tuple[int"):
@@ -154,7 +154,7 @@ def settings(cls: type, prefix: str = "") -> Iterator[Setting]:
                           sub.kind or "str", key=True)
 
 
-def replace_fields(config: Any, what: str, changes: Mapping[str, Any]) -> Any:
+def replace_fields(config: Any, what: str, changes: Mapping[str, Any], prefix: str = "") -> Any:
     """A copy of a frozen config with fields changed ("part.field" changes a nested config's field);
     a name the config does not have is a NasnetError naming `what` and listing the known fields."""
     names = {f.name for f in dataclasses.fields(config)}
@@ -164,14 +164,14 @@ def replace_fields(config: Any, what: str, changes: Mapping[str, Any]) -> Any:
     for key, value in changes.items():
         part, dot, rest = key.partition(".")
         if part not in names or (dot and not dataclasses.is_dataclass(getattr(config, part))):
-            bad.append(key)
+            bad.append(prefix + key)
         elif dot:
             nested.setdefault(part, {})[rest] = value
         else:
             top[key] = value
     if bad:
-        bad.sort()
-        raise NasnetError(f"{what}: unknown field(s) {', '.join(bad)} {known(sorted(names))}")
+        raise NasnetError(f"{what}: unknown field(s) {', '.join(sorted(bad))} "
+                          f"{known(prefix + name for name in sorted(names))}")
     for part, values in nested.items():
-        top[part] = replace_fields(getattr(config, part), f"{what} ({part})", values)
+        top[part] = replace_fields(getattr(config, part), what, values, f"{prefix}{part}.")
     return dataclasses.replace(config, **top)

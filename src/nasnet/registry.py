@@ -20,15 +20,15 @@ T = TypeVar("T")
 _DECORATE = object()
 
 
-def known(names: Iterable[Any]) -> str:
-    """The one way a message lists what it accepts: "(known: a, b, c)"."""
-    return f"(known: {', '.join(map(str, names))})"
+def known(names: Iterable[Any], hint: str = "") -> str:
+    """The one way a message lists what it accepts: "(known: a, b, c)", or "(known: a, b; HINT)"."""
+    return f"(known: {', '.join(map(str, names))}{'; ' + hint if hint else ''})"
 
 
-def unknown(what: str, name: Any, names: Iterable[Any], where: str = "") -> str:
+def unknown(what: str, name: Any, names: Iterable[Any], where: str = "", hint: str = "") -> str:
     """The one message for a name that is not among `names`: "unknown strategy 'x' (known: ppo, ...)";
-    `where` is said after the name ("unknown strategy 'x' in 'x:lr=1'")."""
-    return f"unknown {what} {name!r}{where} {known(names)}"
+    `where` is said after the name ("unknown strategy 'x' in 'x:lr=1'"), `hint` after the names."""
+    return f"unknown {what} {name!r}{where} {known(names, hint)}"
 
 
 def resolve_reference(reference: str) -> Any:

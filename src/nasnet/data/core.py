@@ -133,7 +133,7 @@ def parse_spec(spec: str, kinds: Collection[str]) -> DataSpec:
         kind, _, bad = kind.partition(",")
         raise NasnetError(f"data {spec!r}: {unknown('option', bad.split('=')[0], OPTION_KEYS)}")
     if kind not in kinds:
-        raise NasnetError(f"data {spec!r}: {unknown('kind', kind, kinds)}, e.g. cifar10:PATH")
+        raise NasnetError(f"data {spec!r}: {unknown('kind', kind, kinds, hint='e.g. cifar10:PATH')}")
     return DataSpec(kind, path.strip() if sep else None, tuple(options))
 
 

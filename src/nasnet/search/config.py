@@ -351,8 +351,8 @@ class SearchConfig:
             return
         COSTS.check(c.name)
         if c.target is None or not _number(c.target) or not math.isfinite(c.target) or c.target <= 0:
-            raise NasnetError(f"{_f('cost.name')} {c.name} needs a positive {_f('cost.target')} (the cost at which "
-                              f"the reward is the accuracy), got {c.target}")
+            raise NasnetError(f"{_f('cost.name')} {c.name} needs a positive {_f('cost.target')}, the cost at which "
+                              f"the reward is the accuracy; got {c.target}")
         if not _number(c.weight) or not math.isfinite(c.weight) or c.weight > 0:
             raise NasnetError(f"{_f('cost.weight')} must be a finite number <= 0 (negative penalises a cost above "
                               f"the target; MnasNet uses -0.07), got {c.weight}")

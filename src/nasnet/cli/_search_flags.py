@@ -40,6 +40,8 @@ def flag_for(name: str, flags: dict[str, str] | None = None) -> str:
         return f"--child-set {section}.{key}"
     if part == "child" and key and section == "options":
         return f"--child-set {key}"
+    if part == "child" and section in ("train", "model", "options"):     # the dict as a whole
+        return "--child-set"
     return name
 
 

@@ -424,7 +424,8 @@ def new_run_defaults(base: SearchConfig, changes: dict[str, Any], given: set[str
         if not rungs:
             eta = get("early_stop.eta")
             if not _int(train.get("epochs")):
-                raise NasnetError("--early-stop asha needs --rungs E1,E2,... (or the child's --epochs to derive them)")
+                raise NasnetError(f"{_f('early_stop.name')} asha needs {_f('early_stop.rungs')} E1,E2,... (or the "
+                                  f"child's {_f('child.train.epochs')} to derive them)")
             rungs = changes["early_stop.rungs"] = default_rungs(train["epochs"], eta if _int(eta) and eta >= 2 else 3)
         if "epochs" not in given:
             train["epochs"] = rungs[-1]

@@ -135,12 +135,14 @@ class ProcessExecutor(Executor):
             gpus = visible_gpus() if gpus is None else list(gpus)
             self.slots = gpu_slots(gpus_per_child, gpus)
             if not self.slots:
-                raise NasnetError(f"--gpus-per-child {gpus_per_child:g}: this machine has {len(gpus)} visible "
-                                  "GPU(s), too few for one child (use --gpus-per-child 0 to train on the CPU)")
+                raise NasnetError(f"`executor.gpus_per_child` {gpus_per_child:g}: this machine has {len(gpus)} "
+                                  "visible GPU(s), too few for one child (use `executor.gpus_per_child` 0 to train "
+                                  "on the CPU)")
             if workers and workers > len(self.slots):
-                raise NasnetError(f"--workers {workers} with --gpus-per-child {gpus_per_child:g} needs "
-                                  f"{math.ceil(workers * gpus_per_child - 1e-9)} GPU(s); {len(gpus)} visible, "
-                                  f"room for {len(self.slots)} children at once")
+                needed = math.ceil(workers * gpus_per_child - 1e-9)
+                raise NasnetError(f"`executor.workers` {workers} with `executor.gpus_per_child` {gpus_per_child:g} "
+                                  f"needs {needed} GPU(s); {len(gpus)} visible, room for {len(self.slots)} children "
+                                  "at once")
             self.capacity = min(self.capacity, len(self.slots))
         self.threads = max(1, math.floor(cpus_per_child))
         self.child_timeout = child_timeout

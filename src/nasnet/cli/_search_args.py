@@ -12,9 +12,9 @@ import argparse
 from typing import Any
 
 from ..errors import NasnetError
-from ..options import settings
+from ..options import Setting, settings
 from ..search.choices import CHILDREN, DEFAULT_CHILD_FN, EARLY_STOPS
-from ..search.config import (QUICK_DIGITS_CHILD, QUICK_DIGITS_DATA, ChildConfig, SearchConfig, new_run_defaults)
+from ..search.config import QUICK_DIGITS_CHILD, QUICK_DIGITS_DATA, ChildConfig, SearchConfig, new_run_defaults
 from ._parse import add_data_flag, add_setting, number_or, parse_value, whole_numbers
 
 # The help's groups, in order: the group a field declares -> its title.
@@ -54,7 +54,7 @@ def add_search_arguments(p: argparse.ArgumentParser, compare: bool = False) -> N
             group.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def flag_value(s, text: Any) -> Any:
+def flag_value(s: Setting, text: Any) -> Any:
     """The value a flag's text gives its field: a number or a rule's word, whole numbers, a child's alias."""
     if s.kind == "words":
         return number_or(s.option.flag, *s.option.names)(text)

@@ -24,14 +24,15 @@ MAX_COUNT = 2**31 - 1    # the largest whole-number setting: products of counts 
 
 @dataclass(frozen=True)
 class Option:
-    """How a setting is set and checked outside Python. `help` may hold "{names}", the names of `names`
-    (a Registry, or a name list), listed when the help is shown; `choices`: the parser refuses other
-    names; `aliases`: a name of `names` stands for its entry, anything else is taken as it is.
+    """How a setting is set and checked outside Python. `help` may hold "{names}" (the names of `names`,
+    a Registry or a name list) or "{described}" (those names with their help), filled in when the
+    help is shown; `choices`: the parser refuses other names; `aliases`: a name of `names` stands for
+    its entry, anything else is taken as it is; `words`: the value is a number or one of the names.
     `default_text` says the default where the field's value would not ("{default}" is that value);
     `show_default=False` says none. Whole numbers: `low`..`high` (`note` says what `low` means).
-    `words`: a number or one of these words. `group`: the help group (else the config class's
-    GROUP). `keys`: options for keys of a dict field (their `kind` is the value's type). `example`
-    and `unit` describe a list of whole numbers ("1,3,9", "epochs") in a message."""
+    `group`: the help group (else the config class's GROUP). `keys`: options for keys of a dict field
+    (their `kind` is the value's type). `example` and `unit` describe a list of whole numbers
+    ("1,3,9", "epochs") in a message."""
 
     flag: str | None = None
     help: str = ""

@@ -105,7 +105,8 @@ def test_imports_point_down_the_layers():
 
 
 @pytest.mark.parametrize("module", ["nasnet.arch", "nasnet.search", "nasnet.search.run_dir", "nasnet.search.store",
-                                    "nasnet.search.children.train", "nasnet.cli"])
+                                    "nasnet.search.children.train", "nasnet.cli", "nasnet.registry", "nasnet.options",
+                                    "nasnet.search.choices", "nasnet.search.executors"])
 def test_light_modules_do_not_import_torch(module):
     code = f"import sys, {module}; print(sorted(m for m in ('torch', 'matplotlib', 'ray') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

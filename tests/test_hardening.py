@@ -638,7 +638,7 @@ def test_help_lists_come_from_the_registries():
     from nasnet.arch.space import SPACES
     from nasnet.cli import build_parser
     from nasnet.data import KINDS, SPLITS
-    from nasnet.search.config import CHILD_ALIASES
+    from nasnet.search.choices import CHILDREN
     from nasnet.search.executors import EXECUTORS
     from nasnet.train.config import PRESETS
 
@@ -647,7 +647,7 @@ def test_help_lists_come_from_the_registries():
         sub = next(a for a in parser._actions if a.dest == "command").choices[command]
         return " ".join(sub.format_help().split())
 
-    expected = {"train": [*PRESETS, *KINDS], "search": [*SPACES, *EXECUTORS, *KINDS, *CHILD_ALIASES],
+    expected = {"train": [*PRESETS, *KINDS], "search": [*SPACES, *EXECUTORS, *KINDS, *CHILDREN],
                 "eval": [*SPLITS, *KINDS], "compare": [*SPACES, *EXECUTORS]}
     for command, names in expected.items():
         text = help_of(command)

@@ -118,7 +118,7 @@ def test_ctrl_c_stops_cleanly_and_the_run_continues(tmp_path, cli):
 def test_gpus_per_child_shares_out_gpus_through_cuda_visible_devices(monkeypatch):
     """--gpus-per-child with the process executor: 0.5 puts two workers on each GPU, 2 gives each
     worker two GPUs of its own (as Ray does for its tasks); without GPUs, or with more workers than
-    they hold, it is refused in one line."""
+    they hold, it is refused in one line naming the config's fields (the command line names its flags)."""
     from nasnet.errors import NasnetError
     from nasnet.search.executors.process import ProcessExecutor, gpu_slots
 
@@ -140,5 +140,5 @@ def test_gpus_per_child_shares_out_gpus_through_cuda_visible_devices(monkeypatch
     assert ProcessExecutor(workers=0, gpus_per_child=0.25, gpus=["0"]).capacity == min(4, os.cpu_count())
     with pytest.raises(NasnetError, match="0 visible GPU"):
         ProcessExecutor(gpus_per_child=0.25, gpus=[])
-    with pytest.raises(NasnetError, match="--workers 8 with --gpus-per-child 0.25 needs 2 GPU"):
+    with pytest.raises(NasnetError, match="`executor.workers` 8 with `executor.gpus_per_child` 0.25 needs 2 GPU"):
         ProcessExecutor(workers=8, gpus_per_child=0.25, gpus=["0"])

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..errors import NasnetError
+from ..registry import unknown
 
 # The paper's 13 operations (§3), in the paper's order; the order fixes the decision indices.
 OPS: tuple[str, ...] = (
@@ -145,13 +146,11 @@ class Cell:
                         f"(block {b} can use states 0..{available - 1})"
                     )
                 if op not in OPS:
-                    raise NasnetError(f"block {b}, op {which}: unknown op {op!r} (known: {', '.join(OPS)})")
+                    raise NasnetError(f"block {b}, op {which}: {unknown('op', op, OPS)}")
             if blk.combiner not in COMBINERS:
-                raise NasnetError(
-                    f"block {b}, combiner: unknown combiner {blk.combiner!r} (known: {', '.join(COMBINERS)})"
-                )
+                raise NasnetError(f"block {b}, combiner: {unknown('combiner', blk.combiner, COMBINERS)}")
         if self.output not in OUTPUT_MODES:
-            raise NasnetError(f"output: unknown output mode {self.output!r} (known: {', '.join(OUTPUT_MODES)})")
+            raise NasnetError(f"output: {unknown('output mode', self.output, OUTPUT_MODES)}")
         if not self.concat:
             raise NasnetError(f"{self.output}: the output list is empty")
         for s in self.concat:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from ..errors import NasnetError
+from ..registry import Registry, unknown
 from .genotype import COMBINERS, OPS, OUTPUT_MODES, Block, Cell, Genotype
 
 # Decision kinds within a block, in the controller's order.
@@ -47,12 +48,12 @@ class SearchSpace:
             raise NasnetError(f"search space: num_blocks must be at least 1, got {self.num_blocks}")
         if self.num_inputs < 1:
             raise NasnetError(f"search space: num_inputs must be at least 1, got {self.num_inputs}")
-        for kind, vocab, known in (("op", self.ops, OPS), ("combiner", self.combiners, COMBINERS)):
+        for kind, vocab, names in (("op", self.ops, OPS), ("combiner", self.combiners, COMBINERS)):
             if not vocab:
                 raise NasnetError(f"search space: the {kind} list is empty")
             for item in vocab:
-                if item not in known:
-                    raise NasnetError(f"search space: unknown {kind} {item!r} (known: {', '.join(known)})")
+                if item not in names:
+                    raise NasnetError(f"search space: {unknown(kind, item, names)}")
             if len(set(vocab)) != len(vocab):
                 raise NasnetError(f"search space: the {kind} list has duplicates")
         if self.output not in OUTPUT_MODES:
@@ -165,15 +166,14 @@ class SearchSpace:
 # The spaces of the paper: A (§3), B and C (Appendix B). Appendix B says B = 4 for NASNet-B (it must
 # equal the 4 cell inputs); for NASNet-C its text only says that unused states are concatenated "like
 # in NASNet-A", and the one statement of C's block count is Figure 9's caption: "B = 4 blocks".
-SPACES: dict[str, SearchSpace] = {
-    "nasnet-a": SearchSpace(),
-    "nasnet-b": SearchSpace(num_blocks=4, num_inputs=4, output="split", combiners=COMBINERS),
-    "nasnet-c": SearchSpace(num_blocks=4, combiners=COMBINERS),
-}
+# A name is read in any case, with "_" for "-" ("NASNet_A").
+SPACES: Registry[SearchSpace] = Registry("search space", key=lambda name: name.lower().replace("_", "-"))
+SPACES.register("nasnet-a", SearchSpace(), help="the paper's space, B = 5 (§3)")
+SPACES.register("nasnet-b", SearchSpace(num_blocks=4, num_inputs=4, output="split", combiners=COMBINERS),
+                help="Appendix B")
+SPACES.register("nasnet-c", SearchSpace(num_blocks=4, combiners=COMBINERS), help="Appendix B")
 
 
 def get_space(name: str) -> SearchSpace:
-    key = name.lower().replace("_", "-")
-    if key not in SPACES:
-        raise NasnetError(f"unknown search space {name!r} (known: {', '.join(SPACES)})")
-    return SPACES[key]
+    """The space registered under `name` (SPACES), or a NasnetError listing the known ones."""
+    return SPACES.lookup(name)

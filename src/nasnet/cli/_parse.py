@@ -1,11 +1,14 @@
-"""Small parsers shared by commands: `KEY=VALUE` items whose value is JSON when it parses."""
+"""Small parsers shared by commands: `KEY=VALUE` items whose value is JSON when it parses, numbers with
+words, whole-number lists, bounded counts, the --data flag, and a flag made from a declared setting."""
 
 from __future__ import annotations
 
+import argparse
 import json
 from typing import Any
 
 from ..errors import NasnetError
+from ..registry import names_of
 
 
 def parse_value(text: str) -> Any:
@@ -57,33 +60,6 @@ def split_sets(items: list[str] | None, flag: str) -> tuple[dict, dict]:
     return train, model
 
 
-class Names:
-    """The names of a registry (`module.attribute`, a dict or a tuple), read when first needed: as an
-    argparse `choices` (shown in the help as %(choices)s) or as a list in a help text, so that the help
-    always lists what the registry holds while building the parser imports nothing heavy."""
-
-    def __init__(self, module: str, attribute: str, exclude: tuple[str, ...] = ()):
-        self.module, self.attribute, self.exclude = module, attribute, exclude
-
-    def names(self) -> tuple[str, ...]:
-        import importlib
-
-        registry = getattr(importlib.import_module(self.module), self.attribute)
-        return tuple(str(n) for n in registry if n not in self.exclude)
-
-    def __iter__(self):
-        return iter(self.names())
-
-    def __contains__(self, value) -> bool:
-        return value in self.names()
-
-    def __len__(self) -> int:
-        return len(self.names())
-
-    def __str__(self) -> str:
-        return ", ".join(self.names())
-
-
 def inert(flag: str, reason: str) -> NasnetError:
     """The one refusal of a flag that would have no effect: what it is, and why it does nothing."""
     from ..search.rules import no_effect
@@ -94,8 +70,6 @@ def inert(flag: str, reason: str) -> NasnetError:
 def count(minimum: int = 1, maximum: int = 2**31 - 1):
     """An argparse `type` for a whole number in [minimum, maximum] (a size, a count, epochs): anything else
     is refused by the parser, before a command starts."""
-    import argparse
-
     def convert(text: str) -> int:
         try:
             value = int(text)
@@ -114,5 +88,37 @@ def add_data_flag(group, help: str, **kwargs):
     filled in when the help is shown)."""
     action = group.add_argument("--data", metavar="DATA", help=help + ": KIND[:PATH][,val=..][,test=..][,size=..] "
                                 "with KIND one of %(kinds)s (see docs/formats.md)", **kwargs)
-    action.kinds = Names("nasnet.data", "KINDS")
+    action.kinds = names_of("nasnet.data:KINDS")
+    return action
+
+
+class _Described:
+    """A registry's names with their help ("serial (this process), process (...) or ray (...)"), read when
+    the help is shown."""
+
+    def __init__(self, names):
+        self.names = names
+
+    def __str__(self) -> str:
+        return self.names.described(" or ")
+
+
+def add_setting(group, s, **override) -> argparse.Action:
+    """The flag of a declared setting (nasnet.options.Setting): its type from the field's, its help with the
+    default; names it chooses among are listed when the help is shown. `override`: add_argument keywords."""
+    o = s.option
+    kwargs: dict[str, Any] = {"dest": s.dest, "help": s.help_text().replace("%", "%%").replace(
+        "{names}", "%(names)s").replace("{described}", "%(described)s")}
+    if s.kind == "bool":
+        kwargs.update(action="store_const", const=not s.default)
+    else:
+        kwargs["type"] = {"int": int, "float": float}.get(s.kind)
+        kwargs["metavar"] = o.metavar
+        if o.choices:
+            kwargs["choices"] = o.names
+        elif o.names is not None and not (o.aliases or o.words or "{names}" in o.help):
+            kwargs["metavar"] = o.metavar or "|".join(o.names)
+    kwargs.update(override)
+    action = group.add_argument(o.flag, **kwargs)
+    action.names, action.described = o.names, _Described(o.names)
     return action

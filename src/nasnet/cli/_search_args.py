@@ -1,7 +1,9 @@
 """Flags shared by `nasnet search` and `nasnet compare`, and their resolution into a SearchConfig.
 
-Every flag defaults to None ("not given"), so that continuing a run applies only what the user
-actually typed on top of the run's stored config.
+The flags are made from the config's fields (`settings(SearchConfig)`: each field declares its flag,
+help, default and bounds, nasnet.options); this module adds the help's group titles, --child-set and
+--quiet. Every flag defaults to None ("not given"), so that continuing a run applies only what the
+user actually typed on top of the run's stored config.
 """
 
 from __future__ import annotations
@@ -9,103 +11,58 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..arch.space import SPACES
 from ..errors import NasnetError
-from ..search.config import (ASHA_TELL, CHILD_ALIASES, COSTS, DEFAULT_CHILD_FN, EARLY_STOP_NAMES, QUICK_DIGITS_CHILD,
-                             QUICK_DIGITS_DATA, STRATEGY_NAMES, ChildConfig, SearchConfig, new_run_defaults)
-from ..search.executors import EXECUTORS
-from ._parse import add_data_flag, number_or, parse_value, whole_numbers
+from ..options import Setting, settings
+from ..search.choices import CHILDREN, DEFAULT_CHILD_FN, EARLY_STOPS
+from ..search.config import QUICK_DIGITS_CHILD, QUICK_DIGITS_DATA, ChildConfig, SearchConfig, new_run_defaults
+from ._parse import add_data_flag, add_setting, number_or, parse_value, whole_numbers
 
-
-PARSERS = {"failure_reward": number_or("--failure-reward", "worst"),
-           "rungs": whole_numbers("--rungs", "epochs", "1,3,9")}
+# The help's groups, in order: the group a field declares -> its title.
+GROUPS = {"search": "search", "controller": "controller (paper values by default)",
+          "evolution": "regularized evolution (--strategy evolution)", "asha": "early stopping (ASHA)",
+          "objective": "objective (MnasNet): reward = accuracy x (cost / target) ^ weight", "top-k": "top-k stage",
+          "children": "children", "execution": "execution"}
+# Every flag that sets a field, declared with the field (nasnet.search.config), in the order of the help.
+SETTINGS = tuple(sorted(settings(SearchConfig), key=lambda s: list(GROUPS).index(s.option.group)))
+# nasnet compare sets these per run, with flags of its own (cli/compare.py)
+COMPARE_FLAGS = {
+    "strategy.name": None,
+    "early_stop.name": dict(dest="early_stop_list", metavar="LIST", help=f"comma-separated: {', '.join(EARLY_STOPS)} "
+                            f"or {','.join(EARLY_STOPS)}; every variant runs with each (default none)"),
+}
 
 
 def add_search_arguments(p: argparse.ArgumentParser, compare: bool = False) -> None:
-    """The flags of a search; `compare`: nasnet compare's variant (no --strategy, --early-stop a list)."""
-    g = p.add_argument_group("search")
-    if not compare:
-        g.add_argument("--strategy", choices=STRATEGY_NAMES, help="search strategy (default ppo)")
-    g.add_argument("--children", type=int, help="architectures to sample and evaluate (default 40)")
-    g.add_argument("--epoch-budget", type=int, metavar="E",
-                   help="also stop starting children (and promotions) once E child-epochs are spent or under way")
-    g.add_argument("--space", help=f"search space: {', '.join(SPACES)} (default {SearchConfig.space})")
-    g.add_argument("--seed", type=int, help="seed of the controller and of every child (default 0)")
-    g.add_argument("--failure-reward", metavar="R",
-                   help="reward the strategy sees for a failed child: a finite number (default 0) or 'worst' (the "
-                        "lowest reward of any finished child so far)")
-    g.add_argument("--no-dedupe", dest="dedupe", action="store_const", const=False,
-                   help="train an architecture again when it is sampled again (default: reuse its result)")
+    """The flags of a search, one per declared field; `compare`: nasnet compare's variant (no --strategy,
+    --early-stop a list). Every flag defaults to None: not given."""
+    for key, title in GROUPS.items():
+        group = p.add_argument_group(title)
+        for s in SETTINGS:
+            own = COMPARE_FLAGS.get(s.path, {}) if compare else {}
+            if s.option.group != key or own is None:
+                continue
+            if s.path == "child.data":
+                add_data_flag(group, s.help_text())
+            else:
+                add_setting(group, s, **own)
+        if key == "children":
+            group.add_argument("--child-set", action="append", default=[], metavar="KEY=VALUE",
+                               help="set a payload field: train.KEY / model.KEY (training / model config), or a "
+                                    "top-level option of the child function; VALUE is read as JSON when it parses. "
+                                    "Repeatable.")
+        elif key == "execution":
+            group.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    c = p.add_argument_group("controller (paper values by default)")
-    c.add_argument("--lr", type=float, help="learning rate (default 0.00035)")
-    c.add_argument("--entropy-weight", type=float, help="entropy penalty weight (default 1e-5)")
-    c.add_argument("--baseline-decay", type=float, help="EMA weight of the reward baseline (default 0.95)")
-    c.add_argument("--batch-size", type=int, help="children per controller update (default 20)")
-    c.add_argument("--clip", type=float, help="PPO clipping epsilon (default 0.2)")
-    c.add_argument("--ppo-epochs", type=int, help="PPO passes over each minibatch (default 4)")
-    c.add_argument("--hidden-size", type=int, help="LSTM units (default 100)")
 
-    v = p.add_argument_group("regularized evolution (--strategy evolution)")
-    v.add_argument("--population", type=int, help="population P; the first P children are uniform samples (default 20)")
-    v.add_argument("--sample-size", type=int, help="tournament size S: the best of S members is mutated (default 5)")
-
-    a = p.add_argument_group("early stopping (ASHA)")
-    if compare:
-        a.add_argument("--early-stop", dest="early_stop_list", metavar="LIST",
-                       help="comma-separated: none, asha or none,asha; every variant runs with each (default none)")
-    else:
-        a.add_argument("--early-stop", metavar="|".join(EARLY_STOP_NAMES),
-                       help="asha: train children rung by rung (default none)")
-    a.add_argument("--rungs", metavar="E1,E2,...",
-                   help="cumulative epochs of the rungs, increasing; the last is the child's length (default: the "
-                        "child's epochs divided by eta, eta^2, ... down to 1)")
-    a.add_argument("--eta", type=int, help="the top 1/eta of a rung is promoted (default 3)")
-    a.add_argument("--asha-tell", metavar="|".join(ASHA_TELL),
-                   help="what the strategy learns from: each trial's first-rung result (first, default) or every "
-                        "rung result re-centred within its rung (every)")
-
-    o = p.add_argument_group("objective (MnasNet): reward = accuracy x (cost / target) ^ weight")
-    o.add_argument("--cost", metavar="|".join(COSTS),
-                   help="cost measure of the child's result (default: none, reward = accuracy)")
-    o.add_argument("--target", type=float, help="the cost at which the reward equals the accuracy")
-    o.add_argument("--cost-weight", type=float, help="weight w <= 0 (default -0.07, MnasNet's)")
-
-    t = p.add_argument_group("top-k stage")
-    t.add_argument("--top-k", type=int, help="after the search, retrain the K best with a fresh seed (default 0; "
-                                             "a new digits search: 3)")
-    t.add_argument("--final-epochs", type=int,
-                   help="epochs of that retraining (a new digits search: twice the child's)")
-    t.add_argument("--final-normal-cells", type=int, help="N of the retrained networks (default: the child's)")
-    t.add_argument("--final-filters", type=int, help="F0 of the retrained networks (default: the child's)")
-    t.add_argument("--pick-seeds", type=int, metavar="R",
-                   help="then retrain the pick (the top-k winner, else the best child) with R more fresh seeds and "
-                        "report their mean (default 0)")
-
-    x = p.add_argument_group("children")
-    add_data_flag(x, "the children's data (default digits)")
-    x.add_argument("--child", help=f"child function 'module:function', or {' / '.join(CHILD_ALIASES)} (default train)")
-    x.add_argument("--epochs", type=int, help="child training epochs")
-    x.add_argument("--normal-cells", type=int, help="child N (normal cells per stage)")
-    x.add_argument("--filters", type=int, help="child F0 (first stage's per-branch filters)")
-    x.add_argument("--device", help="child device, e.g. cpu or cuda")
-    x.add_argument("--child-set", action="append", default=[], metavar="KEY=VALUE",
-                   help="set a payload field: train.KEY / model.KEY (training / model config), or a top-level "
-                        "option of the child function; VALUE is read as JSON when it parses. Repeatable.")
-
-    e = p.add_argument_group("execution")
-    e.add_argument("--executor", choices=EXECUTORS,
-                   help="where children run: serial (this process), process (local worker processes, the "
-                        "default) or ray")
-    e.add_argument("--workers", type=int, help="children kept in flight (default: as many as the CPUs allow)")
-    e.add_argument("--ray-address", help="an existing Ray cluster (default: RAY_ADDRESS, else a local instance)")
-    e.add_argument("--cpus-per-child", type=float, help="CPUs (threads) per child (default 1)")
-    e.add_argument("--gpus-per-child", type=float,
-                   help="GPUs per child (process and ray executors); fractional to share one: 0.25 = four children "
-                        "per GPU (default 0)")
-    e.add_argument("--max-retries", type=int, help="retries after an infrastructure failure (default 2)")
-    e.add_argument("--child-timeout", type=float, help="seconds before a child is stopped (process, ray)")
-    e.add_argument("--quiet", action="store_true", help="no progress bar")
+def flag_value(s: Setting, text: Any) -> Any:
+    """The value a flag's text gives its field: a number or a rule's word, whole numbers, a child's alias."""
+    if s.kind == "words":
+        return number_or(s.option.flag, *s.option.names)(text)
+    if s.kind == "counts":
+        return whole_numbers(s.option.flag, s.option.unit, s.option.example)(text)
+    if s.option.aliases:
+        return s.option.names.get(text, text)
+    return text
 
 
 def fresh_config(args: argparse.Namespace):
@@ -117,67 +74,51 @@ def fresh_config(args: argparse.Namespace):
 
 
 def quick_digits(args: argparse.Namespace) -> bool:
-    fn = CHILD_ALIASES.get(args.child, args.child) if getattr(args, "child", None) else DEFAULT_CHILD_FN
+    fn = CHILDREN.get(args.child, args.child) if getattr(args, "child", None) else DEFAULT_CHILD_FN
     return fn == DEFAULT_CHILD_FN and (getattr(args, "data", None) or "digits") == "digits"
-
-
-SIMPLE = {
-    "strategy": "strategy.name", "children": "children", "epoch_budget": "epoch_budget", "space": "space",
-    "seed": "seed", "failure_reward": "failure_reward", "dedupe": "dedupe", "lr": "strategy.learning_rate",
-    "entropy_weight": "strategy.entropy_weight", "baseline_decay": "strategy.baseline_decay",
-    "batch_size": "strategy.batch_size", "clip": "strategy.clip", "ppo_epochs": "strategy.ppo_epochs",
-    "hidden_size": "strategy.hidden_size", "population": "strategy.population", "sample_size": "strategy.sample_size",
-    "early_stop": "early_stop.name", "rungs": "early_stop.rungs", "eta": "early_stop.eta",
-    "asha_tell": "early_stop.tell", "cost": "cost.name", "target": "cost.target", "cost_weight": "cost.weight",
-    "data": "child.data", "device": "child.device", "executor": "executor.name", "workers": "executor.workers",
-    "ray_address": "executor.ray_address", "cpus_per_child": "executor.cpus_per_child",
-    "gpus_per_child": "executor.gpus_per_child", "max_retries": "executor.max_retries",
-    "child_timeout": "executor.child_timeout", "top_k": "top_k", "final_epochs": "final_epochs",
-    "final_normal_cells": "final_normal_cells", "final_filters": "final_filters", "pick_seeds": "pick_seeds",
-}
 
 
 def changes_from_args(args: argparse.Namespace, base, fresh: bool = False) -> dict[str, Any]:
     """SearchConfig.replace() keywords for the flags that were given (and, for a new run, what they imply)."""
     changes: dict[str, Any] = {}
-    for attr, key in SIMPLE.items():
-        value = getattr(args, attr, None)
-        if value is not None:
-            changes[key] = PARSERS[attr](value) if attr in PARSERS else value
+    for s in SETTINGS:
+        value = getattr(args, s.dest, None)
+        if value is not None and not s.key:
+            changes[s.path] = flag_value(s, value)
     if changes.get("child.data") == "digits" and base.child.data == QUICK_DIGITS_DATA:
         del changes["child.data"]          # --data digits names the quick digits search's data
-    if getattr(args, "child", None):
-        changes["child.fn"] = CHILD_ALIASES.get(args.child, args.child)
-    model, train, options = dict(base.child.model), dict(base.child.train), dict(base.child.options)
-    bad = [f"--{f.replace('_', '-')} {v}" for f in ("epochs", "normal_cells", "filters")
-           if (v := getattr(args, f)) is not None and v < 1]
+    keys = [(s, v) for s in SETTINGS if s.key and (v := getattr(args, s.dest, None)) is not None]
+    bad = [f"{s.option.flag} {v}" for s, v in keys if v < s.option.low]
     if bad:  # every child would fail (and defaults derived from them, such as --final-epochs, with them)
         raise NasnetError(f"{', '.join(bad)}: the child needs at least 1")
-    if args.epochs is not None:
-        train["epochs"] = args.epochs
-    if args.normal_cells is not None:
-        model["normal_cells"] = args.normal_cells
-    if args.filters is not None:
-        model["filters"] = args.filters
-    for item in args.child_set:
+    parts = {name: dict(getattr(base.child, name)) for name in ("model", "train", "options")}
+    for s, value in keys:
+        _, section, key = s.path.split(".")
+        parts[section][key] = value
+    _child_sets(args.child_set, parts)
+    for name, value in parts.items():
+        if value != getattr(base.child, name):
+            changes[f"child.{name}"] = value
+    if fresh:
+        given = {name for name in ("epochs", "children", "top_k", "final_epochs")
+                 if getattr(args, name, None) is not None}
+        changes = new_run_defaults(base, changes, given, quick_digits(args))
+    return changes
+
+
+def _child_sets(items: list[str], parts: dict[str, dict]) -> None:
+    """--child-set KEY=VALUE items into the child's model, train and options dicts."""
+    for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise NasnetError(f"--child-set expects KEY=VALUE, got {item!r}")
         section, dot, name = key.partition(".")
         if dot and section in ("train", "model"):
-            (train if section == "train" else model)[name] = parse_value(value)
+            parts[section][name] = parse_value(value)
         elif key in ("fn", "genotype", "seed", "data", "model", "train", "device", "rung_epochs", "checkpoint"):
             raise NasnetError(f"--child-set cannot set {key!r}; use the matching flag")
         else:
-            options[key] = parse_value(value)
-    for name, value in (("model", model), ("train", train), ("options", options)):
-        if value != getattr(base.child, name):
-            changes[f"child.{name}"] = value
-    if fresh:
-        given = {name for name, flag in (("epochs", "epochs"), ("children", "children"), ("top_k", "top_k"),
-                                         ("final_epochs", "final_epochs")) if getattr(args, flag, None) is not None}
-        changes = new_run_defaults(base, changes, given, quick_digits(args))
-    return changes
+            parts["options"][key] = parse_value(value)
 
 
 def resolve_config(args: argparse.Namespace, stored: SearchConfig | None) -> SearchConfig:

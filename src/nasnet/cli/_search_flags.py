@@ -1,7 +1,7 @@
 """The flags of `nasnet search` and `nasnet compare` against the fields of a SearchConfig.
 
 The library names a setting by its field in backquotes (`strategy.population`, nasnet.search.rules);
-here each becomes the flag that sets it (--population), and a value it states, "`field` (5)", is
+here each becomes the flag the field declares (--population), and a value it states, "`field` (5)", is
 marked as the default's or the stored run's when the user did not give that flag. A continued run
 refuses a change of what defines it before anything else is checked, and a flag given where it has
 no effect is refused with the reason (`SearchConfig.unused`). See docs/cli.md.
@@ -20,13 +20,11 @@ from ..errors import NasnetError
 from ..search.config import SearchConfig
 from ..search.run_dir import identity_changes, resumed_differs
 from ._parse import inert
-from ._search_args import SIMPLE, changes_from_args, resolve_config
+from ._search_args import SETTINGS, changes_from_args, resolve_config
 
-# field -> the flag that sets it (every other child.train / child.model / child.options key: --child-set)
-FLAGS = {field: "--" + attr.replace("_", "-") for attr, field in SIMPLE.items()}
-CHILD_FLAGS = {"epochs": "child.train.epochs", "normal_cells": "child.model.normal_cells",
-               "filters": "child.model.filters", "child": "child.fn"}
-FLAGS.update({field: "--" + attr.replace("_", "-") for attr, field in CHILD_FLAGS.items()})
+# field -> the flag that sets it, as the field declares it (every other child.train / child.model /
+# child.options key: --child-set)
+FLAGS = {s.path: s.option.flag for s in SETTINGS}
 
 _FIELD = re.compile(r"`([A-Za-z_][\w.]*)`(?: \(([^()]*)\))?")
 
@@ -42,12 +40,14 @@ def flag_for(name: str, flags: dict[str, str] | None = None) -> str:
         return f"--child-set {section}.{key}"
     if part == "child" and key and section == "options":
         return f"--child-set {key}"
+    if part == "child" and section in ("train", "model", "options"):     # the dict as a whole
+        return "--child-set"
     return name
 
 
 def given_fields(args: argparse.Namespace) -> list[str]:
     """The fields the flags on this command line set, in the order of the help."""
-    fields = [field for attr, field in {**SIMPLE, **CHILD_FLAGS}.items() if getattr(args, attr, None) is not None]
+    fields = [s.path for s in SETTINGS if getattr(args, s.dest, None) is not None]
     return fields + list(_child_sets(args))
 
 

@@ -14,8 +14,9 @@ import argparse
 import json
 
 from ..paths import input_path
+from ..registry import names_of
 from ..text import plural
-from ._parse import Names, add_data_flag, count
+from ._parse import add_data_flag, count
 from ._train_flags import flag_words
 
 COMMAND = "eval"
@@ -29,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="the zoo model the weights are (needed for a plain state dict)")
     add_data_flag(p, "the data (default: the run's; other data needs the same channels and classes, and images of "
                   "another side are resized to the model's)", default=None)
-    p.add_argument("--split", default="test", choices=Names("nasnet.data.core", "SPLITS"), metavar="SPLIT",
+    p.add_argument("--split", default="test", choices=names_of("nasnet.data.core:SPLITS"), metavar="SPLIT",
                    help="%(choices)s (default %(default)s)")
     p.add_argument("--batch-size", type=count(), default=None, help="evaluation batch size (default: the run's)")
     p.add_argument("--device", default="auto", help="auto (default) | cpu | cuda")

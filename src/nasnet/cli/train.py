@@ -18,7 +18,8 @@ from pathlib import Path
 
 from ..arch.genotype import NAMED_GENOTYPES
 from ..errors import NasnetError
-from ._parse import Names, add_data_flag, count, split_sets
+from ..registry import names_of
+from ._parse import add_data_flag, count, split_sets
 from ._train_launch import launch_processes
 from ._train_flags import flag_words, stderr_lines
 
@@ -43,10 +44,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="first-stage filters per branch")
     m.add_argument("--F", "--penultimate-filters", dest="penultimate", type=count(), default=None, metavar="F",
                    help="width of the penultimate layer (the F of 'N @ F'; 24 x F0 for NASNet-A)")
-    m.add_argument("--skeleton", choices=Names("nasnet.model.network", "SKELETONS"), default=None, metavar="SKELETON",
+    m.add_argument("--skeleton", choices=names_of("nasnet.model.network:SKELETONS"), default=None, metavar="SKELETON",
                    help="%(choices)s (default: the dataset's)")
     t = p.add_argument_group("training")
-    t.add_argument("--preset", default=None, choices=Names("nasnet.train.config", "PRESETS"), metavar="PRESET",
+    t.add_argument("--preset", default=None, choices=names_of("nasnet.train.config:PRESETS"), metavar="PRESET",
                    help="the recipe: %(choices)s (default: the dataset's)")
     t.add_argument("--epochs", type=count(), default=None)
     t.add_argument("--batch-size", type=count(), default=None)

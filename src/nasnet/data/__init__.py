@@ -4,30 +4,23 @@ docs/formats.md).
 
 `load_dataset(spec)` returns a `Dataset` of uint8 (N, C, H, W) arrays with fixed seeded splits.
 Loaded datasets are cached per process, so a worker that trains many children of a search reads its
-data once. `KINDS` are the kinds a spec may name (its grammar: nasnet.data.core.parse_spec).
+data once. `KINDS` are the kinds a spec may name, each with its loader (its grammar:
+nasnet.data.core.parse_spec).
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 
+from ..registry import Registry
 from .core import SPLITS, Dataset, DataSpec, Split, parse_spec
 
-KINDS = ("digits", "cifar10", "cifar100", "folder", "npz")
+# kind -> the loader of its module (imported when first used)
+KINDS = Registry("kind", {"digits": "nasnet.data.digits:load", "cifar10": "nasnet.data.cifar:load",
+                               "cifar100": "nasnet.data.cifar:load", "folder": "nasnet.data.folder:load",
+                               "npz": "nasnet.data.npz:load"}, lazy=True)
 
 __all__ = ["KINDS", "SPLITS", "DataSpec", "Dataset", "Split", "clear_cache", "load_dataset", "parse_spec"]
-
-
-def _loader(kind: str):
-    if kind == "digits":
-        from .digits import load
-    elif kind in ("cifar10", "cifar100"):
-        from .cifar import load
-    elif kind == "folder":
-        from .folder import load
-    else:
-        from .npz import load
-    return load
 
 
 def parse(spec: str) -> DataSpec:
@@ -44,7 +37,7 @@ def load_dataset(spec: str = "digits") -> Dataset:
 @lru_cache(maxsize=4)
 def _cached(normalised: str) -> Dataset:
     ds = parse(normalised)
-    return _loader(ds.kind)(ds)
+    return KINDS[ds.kind](ds)
 
 
 def clear_cache() -> None:

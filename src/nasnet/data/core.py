@@ -12,11 +12,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Collection
 
 import numpy as np
 
 from ..errors import NasnetError
 from ..paths import input_path
+from ..registry import unknown
 from ..text import plural
 
 SPLITS = ("train", "val", "test")
@@ -78,7 +80,7 @@ class Dataset:
 
     def split(self, name: str) -> Split:
         if name not in SPLITS:
-            raise NasnetError(f"unknown split {name!r} (known: {', '.join(SPLITS)})")
+            raise NasnetError(unknown("split", name, SPLITS))
         s = self.splits.get(name)
         if s is None or len(s) == 0:
             raise NasnetError(f"data {self.spec!r} has no {name} split")
@@ -107,7 +109,7 @@ class DataSpec:
 _OPTION = re.compile(r",([a-z_]+)=([^,]*)$")
 
 
-def parse_spec(spec: str, kinds: tuple[str, ...]) -> DataSpec:
+def parse_spec(spec: str, kinds: Collection[str]) -> DataSpec:
     """Split a `--data` string, KIND[:PATH][,key=value]..., into kind, path and options (options are taken
     from the right, so a path may hold commas). Options: `val` and `test` (a fraction in (0, 1) or a
     count of images, for sources that lack that split), `size` (folder: the stored image side),
@@ -129,9 +131,9 @@ def parse_spec(spec: str, kinds: tuple[str, ...]) -> DataSpec:
     kind = kind.strip().lower()
     if "," in kind:  # "digits,colour=red": an option we do not know
         kind, _, bad = kind.partition(",")
-        raise NasnetError(f"data {spec!r}: unknown option {bad.split('=')[0]!r} (known: {', '.join(OPTION_KEYS)})")
+        raise NasnetError(f"data {spec!r}: {unknown('option', bad.split('=')[0], OPTION_KEYS)}")
     if kind not in kinds:
-        raise NasnetError(f"data {spec!r}: unknown kind {kind!r} (known: {', '.join(kinds)}; e.g. cifar10:PATH)")
+        raise NasnetError(f"data {spec!r}: {unknown('kind', kind, kinds, hint='e.g. cifar10:PATH')}")
     return DataSpec(kind, path.strip() if sep else None, tuple(options))
 
 

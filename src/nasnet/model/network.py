@@ -23,6 +23,7 @@ from torch import nn
 
 from ..arch.genotype import NASNET_A, Genotype
 from ..errors import NasnetError
+from ..options import replace_fields
 from .cells import CellModule, StateInfo
 from .layers import PADDINGS, Conv2d, ConvBN, LayerStyle, batch_norm, drop_path_keep
 
@@ -128,12 +129,7 @@ class ModelConfig:
         return cls().replace(**data)
 
     def replace(self, **overrides: Any) -> "ModelConfig":
-        names = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(overrides) - names)
-        if unknown:
-            raise NasnetError(
-                f"model config: unknown field(s) {', '.join(unknown)} (known: {', '.join(sorted(names))})")
-        return dataclasses.replace(self, **overrides)
+        return replace_fields(self, "model config", overrides)
 
 
 def _is_int(v: Any) -> bool:

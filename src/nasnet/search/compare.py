@@ -22,7 +22,9 @@ from typing import Any, Callable, Sequence
 from ..atomic import make_folder, replacing, write_text
 from ..errors import NasnetError
 from . import run_dir as files
-from .config import EARLY_STOP_NAMES, STRATEGY_NAMES, EarlyStopConfig, SearchConfig
+from ..options import settings
+from .choices import EARLY_STOPS, STRATEGIES
+from .config import EarlyStopConfig, SearchConfig, StrategyConfig
 from .curves import budget_curve
 from .progress import ProgressBar, SearchProgress
 from .rules import no_effect, quoted
@@ -36,9 +38,7 @@ CSV_COLUMNS = ("run", "strategy", "early_stop", "seed", "results", "children", "
                "top25_mean", f"last{LAST}_mean")
 
 # Variant options: the `nasnet search` flag names (without --) and the StrategyConfig fields they set.
-OPTIONS = {"lr": "learning_rate", "entropy-weight": "entropy_weight", "baseline-decay": "baseline_decay",
-           "batch-size": "batch_size", "clip": "clip", "ppo-epochs": "ppo_epochs", "hidden-size": "hidden_size",
-           "population": "population", "sample-size": "sample_size"}
+OPTIONS = {s.option.flag[2:]: s.path for s in settings(StrategyConfig) if s.path != "name"}
 
 
 @dataclass(frozen=True)
@@ -62,10 +62,8 @@ class Variant:
 def parse_variant(text: str, early_stop: str = "none") -> Variant:
     """"NAME[:OPTION=VALUE...]", e.g. "ppo:lr=0.005" or "evolution:population=16:sample-size=4"."""
     name, *items = [t.strip() for t in text.split(":")]
-    if name not in STRATEGY_NAMES:
-        raise NasnetError(f"unknown strategy {name!r} in {text!r} (known: {', '.join(STRATEGY_NAMES)})")
-    if early_stop not in EARLY_STOP_NAMES:
-        raise NasnetError(f"unknown early stopping {early_stop!r} (known: {', '.join(EARLY_STOP_NAMES)})")
+    STRATEGIES.check(name, where=f" in {text!r}")
+    EARLY_STOPS.check(early_stop)
     options: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")

@@ -16,28 +16,19 @@ import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, ClassVar, Iterable
 
-from ..arch.space import get_space
+from ..arch.space import SPACES
 from ..errors import NasnetError
+from ..options import Option, replace_fields, setting, settings
+from .choices import (ANALYTIC_CHILD_FN, ASHA_TELLS, CHILDREN, CONTROLLER_OPTIMIZERS, COSTS, DEFAULT_CHILD_FN,
+                      EARLY_STOPS, FAILURE_RULES, STRATEGIES)
 from .executors import EXECUTORS
-from .rules import COUNTS, OPTIONAL_COUNTS, STRATEGY_READS, UNUSED_WITHOUT, flatten, no_effect, shown
+from .rules import UNUSED_WITHOUT, flatten, no_effect, shown, strategy_reads
 from .rules import quoted as _f
 
-# The strategies (nasnet.search.strategies implements one class per name).
-STRATEGY_NAMES = ("ppo", "reinforce", "random", "evolution")
-EARLY_STOP_NAMES = ("none", "asha")
-# What the strategy is told under ASHA: each trial's first-rung result (once), or every rung result
-# re-centred within its rung (see nasnet.search.asha).
-ASHA_TELL = ("first", "every")
-COSTS = ("mult_adds", "params")
-# --failure-reward takes a finite number or this rule: the lowest reward of any finished child so far.
-FAILURE_RULES = ("worst",)
-
-# The training child and the analytic one (no training; see nasnet.search.children).
-DEFAULT_CHILD_FN = "nasnet.search.children.train:train_child"
-ANALYTIC_CHILD_FN = "nasnet.search.children.analytic:analytic_child"
-CHILD_ALIASES = {"train": DEFAULT_CHILD_FN, "analytic": ANALYTIC_CHILD_FN}
+__all__ = ["ANALYTIC_CHILD_FN", "DEFAULT_CHILD_FN", "ChildConfig", "CostConfig", "EarlyStopConfig", "ExecutorConfig",
+           "SearchConfig", "StrategyConfig", "new_run_defaults"]
 
 # `nasnet search` with no arguments: a digits search that finishes within minutes on 2 CPU cores.
 # These overrides apply to the training child on digits when a new run is started from the command
@@ -73,19 +64,24 @@ def default_rungs(epochs: int, eta: int) -> tuple[int, ...]:
 class StrategyConfig:
     """How the controller proposes architectures and learns from their rewards (paper §3, A.2, A.3)."""
 
-    name: str = "ppo"                 # ppo | reinforce | random | evolution
-    learning_rate: float = 0.00035    # paper
-    entropy_weight: float = 1e-5      # paper: entropy penalty weight
-    baseline_decay: float = 0.95      # paper: EMA of rewards
-    batch_size: int = 20              # paper: update per minibatch of 20 architectures
-    clip: float = 0.2                 # PPO clipping epsilon (Schulman et al. 2017)
-    ppo_epochs: int = 4               # not in the paper: passes of PPO over each minibatch
-    hidden_size: int = 100            # paper: one-layer LSTM, 100 units
+    GROUP: ClassVar[str] = "controller"
+
+    name: str = setting("ppo", "--strategy", "search strategy", names=STRATEGIES, choices=True, group="search")
+    learning_rate: float = setting(0.00035, "--lr", "learning rate")                          # paper
+    entropy_weight: float = setting(1e-5, "--entropy-weight", "entropy penalty weight")       # paper
+    baseline_decay: float = setting(0.95, "--baseline-decay", "EMA weight of the reward baseline")  # paper
+    batch_size: int = setting(20, "--batch-size", "children per controller update", low=1)  # paper: minibatches of 20
+    clip: float = setting(0.2, "--clip", "PPO clipping epsilon")                              # Schulman et al. 2017
+    ppo_epochs: int = setting(4, "--ppo-epochs", "PPO passes over each minibatch", low=1)     # not in the paper
+    hidden_size: int = setting(100, "--hidden-size", "LSTM units", low=1)                     # paper: one layer, 100
     init_range: float = 0.1           # paper: weights U(-0.1, 0.1)
-    optimizer: str = "adam"           # not in the paper: adam | sgd
+    optimizer: str = setting("adam", names=CONTROLLER_OPTIMIZERS)   # not in the paper: adam | sgd
     max_grad_norm: float | None = None
-    population: int = 20              # evolution: P (Real et al.: 100 for 20,000 models; small budgets need less)
-    sample_size: int = 5              # evolution: S, the tournament (Real et al.: 25)
+    # evolution: P and S (Real et al.: 100 for 20,000 models, S = 25; small budgets need less)
+    population: int = setting(20, "--population", "population P; the first P children are uniform samples", low=2,
+                              group="evolution")
+    sample_size: int = setting(5, "--sample-size", "tournament size S: the best of S members is mutated", low=1,
+                               group="evolution")
 
 
 @dataclass(frozen=True)
@@ -94,13 +90,18 @@ class EarlyStopConfig:
 
     `rungs` are cumulative epochs, strictly increasing; the last is the child's full training (its
     learning-rate schedule spans it, so a child continued rung by rung equals one trained straight
-    through). `tell`: what the strategy learns from (ASHA_TELL)."""
+    through). `tell`: what the strategy learns from (ASHA_TELLS)."""
 
-    name: str = "none"                # none | asha
-    rungs: tuple[int, ...] = ()
-    eta: int = 3                      # not from Li et al. (whose runs and Ray Tune use 4): the top third goes on,
-                                      # which keeps more children training at small budgets
-    tell: str = "first"               # first | every
+    GROUP: ClassVar[str] = "asha"
+
+    name: str = setting("none", "--early-stop", "asha: train children rung by rung", names=EARLY_STOPS)
+    rungs: tuple[int, ...] = setting((), "--rungs", "cumulative epochs of the rungs, increasing; the last is the "
+                                     "child's length", metavar="E1,E2,...", low=1, example="1,3,9", unit="epochs",
+                                     default_text="the child's epochs divided by eta, eta^2, ... down to 1")
+    # not from Li et al. (whose runs and Ray Tune use 4): the top third goes on, which keeps more children
+    # training at small budgets
+    eta: int = setting(3, "--eta", "the top 1/eta of a rung is promoted", low=2)
+    tell: str = setting("first", "--asha-tell", "what the strategy learns from: {described}", names=ASHA_TELLS)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rungs", tuple(self.rungs))
@@ -117,9 +118,13 @@ class CostConfig:
     weight <= 0: a child costing more than `target` is penalised, one costing less is favoured
     (MnasNet: -0.07 for latency); 0 records the cost without changing the reward."""
 
-    name: str | None = None           # None (accuracy alone) | mult_adds | params (the child's result keys)
-    target: float | None = None
-    weight: float = -0.07
+    GROUP: ClassVar[str] = "objective"
+
+    # None: accuracy alone; else a key of the child's result
+    name: str | None = setting(None, "--cost", "cost measure of the child's result", names=COSTS,
+                               default_text="none, reward = accuracy")
+    target: float | None = setting(None, "--target", "the cost at which the reward equals the accuracy")
+    weight: float = setting(-0.07, "--cost-weight", "weight w <= 0", default_text="{default}, MnasNet's")
 
     @property
     def active(self) -> bool:
@@ -130,41 +135,71 @@ class CostConfig:
 class ExecutorConfig:
     """Where children run. `workers` is W, the number of children kept in flight (paper §3, A.3)."""
 
-    name: str = "process"             # serial (in this process) | process (local processes) | ray
-    workers: int = 0                  # 0: as many as the CPUs (and GPUs) allow; serial: 1
-    ray_address: str | None = None    # None: RAY_ADDRESS if set, else a local instance started on demand
-    cpus_per_child: float = 1.0
-    gpus_per_child: float = 0.0       # process and ray; fractional: several children share one GPU
-    max_retries: int = 2              # infrastructure failures (dead worker, OOM) retried this often
-    child_timeout: float | None = None  # seconds; a child past it is stopped and recorded failed
+    GROUP: ClassVar[str] = "execution"
+
+    name: str = setting("process", "--executor", "where children run: {described}", names=EXECUTORS, choices=True)
+    workers: int = setting(0, "--workers", "children kept in flight", low=0, note=" (0: as many as the CPUs allow)",
+                           default_text="as many as the CPUs allow")          # serial: 1
+    ray_address: str | None = setting(None, "--ray-address", "an existing Ray cluster",
+                                      default_text="RAY_ADDRESS, else a local instance")
+    cpus_per_child: float = setting(1.0, "--cpus-per-child", "CPUs (threads) per child")
+    gpus_per_child: float = setting(0.0, "--gpus-per-child", "GPUs per child (process and ray executors); "
+                                    "fractional to share one: 0.25 = four children per GPU")
+    # infrastructure failures (dead worker, OOM) are retried this often
+    max_retries: int = setting(2, "--max-retries", "retries after an infrastructure failure", low=0)
+    child_timeout: float | None = setting(None, "--child-timeout", "seconds before a child is stopped (process, ray)")
 
 
 @dataclass(frozen=True)
 class ChildConfig:
     """The JSON payload every child receives; `fn` names the function ("module:function")."""
 
-    fn: str = DEFAULT_CHILD_FN
-    data: str = "digits"
-    model: dict = field(default_factory=dict)    # ModelConfig overrides
-    train: dict = field(default_factory=dict)    # TrainConfig overrides on the child preset
+    GROUP: ClassVar[str] = "children"
+
+    data: str = setting("digits", "--data", "the children's data")
+    fn: str = setting(DEFAULT_CHILD_FN, "--child", "child function 'module:function', or {names}", names=CHILDREN,
+                      aliases=True)
+    # TrainConfig overrides on the child preset
+    train: dict = setting(default_factory=dict, keys={"epochs": Option("--epochs", "child training epochs", low=1,
+                                                                        kind="int")})
+    # ModelConfig overrides
+    model: dict = setting(default_factory=dict, keys={
+        "normal_cells": Option("--normal-cells", "child N (normal cells per stage)", low=1, kind="int"),
+        "filters": Option("--filters", "child F0 (first stage's per-branch filters)", low=1, kind="int")})
     options: dict = field(default_factory=dict)  # further payload keys, passed through as they are
-    device: str | None = None
+    device: str | None = setting(None, "--device", "child device, e.g. cpu or cuda")
 
 
 @dataclass(frozen=True)
 class SearchConfig:
-    space: str = "nasnet-a"
-    children: int = 40                # architectures to sample and evaluate (the paper: 20,000)
-    seed: int = 0
-    failure_reward: float | str = 0.0  # what the policy sees for a failed or diverged child; or "worst"
-    dedupe: bool = True               # an architecture sampled again reuses its first result
-    epoch_budget: int | None = None   # stop starting children and promotions at this many child-epochs
-    top_k: int = 0                    # retrain the K best (the paper: 250) with a fresh seed ...
-    final_epochs: int | None = None   # ... for this many epochs (train.epochs of the final payload)
-    final_normal_cells: int | None = None   # ... and optionally a larger network (N, F0)
-    final_filters: int | None = None
-    pick_seeds: int = 0               # then retrain the pick with this many more fresh seeds (its mean)
+    GROUP: ClassVar[str] = "search"
+
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
+    children: int = setting(40, "--children", "architectures to sample and evaluate", low=1)   # the paper: 20,000
+    epoch_budget: int | None = setting(None, "--epoch-budget", "also stop starting children (and promotions) once "
+                                       "E child-epochs are spent or under way", metavar="E", low=1)
+    space: str = setting("nasnet-a", "--space", "search space: {names}", names=SPACES)
+    seed: int = setting(0, "--seed", "seed of the controller and of every child", low=-2**31, high=2**31 - 1)
+    # what the policy sees for a failed or diverged child
+    failure_reward: float | str = setting(0.0, "--failure-reward", "reward the strategy sees for a failed child: a "
+                                          "finite number or {described}", metavar="R", names=FAILURE_RULES, words=True)
+    # an architecture sampled again reuses its first result
+    dedupe: bool = setting(True, "--no-dedupe", "train an architecture again when it is sampled again",
+                           default_text="reuse its result")
+    # the top-k stage: retrain the K best (the paper: 250) with a fresh seed, for `final_epochs` (train.epochs
+    # of the final payload), optionally as a larger network (N, F0); then the pick with `pick_seeds` more
+    top_k: int = setting(0, "--top-k", "after the search, retrain the K best with a fresh seed", low=0,
+                         note=" (0: no top-k stage)", group="top-k",
+                         default_text=f"{{default}}; a new digits search: {QUICK_DIGITS_FINAL['top_k']}")
+    final_epochs: int | None = setting(None, "--final-epochs", "epochs of that retraining (a new digits search: "
+                                       "twice the child's)", low=1, group="top-k")
+    final_normal_cells: int | None = setting(None, "--final-normal-cells", "N of the retrained networks", low=1,
+                                             group="top-k", default_text="the child's")
+    final_filters: int | None = setting(None, "--final-filters", "F0 of the retrained networks", low=1,
+                                        group="top-k", default_text="the child's")
+    pick_seeds: int = setting(0, "--pick-seeds", "then retrain the pick (the top-k winner, else the best child) with "
+                              "R more fresh seeds and report their mean", metavar="R", low=0,
+                              note=" (0: no retraining of the pick)", group="top-k")
     early_stop: EarlyStopConfig = field(default_factory=EarlyStopConfig)
     cost: CostConfig = field(default_factory=CostConfig)
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
@@ -217,21 +252,21 @@ class SearchConfig:
     def validate(self) -> None:
         """Refuse settings that cannot work, in one line naming the field (`strategy.sample_size`; the command
         line turns field names into its flags)."""
-        get_space(self.space)
+        SPACES.check(self.space)
         s, e = self.strategy, self.executor
         self._validate_failure_reward()
         self._validate_whole_numbers()
+        STRATEGIES.check(s.name)
+        CONTROLLER_OPTIMIZERS.check(s.optimizer)
+        EXECUTORS.check(e.name)
         checks = [
-            (s.name in STRATEGY_NAMES, f"unknown strategy {s.name!r} (known: {', '.join(STRATEGY_NAMES)})"),
             (s.learning_rate > 0, f"{_f('strategy.learning_rate')} must be positive, got {s.learning_rate}"),
             (s.entropy_weight >= 0, f"{_f('strategy.entropy_weight')} must be non-negative, got {s.entropy_weight}"),
             (0 <= s.baseline_decay < 1, f"{_f('strategy.baseline_decay')} must be in [0, 1), got {s.baseline_decay}"),
             (0 < s.clip < 1, f"{_f('strategy.clip')} must be in (0, 1), got {s.clip}"),
-            (s.optimizer in ("adam", "sgd"), f"unknown optimizer {s.optimizer!r} (known: adam, sgd)"),
             (s.name != "evolution" or s.sample_size <= s.population,
              f"{_f('strategy.sample_size')} ({s.sample_size}) cannot exceed {_f('strategy.population')} "
              f"({s.population}): a tournament draws from the population"),
-            (e.name in EXECUTORS, f"unknown executor {e.name!r} (known: {', '.join(EXECUTORS)})"),
             (e.cpus_per_child > 0, f"{_f('executor.cpus_per_child')} must be positive, got {e.cpus_per_child}"),
             (e.gpus_per_child >= 0, f"{_f('executor.gpus_per_child')} must be non-negative, got {e.gpus_per_child}"),
             (e.child_timeout is None or e.child_timeout > 0,
@@ -250,14 +285,15 @@ class SearchConfig:
                 raise NasnetError(no_effect(_f(name), reason))
 
     def _validate_whole_numbers(self) -> None:
-        """The counts (COUNTS) are whole numbers in their range, seeds 32-bit, and every integer anywhere in
-        the config (the child's overrides included) fits the 64-bit integers of the trial store."""
+        """The counts (the settings declared with bounds) are whole numbers in their range, seeds 32-bit, and
+        every integer anywhere in the config (the child's overrides included) fits the 64-bit integers of the
+        trial store."""
         flat = dict(flatten(self.to_dict()))
-        for name, (low, high, note) in COUNTS.items():
-            value = flat.get(name)
-            if value is None and name in OPTIONAL_COUNTS:
+        for item in COUNTS:
+            name, (low, high, note), value = item.path, item.bounds(), flat.get(item.path)
+            if value is None and item.default is None:      # an optional count, not set
                 continue
-            many = name == "early_stop.rungs"
+            many = item.kind == "counts"
             for v in value if many else [value]:
                 if not _int(v) or not low <= v <= high:
                     bound = f"of at most {high:,}" if _int(v) and v > high else f"of at least {low:,}{note}"
@@ -273,10 +309,11 @@ class SearchConfig:
         for fields, applies, reason in UNUSED_WITHOUT:
             if name in fields and not applies(self):
                 return reason(self) if callable(reason) else reason
-        reads = STRATEGY_READS.get(self.strategy.name)
+        reads = strategy_reads()
         part, _, field_name = name.partition(".")
-        if part == "strategy" and field_name != "name" and reads is not None and field_name not in reads:
-            readers = [n for n, r in STRATEGY_READS.items() if field_name in r]
+        mine = reads.get(self.strategy.name)       # None: a strategy that does not say what it reads
+        if part == "strategy" and field_name != "name" and mine is not None and field_name not in mine:
+            readers = [n for n, r in reads.items() if r and field_name in r]
             return (f"with {_f('strategy.name')} ({self.strategy.name}): only {' and '.join(readers)} "
                     f"read{'s' if len(readers) == 1 else ''} it")
         return None
@@ -286,12 +323,12 @@ class SearchConfig:
         if isinstance(f, str) and f in FAILURE_RULES:
             return
         if isinstance(f, str) or not _number(f) or not math.isfinite(f):
-            raise NasnetError(f"{_f('failure_reward')} must be a finite number or 'worst', got {f!r}")
+            raise NasnetError(f"{_f('failure_reward')} must be a finite number or "
+                              f"{' or '.join(map(repr, FAILURE_RULES))}, got {f!r}")
 
     def _validate_early_stop(self) -> None:
         a = self.early_stop
-        if a.name not in EARLY_STOP_NAMES:
-            raise NasnetError(f"unknown early stopping {a.name!r} (known: {', '.join(EARLY_STOP_NAMES)})")
+        EARLY_STOPS.check(a.name)
         if not a.active:
             return
         rungs = ",".join(map(str, a.rungs))
@@ -300,8 +337,8 @@ class SearchConfig:
                               f"{rungs or 'none'}")
         if any(b <= r for r, b in zip(a.rungs, a.rungs[1:])):
             raise NasnetError(f"{_f('early_stop.rungs')} must increase strictly, got {rungs}")
-        if a.tell not in ASHA_TELL:
-            raise NasnetError(f"{_f('early_stop.tell')} must be one of {', '.join(ASHA_TELL)}, got {a.tell!r}")
+        if a.tell not in ASHA_TELLS:
+            raise NasnetError(f"{_f('early_stop.tell')} must be one of {', '.join(ASHA_TELLS)}, got {a.tell!r}")
         epochs = self.child.train.get("epochs")
         if epochs is not None and epochs != a.rungs[-1]:
             raise NasnetError(f"with ASHA the last rung is the child's training length: {_f('early_stop.rungs')} "
@@ -312,11 +349,10 @@ class SearchConfig:
         c = self.cost
         if not c.active:
             return
-        if c.name not in COSTS:
-            raise NasnetError(f"unknown cost {c.name!r} (known: {', '.join(COSTS)})")
+        COSTS.check(c.name)
         if c.target is None or not _number(c.target) or not math.isfinite(c.target) or c.target <= 0:
-            raise NasnetError(f"{_f('cost.name')} {c.name} needs a positive {_f('cost.target')} (the cost at which "
-                              f"the reward is the accuracy), got {c.target}")
+            raise NasnetError(f"{_f('cost.name')} {c.name} needs a positive {_f('cost.target')}, the cost at which "
+                              f"the reward is the accuracy; got {c.target}")
         if not _number(c.weight) or not math.isfinite(c.weight) or c.weight > 0:
             raise NasnetError(f"{_f('cost.weight')} must be a finite number <= 0 (negative penalises a cost above "
                               f"the target; MnasNet uses -0.07), got {c.weight}")
@@ -351,13 +387,8 @@ class SearchConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "SearchConfig":
         try:
-            parts = {
-                "strategy": StrategyConfig(**data.get("strategy", {})),
-                "early_stop": EarlyStopConfig(**data.get("early_stop", {})),
-                "cost": CostConfig(**data.get("cost", {})),
-                "executor": ExecutorConfig(**data.get("executor", {})),
-                "child": ChildConfig(**data.get("child", {})),
-            }
+            parts = {f.name: f.default_factory(**data.get(f.name, {})) for f in dataclasses.fields(cls)
+                     if dataclasses.is_dataclass(f.default_factory)}
             top = {k: v for k, v in data.items() if k not in parts}
             return cls(**top, **parts)
         except TypeError as err:
@@ -365,17 +396,11 @@ class SearchConfig:
 
     def replace(self, **changes: Any) -> "SearchConfig":
         """A copy with top-level fields or nested ones ("strategy.learning_rate") changed."""
-        nested: dict[str, dict[str, Any]] = {}
-        top: dict[str, Any] = {}
-        for key, value in changes.items():
-            if "." in key:
-                part, name = key.split(".", 1)
-                nested.setdefault(part, {})[name] = value
-            else:
-                top[key] = value
-        for part, values in nested.items():
-            top[part] = dataclasses.replace(getattr(self, part), **values)
-        return dataclasses.replace(self, **top)
+        return replace_fields(self, "search config", changes)
+
+
+# The whole-number settings with their bounds (declared with each field), checked by SearchConfig.validate.
+COUNTS = [s for s in settings(SearchConfig) if s.bounded and not s.key]
 
 
 def new_run_defaults(base: SearchConfig, changes: dict[str, Any], given: set[str], quick_digits: bool
@@ -399,7 +424,8 @@ def new_run_defaults(base: SearchConfig, changes: dict[str, Any], given: set[str
         if not rungs:
             eta = get("early_stop.eta")
             if not _int(train.get("epochs")):
-                raise NasnetError("--early-stop asha needs --rungs E1,E2,... (or the child's --epochs to derive them)")
+                raise NasnetError(f"{_f('early_stop.name')} asha needs {_f('early_stop.rungs')} E1,E2,... (or the "
+                                  f"child's {_f('child.train.epochs')} to derive them)")
             rungs = changes["early_stop.rungs"] = default_rungs(train["epochs"], eta if _int(eta) and eta >= 2 else 3)
         if "epochs" not in given:
             train["epochs"] = rungs[-1]

@@ -1,33 +1,22 @@
-"""The rules of a search's settings beside their values (nasnet.search.config): the range of every whole
-number, what each strategy reads, and when a setting has no effect. `SearchConfig.validate` and
-`SearchConfig.unused` apply them; error messages name fields in backquotes (`strategy.population`), which
-the command line turns into its flags (docs/cli.md). Importing this module does not import torch.
+"""The rules of a search's settings beside their values (nasnet.search.config): what each strategy reads,
+when a setting has no effect, and how messages name fields and values. The range of every whole number is
+declared with its field (nasnet.options). `SearchConfig.validate` and `SearchConfig.unused` apply them;
+error messages name fields in backquotes (`strategy.population`), which the command line turns into its
+flags (docs/cli.md). Importing this module does not import torch.
 """
 
 from __future__ import annotations
 
 from typing import Any, Iterable
 
-# Whole-number settings: field -> (least, largest, what the least means). The largest keeps every product
-# of counts (child-epochs of a run) far inside the 64-bit integers of the trial store.
-MAX_COUNT = 2**31 - 1
-COUNTS = {
-    "children": (1, MAX_COUNT, ""), "seed": (-2**31, 2**31 - 1, ""), "epoch_budget": (1, MAX_COUNT, ""),
-    "top_k": (0, MAX_COUNT, " (0: no top-k stage)"), "final_epochs": (1, MAX_COUNT, ""),
-    "final_normal_cells": (1, MAX_COUNT, ""), "final_filters": (1, MAX_COUNT, ""),
-    "pick_seeds": (0, MAX_COUNT, " (0: no retraining of the pick)"), "strategy.batch_size": (1, MAX_COUNT, ""),
-    "strategy.ppo_epochs": (1, MAX_COUNT, ""), "strategy.hidden_size": (1, MAX_COUNT, ""),
-    "strategy.population": (2, MAX_COUNT, ""), "strategy.sample_size": (1, MAX_COUNT, ""),
-    "early_stop.rungs": (1, MAX_COUNT, ""), "early_stop.eta": (2, MAX_COUNT, ""),
-    "executor.workers": (0, MAX_COUNT, " (0: as many as the CPUs allow)"), "executor.max_retries": (0, MAX_COUNT, ""),
-}
-OPTIONAL_COUNTS = ("epoch_budget", "final_epochs", "final_normal_cells", "final_filters")   # None: not set
+from .choices import STRATEGIES
 
-# What each strategy reads of StrategyConfig (nasnet.search.strategies); setting another field has no effect.
-_CONTROLLER = ("learning_rate", "entropy_weight", "baseline_decay", "batch_size", "hidden_size", "init_range",
-               "optimizer", "max_grad_norm")
-STRATEGY_READS = {"ppo": _CONTROLLER + ("clip", "ppo_epochs"), "reinforce": _CONTROLLER,
-                  "random": ("batch_size", "baseline_decay"), "evolution": ("population", "sample_size")}
+
+def strategy_reads() -> dict[str, tuple[str, ...] | None]:
+    """What each strategy reads of StrategyConfig (declared where it is registered, nasnet.search.choices);
+    setting another field has no effect. None: a strategy that does not say."""
+    return {name: STRATEGIES.info(name, "reads") for name in STRATEGIES}
+
 
 # Settings that have an effect only with another: (fields, whether they do in this config, why not).
 UNUSED_WITHOUT = [

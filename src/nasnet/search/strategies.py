@@ -62,9 +62,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from ..errors import NasnetError
 from ..seeding import CONTROLLER_SAMPLE, EVOLUTION, derive_seed
-from .config import STRATEGY_NAMES, StrategyConfig
+from .choices import CONTROLLER_OPTIMIZERS, STRATEGIES
+from .config import StrategyConfig
 
 
 @dataclass(frozen=True)
@@ -204,10 +204,8 @@ class _PolicyGradient(Strategy):
 
         init_gen = torch.Generator().manual_seed(self.seed)
         self.controller = Controller(self.sizes, config.hidden_size, config.init_range, generator=init_gen)
-        if config.optimizer == "adam":
-            self.optimizer = torch.optim.Adam(self.controller.parameters(), lr=config.learning_rate)
-        else:
-            self.optimizer = torch.optim.SGD(self.controller.parameters(), lr=config.learning_rate)
+        optimizer = CONTROLLER_OPTIMIZERS.lookup(config.optimizer)     # torch.optim.Adam or SGD
+        self.optimizer = optimizer(self.controller.parameters(), lr=config.learning_rate)
 
     def ask(self) -> Proposal:
         import torch
@@ -363,16 +361,8 @@ class Evolution(Strategy):
         self.population = [(tuple(int(x) for x in d), float(r)) for d, r in state["population"]]
 
 
-STRATEGIES: dict[str, type[Strategy]] = {"ppo": PPO, "reinforce": Reinforce, "random": RandomSearch,
-                                         "evolution": Evolution}
-assert tuple(STRATEGIES) == STRATEGY_NAMES, "every strategy name in the config has a class, and no other"
-
-
 def make_strategy(sizes: Sequence[int], config: StrategyConfig, seed: int = 0,
                   roles: Sequence[str] | None = None) -> Strategy:
-    """The strategy a config names, over decisions of these vocabulary sizes (and roles, for evolution)."""
-    try:
-        cls = STRATEGIES[config.name]
-    except KeyError:
-        raise NasnetError(f"unknown strategy {config.name!r} (known: {', '.join(STRATEGIES)})") from None
-    return cls(sizes, config, seed, roles)
+    """The strategy a config names (STRATEGIES), over decisions of these vocabulary sizes (and roles, for
+    evolution)."""
+    return STRATEGIES.lookup(config.name)(sizes, config, seed, roles)

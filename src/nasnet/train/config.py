@@ -22,6 +22,8 @@ from ..data import Dataset, load_dataset
 from ..data.augment import AUGMENTS, COLOR_DISTORTIONS, NORMALIZE, Augment
 from ..errors import NasnetError
 from ..model.network import ModelConfig, filters_from_penultimate
+from ..options import replace_fields
+from ..registry import Registry
 from ..zoo.table import get_entry, list_models
 
 OPTIMIZERS = ("momentum", "rmsprop")
@@ -159,12 +161,7 @@ class TrainConfig:
         return cls().replace(**data)
 
     def replace(self, **overrides: Any) -> "TrainConfig":
-        names = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(overrides) - names)
-        if unknown:
-            raise NasnetError(
-                f"train config: unknown field(s) {', '.join(unknown)} (known: {', '.join(sorted(names))})")
-        return dataclasses.replace(self, **overrides)
+        return replace_fields(self, "train config", overrides)
 
     def pad_for(self, image_size: int) -> int:
         return image_size // 8 if self.crop_pad is None else self.crop_pad
@@ -198,19 +195,18 @@ _IMAGENET_LARGE = dict(batch_size=16, lr=0.015, weight_decay=5e-5)
 _DIGITS = dict(epochs=30, batch_size=64, lr=0.05, momentum=0.9, weight_decay=5e-4, lr_schedule="cosine",
                drop_path_keep=0.8, aux_weight=0.4, grad_clip=5.0)
 
-PRESETS: dict[str, TrainConfig] = {
+PRESETS: Registry[TrainConfig] = Registry("training preset", {
     "child": TrainConfig(**_CHILD),
     "cifar": TrainConfig(**_CIFAR),
     "imagenet": TrainConfig(**_IMAGENET),
     "imagenet-large": TrainConfig(**{**_IMAGENET, **_IMAGENET_LARGE}),
     "digits": TrainConfig(**_DIGITS),
-}
+})
 
 
 def preset(name: str, **overrides: Any) -> TrainConfig:
-    if name not in PRESETS:
-        raise NasnetError(f"unknown training preset {name!r} (known: {', '.join(PRESETS)})")
-    cfg = PRESETS[name]
+    """The recipe `name` (PRESETS) with `overrides`; an unknown name is a NasnetError listing the known ones."""
+    cfg = PRESETS.lookup(name)
     return cfg.replace(**overrides) if overrides else cfg
 
 

@@ -23,6 +23,7 @@ from typing import Any, Mapping, Sequence
 from ..errors import NasnetError
 from ..model.features import Backbone
 from ..model.network import NASNet
+from ..registry import known
 from ..weights.model_file import apply_overrides, build_with_weights
 from .importer import convert_weights
 from .table import get_entry, list_models, model_config
@@ -68,7 +69,7 @@ def load_model(spec: str | Path | Mapping[str, Any], *, expect: str | None = Non
     if isinstance(spec, str) and expect is None and spec in list_models() and not Path(spec).exists():
         return create_model(spec, **overrides).eval()
     if not isinstance(spec, Mapping) and not _exists(Path(spec).expanduser()):
-        raise NasnetError(f"{str(spec)!r} is neither a file nor a zoo model (known: {', '.join(list_models())})")
+        raise NasnetError(f"{str(spec)!r} is neither a file nor a zoo model {known(list_models())}")
     where = "<checkpoint>" if isinstance(spec, Mapping) else repr(str(spec))
     converted = convert_weights(spec, expect, weights_key=weights_key)
     config, num_classes = apply_overrides(converted.config, overrides)

@@ -32,6 +32,7 @@ import torch
 from ..errors import NasnetError
 from ..model.network import ModelConfig, NASNet
 from ..model.preprocessing import Preprocessing
+from ..registry import known
 from ..weights.formats import KERAS_H5, PYTORCH, SAFETENSORS, TF_CHECKPOINT, detect_format
 from ..weights.io import as_state_dict, check_state_dict, read_checkpoint
 from ..weights.mapping import ImportInfo, describe_structure, head_classes, structure
@@ -67,9 +68,13 @@ class Converted:
 # --------------------------------------------------------------------------------------------
 def reference_config(model_name: str, num_classes: int = 1000) -> ModelConfig:
     """The zoo config the published weights load into: no auxiliary head (the ports dropped it)."""
-    if model_name not in REFERENCE_MODELS:
-        raise NasnetError(f"no published-weights layout for {model_name!r} (known: {', '.join(REFERENCE_MODELS)})")
+    _check_reference(model_name)
     return model_config(model_name, aux_head=False, num_classes=num_classes)
+
+
+def _check_reference(model_name: str) -> None:
+    if model_name not in REFERENCE_MODELS:
+        raise NasnetError(f"no published-weights layout for {model_name!r} {known(REFERENCE_MODELS)}")
 
 
 def zoo_preprocessing(config: ModelConfig) -> Preprocessing | None:
@@ -150,8 +155,7 @@ def convert_reference(state: Mapping[str, torch.Tensor], model: Model = None, ke
         ours, info = convert_reference_state_dict(state, config)
         return config, ours, replace(info, model=None)
     if model is not None and model != detected:
-        if model not in REFERENCE_MODELS:
-            raise NasnetError(f"no published-weights layout for {model!r} (known: {', '.join(REFERENCE_MODELS)})")
+        _check_reference(model)
         raise NasnetError(f"the checkpoint is {detected} (its stem has {state['conv0.conv.weight'].shape[0]} "
                           f"filters), not {model}")
     config = reference_config(detected, classes)

@@ -21,9 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..errors import NasnetError
 from ..model.network import ModelConfig
 from ..model.preprocessing import Preprocessing
+from ..registry import Registry
 
 
 @dataclass(frozen=True)
@@ -38,24 +38,21 @@ class ZooEntry:
     recipe: str | None = None            # the training preset of the reference's notes, when not the default
 
 
-_ZOO: dict[str, ZooEntry] = {}
+MODELS: Registry[ZooEntry] = Registry("model")
 
 
 def register_model(entry: ZooEntry) -> ZooEntry:
-    if entry.name in _ZOO:
-        raise NasnetError(f"model {entry.name!r} is already registered")
-    _ZOO[entry.name] = entry
-    return entry
+    """Add a named configuration to the zoo (a name registered twice is an error)."""
+    return MODELS.register(entry.name, entry, help=entry.description)
 
 
 def list_models() -> list[str]:
-    return list(_ZOO)
+    return list(MODELS)
 
 
 def get_entry(name: str) -> ZooEntry:
-    if name not in _ZOO:
-        raise NasnetError(f"unknown model {name!r} (known: {', '.join(_ZOO)})")
-    return _ZOO[name]
+    """The zoo's entry `name`, or a NasnetError listing the known names."""
+    return MODELS.lookup(name)
 
 
 def model_config(name: str, **overrides: Any) -> ModelConfig:

@@ -73,7 +73,7 @@ def check_child_settings(config) -> None:
     (before its run directory is written): the overrides, then the data (it exists, is read, has a
     validation split and a training split at least one batch long; the model fits its classes).
     Other child functions are not this module's business."""
-    from ..config import DEFAULT_CHILD_FN
+    from ..choices import DEFAULT_CHILD_FN
 
     if config.child.fn == DEFAULT_CHILD_FN:
         check_overrides(config.child.model, config.child.train)
@@ -98,8 +98,9 @@ def check_child_data(child) -> None:
 
 
 def check_overrides(model: dict[str, Any], train: dict[str, Any]) -> None:
-    """Refuse, before a search starts, child settings every child would fail on (`--epochs 0`, an
-    infinite lr, an unknown field): one line instead of a search whose children all fail."""
+    """Refuse, before a search starts, child settings every child would fail on (0 epochs, an infinite lr,
+    an unknown field): one line instead of a search whose children all fail. The message names the
+    config's fields (the command line names its flags)."""
     from ...arch.genotype import NASNET_A
     from ...model.network import ModelConfig
     from ...train.config import preset
@@ -108,7 +109,8 @@ def check_overrides(model: dict[str, Any], train: dict[str, Any]) -> None:
         preset("child", **train)
         ModelConfig(genotype=NASNET_A, **CHILD_MODEL_DEFAULTS).replace(**model)
     except (NasnetError, TypeError) as err:
-        raise NasnetError(f"child settings (--epochs, --normal-cells, --filters, --child-set): {err}") from None
+        raise NasnetError("child settings (`child.train.epochs`, `child.model.normal_cells`, `child.model.filters`, "
+                          f"`child.options`): {err}") from None
 
 
 def _device_name(device) -> str:

@@ -1,9 +1,10 @@
 """Executors: where children run. Each runs a named function on a JSON payload and hands back an
 `Outcome`; only JSON crosses the boundary, so they are interchangeable (see `base`).
 
-    serial    in the driver's process, one after another
-    process   W local worker processes (the default)
-    ray       Ray tasks on a local instance or a cluster
+`EXECUTORS` names them (nasnet.registry): serial (in the driver's process, one after another),
+process (W local worker processes, the default) and ray (Ray tasks on a local instance or a
+cluster); each class builds itself from an ExecutorConfig (`from_config`). Entries are imported
+when first used, so naming ray imports nothing of Ray until a run uses it.
 """
 
 from __future__ import annotations
@@ -11,12 +12,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from ...errors import NasnetError
+from ...registry import Registry
 from .base import Executor, Outcome, resolve, run_payload
 from .process import ProcessExecutor
 from .serial import SerialExecutor
 
-EXECUTORS = ("serial", "process", "ray")
+EXECUTORS = Registry("executor", lazy=True)
+EXECUTORS.register("serial", "nasnet.search.executors.serial:SerialExecutor", help="this process")
+EXECUTORS.register("process", "nasnet.search.executors.process:ProcessExecutor", help="local worker processes")
+EXECUTORS.register("ray", "nasnet.search.executors.ray:RayExecutor", help="Ray tasks, on this machine or a cluster")
 
 __all__ = ["EXECUTORS", "Executor", "Outcome", "ProcessExecutor", "SerialExecutor", "make_executor", "resolve",
            "run_payload"]
@@ -25,13 +29,4 @@ __all__ = ["EXECUTORS", "Executor", "Outcome", "ProcessExecutor", "SerialExecuto
 def make_executor(config, record: Path | None = None, log: Callable[[str], None] | None = None) -> Executor:
     """The executor an `ExecutorConfig` names; `record` is where a local Ray instance lists its processes;
     `log` receives what an executor has to tell the user."""
-    if config.name == "serial":
-        return SerialExecutor(config.workers or 1)
-    if config.name == "process":
-        return ProcessExecutor(config.workers, config.cpus_per_child, config.child_timeout, config.gpus_per_child)
-    if config.name == "ray":
-        from .ray import RayExecutor  # imports ray only when it is used
-
-        return RayExecutor(config.workers, config.ray_address, config.cpus_per_child, config.gpus_per_child,
-                           config.child_timeout, record, log=log)
-    raise NasnetError(f"unknown executor {config.name!r} (known: {', '.join(EXECUTORS)})")
+    return EXECUTORS.lookup(config.name).from_config(config, record, log)

@@ -122,6 +122,11 @@ class ProcessExecutor(Executor):
 
     name = "process"
 
+    @classmethod
+    def from_config(cls, config, record=None, log=None) -> "ProcessExecutor":
+        """The executor an ExecutorConfig describes."""
+        return cls(config.workers, config.cpus_per_child, config.child_timeout, config.gpus_per_child)
+
     def __init__(self, workers: int = 0, cpus_per_child: float = 1.0, child_timeout: float | None = None,
                  gpus_per_child: float = 0.0, gpus: list[str] | None = None):
         cpus = os.cpu_count() or 1
@@ -131,12 +136,14 @@ class ProcessExecutor(Executor):
             gpus = visible_gpus() if gpus is None else list(gpus)
             self.slots = gpu_slots(gpus_per_child, gpus)
             if not self.slots:
-                raise NasnetError(f"--gpus-per-child {gpus_per_child:g}: this machine has {len(gpus)} visible "
-                                  "GPU(s), too few for one child (use --gpus-per-child 0 to train on the CPU)")
+                raise NasnetError(f"`executor.gpus_per_child` {gpus_per_child:g}: this machine has {len(gpus)} "
+                                  "visible GPU(s), too few for one child (use `executor.gpus_per_child` 0 to train "
+                                  "on the CPU)")
             if workers and workers > len(self.slots):
-                raise NasnetError(f"--workers {workers} with --gpus-per-child {gpus_per_child:g} needs "
-                                  f"{math.ceil(workers * gpus_per_child - 1e-9)} GPU(s); {len(gpus)} visible, "
-                                  f"room for {len(self.slots)} children at once")
+                needed = math.ceil(workers * gpus_per_child - 1e-9)
+                raise NasnetError(f"`executor.workers` {workers} with `executor.gpus_per_child` {gpus_per_child:g} "
+                                  f"needs {needed} GPU(s); {len(gpus)} visible, room for {len(self.slots)} children "
+                                  "at once")
             self.capacity = min(self.capacity, len(self.slots))
         self.threads = max(1, math.floor(cpus_per_child))
         self.child_timeout = child_timeout

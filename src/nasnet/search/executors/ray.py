@@ -334,6 +334,14 @@ class RayExecutor(Executor):
 
     name = "ray"
 
+    @classmethod
+    def from_config(cls, config, record: Path | None = None,
+                    log: Callable[[str], None] | None = None) -> "RayExecutor":
+        """The executor an ExecutorConfig describes; `record`: where a local instance lists its processes;
+        `log`: where its notes to the user go."""
+        return cls(config.workers, config.ray_address, config.cpus_per_child, config.gpus_per_child,
+                   config.child_timeout, record, log=log)
+
     def __init__(self, workers: int = 1, address: str | None = None, cpus_per_child: float = 1.0,
                  gpus_per_child: float = 0.0, child_timeout: float | None = None, record: Path | None = None,
                  log: Callable[[str], None] | None = None):

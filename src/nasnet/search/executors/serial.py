@@ -22,6 +22,11 @@ class SerialExecutor(Executor):
         self.capacity = max(1, int(workers))
         self._queue: deque[tuple[Any, str]] = deque()
 
+    @classmethod
+    def from_config(cls, config, record=None, log=None) -> "SerialExecutor":
+        """The executor an ExecutorConfig describes (one child at a time unless `workers` says more)."""
+        return cls(config.workers or 1)
+
     def submit(self, key, payload):
         self._queue.append((key, json.dumps(payload, allow_nan=False)))
 

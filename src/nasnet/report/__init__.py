@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..arch.genotype import Genotype
+from ..arch.space import load_architecture
 from ..atomic import check_writable_dir, replacing, write_bytes
 from ..errors import NasnetError
 from .data import RunData, find_runs, load_run, run_names
@@ -97,7 +97,7 @@ def _draw_cells(runs: list[RunData], out_dir: Path, k: int):
             path = out_dir / name
             if not path.is_file():
                 with replacing(path) as tmp:
-                    draw_genotype(Genotype.load(text), tmp, title=title)
+                    draw_genotype(load_architecture(text), tmp, title=title)
             images.append(Image(name, title, "image/svg+xml", path.read_bytes(), name, caption, text))
     return images
 

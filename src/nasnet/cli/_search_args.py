@@ -10,8 +10,9 @@ import argparse
 from typing import Any
 
 from ..errors import NasnetError
-from ..search.config import (ASHA_TELL, CHILD_ALIASES, COSTS, DEFAULT_CHILD_FN, EARLY_STOP_NAMES, QUICK_DIGITS_CHILD,
-                             QUICK_DIGITS_DATA, STRATEGY_NAMES, ChildConfig, SearchConfig, new_run_defaults)
+from ..search.config import (ASHA_TELL, COSTS, DEFAULT_CHILD_FN, EARLY_STOP_NAMES, QUICK_DIGITS_CHILD, QUICK_DIGITS_DATA,
+                             STRATEGY_NAMES, ChildConfig, SearchConfig, apply_child_flag, new_run_child,
+                             new_run_defaults)
 from ._parse import parse_value
 
 
@@ -42,7 +43,7 @@ def add_search_arguments(p: argparse.ArgumentParser, compare: bool = False) -> N
     g.add_argument("--children", type=int, help="architectures to sample and evaluate (default 40)")
     g.add_argument("--epoch-budget", type=int, metavar="E",
                    help="also stop starting children (and promotions) once E child-epochs are spent or under way")
-    g.add_argument("--space", help="search space: nasnet-a (default), nasnet-b, nasnet-c")
+    g.add_argument("--space", help="search space: nasnet-a (default), nasnet-b, nasnet-c, nb201 (NAS-Bench-201)")
     g.add_argument("--seed", type=int, help="seed of the controller and of every child (default 0)")
     g.add_argument("--failure-reward", metavar="R",
                    help="reward the strategy sees for a failed child: a finite number (default 0) or 'worst' (the "
@@ -97,7 +98,8 @@ def add_search_arguments(p: argparse.ArgumentParser, compare: bool = False) -> N
 
     x = p.add_argument_group("children")
     x.add_argument("--data", help="child dataset: digits (default), cifar10:PATH, cifar100:PATH, folder:PATH, npz:PATH")
-    x.add_argument("--child", help="child function 'module:function', or 'train' (default) / 'analytic'")
+    x.add_argument("--child", help="child function 'module:function', or train (default), analytic, nb201:DATASET "
+                                   "(NAS-Bench-201's results: cifar10, cifar100, imagenet16-120)")
     x.add_argument("--epochs", type=int, help="child training epochs")
     x.add_argument("--normal-cells", type=int, help="child N (normal cells per stage)")
     x.add_argument("--filters", type=int, help="child F0 (first stage's per-branch filters)")
@@ -130,7 +132,7 @@ def fresh_config(args: argparse.Namespace):
 
 
 def quick_digits(args: argparse.Namespace) -> bool:
-    fn = CHILD_ALIASES.get(args.child, args.child) if getattr(args, "child", None) else DEFAULT_CHILD_FN
+    fn = new_run_child(getattr(args, "child", None), getattr(args, "space", None))
     return fn == DEFAULT_CHILD_FN and (getattr(args, "data", None) or "digits") == "digits"
 
 
@@ -159,8 +161,7 @@ def changes_from_args(args: argparse.Namespace, base, fresh: bool = False) -> di
             changes[key] = PARSERS[attr](value) if attr in PARSERS else value
     if changes.get("child.data") == "digits" and base.child.data == QUICK_DIGITS_DATA:
         del changes["child.data"]          # --data digits names the quick digits search's data
-    if getattr(args, "child", None):
-        changes["child.fn"] = CHILD_ALIASES.get(args.child, args.child)
+    apply_child_flag(changes, getattr(args, "child", None), fresh, getattr(args, "executor", None) is not None)
     model, train, options = dict(base.child.model), dict(base.child.train), dict(base.child.options)
     bad = [f"--{f.replace('_', '-')} {v}" for f in ("epochs", "normal_cells", "filters")
            if (v := getattr(args, f)) is not None and v < 1]

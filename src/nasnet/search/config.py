@@ -23,7 +23,7 @@ from ..errors import NasnetError
 from .executors import EXECUTORS
 
 # The strategies (nasnet.search.strategies implements one class per name).
-STRATEGY_NAMES = ("ppo", "reinforce", "random", "evolution")
+STRATEGY_NAMES = ("ppo", "reinforce", "random", "evolution", "local")
 EARLY_STOP_NAMES = ("none", "asha")
 # What the strategy is told under ASHA: each trial's first-rung result (once), or every rung result
 # re-centred within its rung (see nasnet.search.asha).
@@ -32,10 +32,14 @@ COSTS = ("mult_adds", "params")
 # --failure-reward takes a finite number or this rule: the lowest reward of any finished child so far.
 FAILURE_RULES = ("worst",)
 
-# The training child and the analytic one (no training; see nasnet.search.children).
+# The training child, the analytic one (no training) and NAS-Bench-201's (lookups; see nasnet.search.children).
 DEFAULT_CHILD_FN = "nasnet.search.children.train:train_child"
 ANALYTIC_CHILD_FN = "nasnet.search.children.analytic:analytic_child"
-CHILD_ALIASES = {"train": DEFAULT_CHILD_FN, "analytic": ANALYTIC_CHILD_FN}
+NB201_CHILD_FN = "nasnet.search.children.nb201:nb201_child"
+CHILD_ALIASES = {"train": DEFAULT_CHILD_FN, "analytic": ANALYTIC_CHILD_FN, "nb201": NB201_CHILD_FN}
+NB201_SPACE = "nb201"
+NB201_DATASETS = ("cifar10", "cifar100", "imagenet16-120")
+NB201_REWARDS = ("single", "mean")     # one training run's validation accuracy, or the seed mean
 
 # `nasnet search` with no arguments: a digits search that finishes within minutes on 2 CPU cores.
 # These overrides apply to the training child on digits when a new run is started from the command
@@ -48,6 +52,36 @@ QUICK_DIGITS_DATA = "digits,val=500"
 # ... and it ends with a small top-k stage: the 3 best retrained with a fresh seed for
 # `epochs_factor` times the search child's epochs (the paper's top 250 trained to convergence, A.3).
 QUICK_DIGITS_FINAL = {"top_k": 3, "epochs_factor": 2}
+
+
+def new_run_child(child: str | None, space: str | None) -> str:
+    """The child function of a new run: --child's, else NAS-Bench-201's for --space nb201, else the training child."""
+    if child:
+        alias, sep, _ = child.partition(":")
+        return NB201_CHILD_FN if alias == "nb201" else CHILD_ALIASES.get(child, child)
+    return NB201_CHILD_FN if (space or "").lower() == NB201_SPACE else DEFAULT_CHILD_FN
+
+
+def apply_child_flag(changes: dict[str, Any], child: str | None, new_run: bool, executor_given: bool) -> None:
+    """Add to `changes` (SearchConfig.replace keywords, --space and --data among them when given) what --child
+    says: an alias, "nb201:DATASET" (the benchmark child on that dataset) or "module:function".
+
+    A new NAS-Bench-201 run also gets what it implies: its space and child imply each other, CIFAR-10 unless
+    a dataset is given, the serial executor unless one is given (a lookup takes microseconds; worker
+    processes would only add overhead, and one process keeps results in the order of the proposals)."""
+    if child:
+        alias, sep, dataset = child.partition(":")
+        if alias == "nb201" and sep and changes.get("child.data", dataset) != dataset:
+            raise NasnetError(f"--child {child} names its dataset; drop --data {changes['child.data']}")
+        changes["child.fn"] = new_run_child(child, None)
+        if alias == "nb201" and sep:
+            changes["child.data"] = dataset
+    if new_run and new_run_child(child, changes.get("space")) == NB201_CHILD_FN:
+        changes["child.fn"] = NB201_CHILD_FN
+        changes.setdefault("space", NB201_SPACE)
+        changes.setdefault("child.data", "cifar10")
+        if not executor_given:
+            changes["executor.name"] = "serial"
 
 
 def _number(x: Any) -> bool:
@@ -71,7 +105,7 @@ def default_rungs(epochs: int, eta: int) -> tuple[int, ...]:
 class StrategyConfig:
     """How the controller proposes architectures and learns from their rewards (paper §3, A.2, A.3)."""
 
-    name: str = "ppo"                 # ppo | reinforce | random | evolution
+    name: str = "ppo"                 # ppo | reinforce | random | evolution | local
     learning_rate: float = 0.00035    # paper
     entropy_weight: float = 1e-5      # paper: entropy penalty weight
     baseline_decay: float = 0.95      # paper: EMA of rewards
@@ -252,6 +286,30 @@ class SearchConfig:
         self._validate_early_stop()
         self._validate_cost()
         self._validate_budget()
+        self._validate_nb201()
+
+    def _validate_nb201(self) -> None:
+        """NAS-Bench-201's cells are no NASNet genotypes, and its child trains nothing: refuse what cannot apply."""
+        c, nb201_space = self.child, self.space.lower() == NB201_SPACE
+        if nb201_space and c.fn in (DEFAULT_CHILD_FN, ANALYTIC_CHILD_FN):
+            raise NasnetError("--space nb201: its cells are NAS-Bench-201's, which the training and analytic children "
+                              "cannot build; use --child nb201:cifar10 (or cifar100, imagenet16-120)")
+        if c.fn != NB201_CHILD_FN:
+            return
+        unused = [name for name, given in (("--epochs, --normal-cells, --filters, --child-set train.*/model.*",
+                                            c.model or c.train), ("--early-stop", self.early_stop.active),
+                                           ("--cost", self.cost.active), ("--epoch-budget", self.epoch_budget),
+                                           ("--top-k, --pick-seeds", self.top_k or self.pick_seeds)) if given]
+        checks = [(nb201_space, f"--child nb201 looks cells of --space nb201 up, not of {self.space}"),
+                  (c.data in NB201_DATASETS,
+                   f"--child nb201:DATASET: unknown dataset {c.data!r} (known: {', '.join(NB201_DATASETS)})"),
+                  (c.options.get("reward", "single") in NB201_REWARDS,
+                   f"--child-set reward= must be one of {', '.join(NB201_REWARDS)}, got {c.options.get('reward')!r}"),
+                  (not unused, f"{', '.join(unused)}: the nb201 child looks results up and trains nothing (give the "
+                               "budget as --children)")]
+        for ok, message in checks:
+            if not ok:
+                raise NasnetError(message)
 
     def _validate_failure_reward(self) -> None:
         f = self.failure_reward

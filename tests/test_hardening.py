@@ -364,7 +364,7 @@ def test_messages_count_one_thing_in_the_singular(tmp_path, capsys, small):
     out = capsys.readouterr().out
     assert "recipe cifar: 1 epoch x 1 step of 36" in out and "(1 image)" in out
     assert main(["eval", str(run_dir)]) == 0 and "(1 image of" in capsys.readouterr().out
-    assert main(["search", "--child", "analytic", "--children", "20", "--executor", "serial", "--quiet",
+    assert main(["search", "--child", "analytic", "--children", "20", "--paper", "--executor", "serial", "--quiet",
                  "--run-dir", str(tmp_path / "search")]) == 0
     out = capsys.readouterr().out
     assert "; 1 controller update;" in out

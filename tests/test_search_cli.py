@@ -60,7 +60,8 @@ def test_search_cli_prints_the_best_continues_runs_and_reports_errors_in_one_lin
         one_error_line(res["rc"], res["stderr"], message)
         assert not (tmp_path / f"fresh{i}").exists()                                  # nothing created
     run_dir = tmp_path / "run"
-    first = cli("search", "--run-dir", str(run_dir), "--child", ANALYTIC, "--children", "6", "--batch-size", "4")
+    first = cli("search", "--run-dir", str(run_dir), "--child", ANALYTIC, "--children", "6", "--strategy", "ppo",
+                "--batch-size", "4")
     assert first.returncode == 0, first.stderr
     assert "best: trial" in first.stdout and "genotype: normal[" in first.stdout
     assert "6/6" in first.stderr                                      # the progress bar

@@ -10,8 +10,8 @@ import argparse
 from typing import Any
 
 from ..errors import NasnetError
-from ..search.config import (ASHA_TELL, COSTS, DEFAULT_CHILD_FN, EARLY_STOP_NAMES, QUICK_DIGITS_CHILD, QUICK_DIGITS_DATA,
-                             STRATEGY_NAMES, ChildConfig, SearchConfig, apply_child_flag, new_run_child,
+from ..search.config import (ASHA_TELL, COSTS, EARLY_STOP_NAMES, QUICK_DIGITS_DATA, SEARCH_STRATEGY, STRATEGY_NAMES,
+                             TUNED_SETTINGS, SearchConfig, apply_child_flag, is_quick_digits, new_run_base,
                              new_run_defaults)
 from ._parse import parse_value
 
@@ -39,7 +39,10 @@ def add_search_arguments(p: argparse.ArgumentParser, compare: bool = False) -> N
     """The flags of a search; `compare`: nasnet compare's variant (no --strategy, --early-stop a list)."""
     g = p.add_argument_group("search")
     if not compare:
-        g.add_argument("--strategy", choices=STRATEGY_NAMES, help="search strategy (default ppo)")
+        g.add_argument("--strategy", choices=STRATEGY_NAMES, help=f"search strategy (default {SEARCH_STRATEGY}, chosen "
+                                                                  "on NAS-Bench-201: docs/nb201.md)")
+        g.add_argument("--paper", action="store_true", help="the paper's settings: PPO (unless --strategy says "
+                                                            "otherwise), lr 0.00035, entropy weight 1e-5, batches of 20")
     g.add_argument("--children", type=int, help="architectures to sample and evaluate (default 40)")
     g.add_argument("--epoch-budget", type=int, metavar="E",
                    help="also stop starting children (and promotions) once E child-epochs are spent or under way")
@@ -51,18 +54,22 @@ def add_search_arguments(p: argparse.ArgumentParser, compare: bool = False) -> N
     g.add_argument("--no-dedupe", dest="dedupe", action="store_const", const=False,
                    help="train an architecture again when it is sampled again (default: reuse its result)")
 
-    c = p.add_argument_group("controller (paper values by default)")
-    c.add_argument("--lr", type=float, help="learning rate (default 0.00035)")
-    c.add_argument("--entropy-weight", type=float, help="entropy penalty weight (default 1e-5)")
+    def measured(key: str, paper) -> str:
+        tuned = ", ".join(f"{k} {v[key]:g}" for k, v in TUNED_SETTINGS.items() if key in v)
+        return f"default {paper:g}" if compare else f"default: {tuned}; {paper:g} with --paper"
+
+    c = p.add_argument_group("controller (PPO, REINFORCE)")
+    c.add_argument("--lr", type=float, help=f"learning rate ({measured('learning_rate', 0.00035)})")
+    c.add_argument("--entropy-weight", type=float, help=f"entropy bonus weight ({measured('entropy_weight', 1e-5)})")
     c.add_argument("--baseline-decay", type=float, help="EMA weight of the reward baseline (default 0.95)")
-    c.add_argument("--batch-size", type=int, help="children per controller update (default 20)")
+    c.add_argument("--batch-size", type=int, help=f"children per controller update ({measured('batch_size', 20)})")
     c.add_argument("--clip", type=float, help="PPO clipping epsilon (default 0.2)")
     c.add_argument("--ppo-epochs", type=int, help="PPO passes over each minibatch (default 4)")
     c.add_argument("--hidden-size", type=int, help="LSTM units (default 100)")
 
     v = p.add_argument_group("regularized evolution (--strategy evolution)")
-    v.add_argument("--population", type=int, help="population P; the first P children are uniform samples (default 20)")
-    v.add_argument("--sample-size", type=int, help="tournament size S: the best of S members is mutated (default 5)")
+    v.add_argument("--population", type=int, help=f"population P, the first P children uniform ({measured('population', 20)})")
+    v.add_argument("--sample-size", type=int, help=f"tournament S: the best of S is mutated ({measured('sample_size', 5)})")
 
     a = p.add_argument_group("early stopping (ASHA)")
     if compare:
@@ -124,16 +131,9 @@ def add_search_arguments(p: argparse.ArgumentParser, compare: bool = False) -> N
 
 
 def fresh_config(args: argparse.Namespace):
-    """The base config of a new run: the defaults, with the quick digits child for the digits search."""
-    if quick_digits(args):
-        return SearchConfig(child=ChildConfig(data=QUICK_DIGITS_DATA, model=dict(QUICK_DIGITS_CHILD["model"]),
-                                              train=dict(QUICK_DIGITS_CHILD["train"])))
-    return SearchConfig()
-
-
-def quick_digits(args: argparse.Namespace) -> bool:
-    fn = new_run_child(getattr(args, "child", None), getattr(args, "space", None))
-    return fn == DEFAULT_CHILD_FN and (getattr(args, "data", None) or "digits") == "digits"
+    """The base config of a new run (`new_run_base`); `nasnet compare`, which has no --paper, starts from the paper's."""
+    return new_run_base(getattr(args, "child", None), getattr(args, "space", None), getattr(args, "data", None),
+                        getattr(args, "paper", True), getattr(args, "strategy", None))
 
 
 SIMPLE = {
@@ -190,7 +190,7 @@ def changes_from_args(args: argparse.Namespace, base, fresh: bool = False) -> di
     if fresh:
         given = {name for name, flag in (("epochs", "epochs"), ("children", "children"), ("top_k", "top_k"),
                                          ("final_epochs", "final_epochs")) if getattr(args, flag, None) is not None}
-        changes = new_run_defaults(base, changes, given, quick_digits(args))
+        changes = new_run_defaults(base, changes, given, is_quick_digits(args.child, args.space, args.data))
     return changes
 
 

@@ -188,6 +188,42 @@ def print_table(summary: dict, budgets: list[int]) -> None:
         print(f"{name:<34}" + "".join(f"{c:>26}" for c in cells))
 
 
+def ceiling(path: Path) -> dict:
+    """What each reward can tell apart at best: the test accuracy of the cell an exhaustive search would pick
+    (all 15,625 queried) and the mean test accuracy of the 10 cells it ranks highest, per dataset and reward."""
+    out = {}
+    for dataset in DATASETS:
+        table = load_table(dataset)
+        for reward in REWARDS:
+            order = np.argsort(-table.column(reward), kind="stable")
+            out[f"{dataset}/{reward}"] = {"best_by_reward": float(table.test_mean[order[0]]),
+                                          "top10_by_reward_mean": float(table.test_mean[order[:10]].mean()),
+                                          "optimum": table.best_test}
+    path.write_text(json.dumps(out, indent=1) + "\n")
+    return out
+
+
+def compare_stats(path: Path) -> dict:
+    """A `nasnet compare` run's strategies against random search, seed by seed (its compare.json): the mean
+    best child and mean of the last 20 children, exact permutation p-values, Holm over every comparison."""
+    runs: dict[str, dict[int, dict]] = {}
+    for row in json.loads(path.read_text()):
+        runs.setdefault(row["run"], {})[row["seed"]] = row
+    rows, tests = {}, []
+    for name, by_seed in runs.items():
+        rows[name] = {"seeds": sorted(by_seed)}
+        for metric in ("top1", "last20"):
+            values = [by_seed[k][metric] for k in sorted(by_seed)]
+            rows[name][metric] = {"values": values, "mean": float(np.mean(values))}
+            if name != "random":
+                rows[name][metric]["p_vs_random"] = permutation_test(values, [runs["random"][k][metric]
+                                                                               for k in sorted(by_seed)])
+                tests.append((name, metric))
+    for (name, metric), p in zip(tests, holm([rows[n][m]["p_vs_random"] for n, m in tests])):
+        rows[name][metric]["p_holm"] = p
+    return rows
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", default="cifar10", choices=DATASETS)
@@ -200,6 +236,10 @@ def parse_args(argv):
     p.add_argument("--permutations", type=int, default=100_000, help="random relabellings per permutation test")
     p.add_argument("--json", type=Path, help="write the summary here (default: RESULTS/DATASET[-mean].json)")
     p.add_argument("--curves", type=Path, help="write the incumbent curves (CSV) and their figure (.png beside it)")
+    p.add_argument("--compare-stats", type=Path, nargs=2, metavar=("COMPARE_JSON", "OUT"),
+                   help="only test a nasnet compare run's strategies against random search (`compare_stats`)")
+    p.add_argument("--ceiling", type=Path, metavar="JSON", help="only write what each reward can tell apart at best "
+                                                                "(see `ceiling`) to JSON")
     args = p.parse_args(argv)
     args.reward = "single"
     for item in args.child_set:
@@ -216,6 +256,14 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     args = parse_args(argv)
+    if args.compare_stats:
+        result = compare_stats(args.compare_stats[0])
+        args.compare_stats[1].write_text(json.dumps(result, indent=1) + "\n")
+        print(json.dumps(result, indent=1))
+        return 0
+    if args.ceiling:
+        print(json.dumps(ceiling(args.ceiling), indent=1))
+        return 0
     names = [RECOMMENDED if s == "recommended" else s for s in args.strategies.split(",")]
     for spec in names:
         strategy_config(spec)          # a bad name fails before any run

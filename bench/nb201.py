@@ -32,6 +32,7 @@ import argparse
 import csv
 import dataclasses
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -131,7 +132,7 @@ def summarise(runs: dict[str, dict], budgets: list[int], optimum: float, permuta
             out[name]["budgets"][str(b)] = {
                 "mean": mean, "std": std, "ci95": bootstrap_ci(x, seed=b), "median": float(np.median(x)),
                 "regret": optimum - mean, "val_mean": mean_std(run["vals"][b])[0],
-                "unique_cells": float(np.mean(run["unique"][b])), "picks": x}
+                "unique_cells": float(np.mean(run["unique"][b])), "picks": [round(v, 4) for v in x]}
             if name != "random" and "random" in runs:
                 p = permutation_test(x, runs["random"]["tests"][b], permutations=permutations, seed=b)
                 out[name]["budgets"][str(b)]["p_vs_random"] = p
@@ -139,6 +140,13 @@ def summarise(runs: dict[str, dict], budgets: list[int], optimum: float, permuta
     for (name, b), adjusted in zip(tests, holm([out[n]["budgets"][k]["p_vs_random"] for n, k in tests])):
         out[name]["budgets"][b]["p_holm"] = adjusted
     return out
+
+
+def dump_json(obj) -> str:
+    """JSON with one level of indentation, every list of numbers on one line (the per-seed picks)."""
+    text = json.dumps(obj, indent=1)
+    return re.sub(r"\[\s*(-?[\d.e+-]+(?:,\s*-?[\d.e+-]+)*)\s*\]",
+                  lambda m: "[" + ", ".join(m.group(1).replace(",", " ").split()) + "]", text) + "\n"
 
 
 def write_curves(runs: dict[str, dict], path: Path) -> None:
@@ -286,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
                 "reward among the first B queries", "test": "two-sided permutation test of the mean against random "
                 f"search ({args.permutations} relabellings), Holm-adjusted over the comparisons of this file",
                 "command": "python bench/nb201.py " + " ".join(argv if argv is not None else sys.argv[1:])}
-    out.write_text(json.dumps({"protocol": protocol, "machine": info, "configs": summary}, indent=1) + "\n")
+    out.write_text(dump_json({"protocol": protocol, "machine": info, "configs": summary}))
     if args.curves:
         write_curves(runs, args.curves)
         reward = "one seed's" if args.reward == "single" else "seed-mean"

@@ -454,7 +454,7 @@ def check_search(device: torch.device, executor: str, sizes: dict, workdir: Path
     gpus = sizes["gpus_per_child"] if device.type == "cuda" else 0
     cmd = [sys.executable, "-m", "nasnet", "search", "--run-dir", str(run_dir), "--data", f"npz:{data}",
            "--children", str(sizes["children"]), "--workers", str(sizes["workers"]), "--executor", executor,
-           "--gpus-per-child", str(gpus), "--epochs", str(sizes["epochs"]), "--batch-size", "2",
+           "--gpus-per-child", str(gpus), "--epochs", str(sizes["epochs"]), "--strategy", "ppo", "--batch-size", "2",
            "--device", device.type, "--seed", "0", "--json", "--quiet",
            "--child-set", f"train.batch_size={sizes['batch']}", *sizes.get("extra", [])]
     r = common.run_subprocess(cmd, timeout, threads=1)

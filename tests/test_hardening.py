@@ -368,7 +368,7 @@ def test_messages_count_one_thing_in_the_singular(tmp_path, capsys, small):
     out = capsys.readouterr().out
     assert "recipe cifar: 1 epoch x 1 step of 36" in out and "(1 image)" in out
     assert main(["eval", str(run_dir)]) == 0 and "(1 image of" in capsys.readouterr().out
-    assert main(["search", "--child", "analytic", "--children", "20", "--executor", "serial", "--quiet",
+    assert main(["search", "--child", "analytic", "--children", "20", "--paper", "--executor", "serial", "--quiet",
                  "--run-dir", str(tmp_path / "search")]) == 0
     out = capsys.readouterr().out
     assert "; 1 controller update;" in out
@@ -591,7 +591,7 @@ def test_the_cost_reward_cannot_overflow(tmp_path, capsys):
     assert big == sorted(big, reverse=True) and big[-1] < REWARD_LIMIT
 
     run_dir = tmp_path / "run"
-    flags = ["--child", "analytic", "--executor", "serial", "--quiet", "--cost", "params", "--target", "1e300",
+    flags = ["--child", "analytic", "--executor", "serial", "--quiet", "--strategy", "ppo", "--cost", "params", "--target", "1e300",
              "--cost-weight", "-100", "--batch-size", "3", "--run-dir", str(run_dir)]
     assert main(["search", "--children", "6", *flags]) == 0
     assert main(["search", "--run-dir", str(run_dir), "--children", "9", "--quiet"]) == 0

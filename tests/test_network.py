@@ -8,7 +8,7 @@ import torch
 import nasnet
 from nasnet import NASNET_A, Genotype, ModelConfig, NASNet
 from nasnet.arch.genotype import OPS, make_cell
-from nasnet.arch.space import SPACES
+from nasnet.arch.space import NASNET_SPACES, SPACES
 from nasnet.model.counting import count, count_params
 from nasnet.model.layers import drop_path_keep
 from nasnet.model.network import filters_from_penultimate
@@ -149,7 +149,7 @@ def test_every_op_in_both_skeletons(op, skeleton):
     _check_train_step(model, size)
 
 
-@pytest.mark.parametrize("space", sorted(SPACES))
+@pytest.mark.parametrize("space", sorted(NASNET_SPACES))
 @pytest.mark.parametrize("seed", range(6))
 def test_random_genotypes_build_and_train(space, seed):
     rng = random.Random(seed)

@@ -52,7 +52,7 @@ def test_a_registry_is_argparse_choices():
     assert parser.parse_args(["--colour", "green"]).colour == "green"
     with pytest.raises(argparse.ArgumentError, match="invalid choice"):
         parser.parse_args(["--colour", "pink"])
-    assert list(names_of("nasnet.search.choices:STRATEGIES")) == ["ppo", "reinforce", "random", "evolution"]
+    assert list(names_of("nasnet.search.choices:STRATEGIES")) == ["ppo", "reinforce", "random", "evolution", "local"]
 
 
 def test_every_known_list_in_a_message_is_written_by_the_registry():
@@ -67,7 +67,7 @@ def test_registering_a_strategy_is_all_it_takes(monkeypatch):
     from nasnet.search.config import SearchConfig, StrategyConfig
     from nasnet.search.strategies import RandomSearch, make_strategy
 
-    with pytest.raises(NasnetError, match=r"unknown strategy 'uniform' \(known: ppo, reinforce, random, evolution\)"):
+    with pytest.raises(NasnetError, match=r"unknown strategy 'uniform' \(known: ppo, reinforce, random, evolution, local\)"):
         SearchConfig(strategy=StrategyConfig(name="uniform"))
     monkeypatch.setitem(STRATEGIES, "uniform", RandomSearch)
     config = SearchConfig(strategy=StrategyConfig(name="uniform"))
@@ -114,7 +114,8 @@ def test_the_search_flags_are_the_declared_fields():
         assert s.option.flag in text and "".join(expected.split()) in bare, (s.path, expected)
     assert FLAGS == {s.path: s.option.flag for s in declared}
     assert flag_for("strategy.population") == "--population" and flag_for("child.train.epochs") == "--epochs"
-    assert "learning rate (default 0.00035)" in text and "entropy penalty weight (default 1e-5)" in text
+    assert "learning rate (default: ppo 0.005, reinforce 0.01; 0.00035 with --paper" in " ".join(text.split())
+    assert "entropy penalty weight (default: ppo 0.003, reinforce 0.01; 1e-5 with --paper" in " ".join(text.split())
     assert "(default: as many as the CPUs allow)" in text and "weight w <= 0 (default -0.07, MnasNet's)" in text
     assert "serial (this process), process (local worker processes) or ray" in text
 

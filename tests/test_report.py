@@ -331,7 +331,7 @@ def test_search_report_flag_writes_the_report(tmp_path, capsys):
     from nasnet.cli import main
 
     run_dir = tmp_path / "run"
-    rc = main(["search", "--run-dir", str(run_dir), "--child", "analytic", "--children", "20", "--batch-size", "20",
+    rc = main(["search", "--run-dir", str(run_dir), "--child", "analytic", "--children", "20", "--paper",
                "--executor", "serial", "--quiet", "--report", "--top-k", "2", "--final-epochs", "3"])
     assert rc == 0
     page = run_dir / "report" / "report.html"

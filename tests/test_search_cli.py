@@ -60,13 +60,14 @@ def test_search_cli_prints_the_best_continues_runs_and_reports_errors_in_one_lin
         one_error_line(res["rc"], res["stderr"], message)
         assert not (tmp_path / f"fresh{i}").exists()                                  # nothing created
     run_dir = tmp_path / "run"
-    first = cli("search", "--run-dir", str(run_dir), "--child", ANALYTIC, "--children", "6", "--batch-size", "4")
+    first = cli("search", "--run-dir", str(run_dir), "--child", ANALYTIC, "--children", "6", "--strategy", "ppo",
+                "--batch-size", "4")
     assert first.returncode == 0, first.stderr
     assert "best: trial" in first.stdout and "genotype: normal[" in first.stdout
     assert "6/6" in first.stderr                                      # the progress bar
     existing = [
         (["--strategy", "random"], "holds a search whose --strategy is 'ppo'; it cannot continue with 'random'"),
-        (["--lr", "0.1"], "holds a search whose --lr is 0.00035; it cannot continue with 0.1"),
+        (["--lr", "0.1"], "holds a search whose --lr is 0.005; it cannot continue with 0.1"),
         (["--children", "3"], "already holds 6 trials; --children must be at least 6"),
     ]
     def saved():   # the store's pages may be rewritten on open; its contents may not

@@ -116,7 +116,7 @@ def test_ctrl_c_leaves_a_resumable_run_identical_to_an_uninterrupted_one(tmp_pat
 
 def test_sigkill_of_the_driver_resumes_exactly(tmp_path, cli):
     """SIGKILL the serial driver at two moments; the resumed run equals an uninterrupted one."""
-    common = ["--child", FAULTY, "--children", "24", "--batch-size", "6", "--lr", "0.01", "--quiet",
+    common = ["--child", FAULTY, "--children", "24", "--paper", "--batch-size", "6", "--lr", "0.01", "--quiet",
               "--executor", "serial", "--child-set", "sleep=0.04"]
     ref = analytic_config(children=24, child=ChildConfig(fn=FAULTY, options={"sleep": 0.04}),
                           strategy=StrategyConfig(batch_size=6, learning_rate=0.01))

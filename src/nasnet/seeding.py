@@ -17,6 +17,7 @@ import numpy as np
 # Purposes: a distinct constant per kind of stream, so that e.g. epoch 3's data order and
 # trial 3's child never share a seed. FINAL: a top-k retraining (a fresh seed, never a search child's).
 DATA_ORDER, AUGMENT, RANK_RNG, CONTROLLER_SAMPLE, CHILD, FIXTURE, EVOLUTION, FINAL = 1, 2, 3, 4, 5, 6, 7, 8
+LOCAL_SEARCH = 9    # local search's restarts and the order in which it tries a cell's neighbours
 
 
 def _word(part: int | str) -> int:

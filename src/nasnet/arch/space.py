@@ -1,4 +1,5 @@
-"""The NASNet search space: decision vocabularies, encode/decode, sampling, size (paper §3, App. A.2, B).
+"""The NASNet search spaces: decision vocabularies, encode/decode, sampling, size (paper §3, App. A.2, B),
+and the registry of every space `--space` can name (the NASNet spaces and NAS-Bench-201's, arch/nb201.py).
 
 An architecture is 2 x 5B decisions: the first 5B describe the Normal Cell, the next 5B the
 Reduction Cell. Each block contributes five decisions in the controller's order (paper §3, Steps
@@ -13,14 +14,14 @@ holds for every genotype the space itself produces. This module does not import 
 
 from __future__ import annotations
 
-import math
-import random
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 from ..errors import NasnetError
 from ..registry import Registry, unknown
+from .base import Space
 from .genotype import COMBINERS, OPS, OUTPUT_MODES, Block, Cell, Genotype
+from .nb201 import NB201Cell, NB201Space
 
 # Decision kinds within a block, in the controller's order.
 BLOCK_DECISIONS: tuple[str, ...] = ("input1", "input2", "op1", "op2", "combiner")
@@ -32,7 +33,7 @@ DECISION_ROLES: dict[str, str] = {"input1": "input", "input2": "input", "op1": "
 
 
 @dataclass(frozen=True)
-class SearchSpace:
+class SearchSpace(Space):
     """A cell search space. The defaults are the NASNet-A space of the paper (B = 5, 13 ops)."""
 
     num_blocks: int = 5
@@ -66,10 +67,6 @@ class SearchSpace:
     def decisions_per_cell(self) -> int:
         return 5 * self.num_blocks
 
-    @property
-    def num_decisions(self) -> int:
-        return 2 * self.decisions_per_cell
-
     def decision_sizes(self) -> list[int]:
         """Vocabulary size of each of the 2 x 5B decisions, in order."""
         sizes = []
@@ -92,9 +89,8 @@ class SearchSpace:
         """"input", "op" or "combiner" for each decision, in order (see DECISION_ROLES)."""
         return [DECISION_ROLES[kind] for _, _, kind in self.decision_kinds()]
 
-    def size(self) -> int:
-        """Exact number of distinct decision sequences: prod over cells and blocks of (K+b)^2 |ops|^2 |comb|."""
-        return math.prod(self.decision_sizes())
+    def decision_labels(self) -> list[str]:
+        return [f"{cell} cell, block {b}, {kind}" for cell, b, kind in self.decision_kinds()]
 
     # -- encode / decode -------------------------------------------------------------------
     def _cell_output(self, blocks: tuple[Block, ...]) -> Cell:
@@ -107,13 +103,7 @@ class SearchSpace:
 
     def decode(self, decisions: Sequence[int]) -> Genotype:
         """The genotype of a flat list of 2 x 5B decision indices."""
-        sizes = self.decision_sizes()
-        if len(decisions) != len(sizes):
-            raise NasnetError(f"decode: expected {len(sizes)} decisions, got {len(decisions)}")
-        for i, (d, n) in enumerate(zip(decisions, sizes)):
-            if not isinstance(d, int) or not 0 <= d < n:
-                cell, b, kind = self.decision_kinds()[i]
-                raise NasnetError(f"decode: {cell} cell, block {b}, {kind}: index {d!r} out of range 0..{n - 1}")
+        self.check_decisions(decisions)
         cells = []
         per = self.decisions_per_cell
         for c in range(2):
@@ -145,35 +135,49 @@ class SearchSpace:
                         self.combiners.index(blk.combiner)]
         return out
 
-    def contains(self, genotype: Genotype) -> bool:
-        """Whether the space can produce exactly this genotype (decisions and output list)."""
-        try:
-            return self.decode(self.encode(genotype)) == genotype
-        except NasnetError:
-            return False
-
-    # -- sampling --------------------------------------------------------------------------
-    def sample_decisions(self, seed: random.Random | int | None = None) -> list[int]:
-        """Uniform decisions (the paper's random-search baseline, §3); `seed` is an int or a random.Random."""
-        rng = seed if isinstance(seed, random.Random) else random.Random(seed)
-        return [rng.randrange(n) for n in self.decision_sizes()]
-
-    def sample(self, seed: random.Random | int | None = None) -> Genotype:
-        """A uniformly sampled genotype; an int seed gives the same genotype every time."""
-        return self.decode(self.sample_decisions(seed))
+    def load(self, spec: Any) -> Genotype:
+        """A genotype from a name, its text or JSON form, or a file (`Genotype.load`)."""
+        return Genotype.load(spec)
 
 
 # The spaces of the paper: A (§3), B and C (Appendix B). Appendix B says B = 4 for NASNet-B (it must
 # equal the 4 cell inputs); for NASNet-C its text only says that unused states are concatenated "like
 # in NASNet-A", and the one statement of C's block count is Figure 9's caption: "B = 4 blocks".
-# A name is read in any case, with "_" for "-" ("NASNet_A").
-SPACES: Registry[SearchSpace] = Registry("search space", key=lambda name: name.lower().replace("_", "-"))
+# A name is read in any case, with "_" for "-" ("NASNet_A"). NAS-Bench-201's cell space (Dong & Yang, ICLR
+# 2020) sits beside them: every one of its cells was trained, so a search in it can be measured against
+# published ground truth (docs/nb201.md).
+SPACES: Registry[Space] = Registry("search space", key=lambda name: name.lower().replace("_", "-"))
 SPACES.register("nasnet-a", SearchSpace(), help="the paper's space, B = 5 (§3)")
 SPACES.register("nasnet-b", SearchSpace(num_blocks=4, num_inputs=4, output="split", combiners=COMBINERS),
                 help="Appendix B")
 SPACES.register("nasnet-c", SearchSpace(num_blocks=4, combiners=COMBINERS), help="Appendix B")
+SPACES.register("nb201", NB201Space(), help="NAS-Bench-201's cell space")
+# The spaces whose architectures are NASNet genotypes (the model layer builds networks from them).
+NASNET_SPACES: tuple[str, ...] = tuple(name for name, space in SPACES.items() if isinstance(space, SearchSpace))
 
 
-def get_space(name: str) -> SearchSpace:
+def get_space(name: str) -> Space:
     """The space registered under `name` (SPACES), or a NasnetError listing the known ones."""
     return SPACES.lookup(name)
+
+
+def space_of(arch: Any) -> Space:
+    """The space an architecture value belongs to (a Genotype: its NASNet space, else nasnet-a's)."""
+    if isinstance(arch, NB201Cell):
+        return SPACES["nb201"]
+    for space in SPACES.values():
+        if isinstance(space, SearchSpace) and space.contains(arch):
+            return space
+    return SPACES["nasnet-a"]
+
+
+def load_architecture(spec: Any, space: str | None = None) -> Any:
+    """An architecture of any space from a name, text, JSON or a file (such as a search's best.json).
+
+    With `space` given, that space reads it; otherwise a NAS-Bench-201 cell string (or a file or JSON
+    holding one) is read as such and anything else as a NASNet genotype."""
+    if space is not None:
+        return get_space(space).load(spec)
+    if isinstance(spec, (Genotype, NB201Cell)):
+        return spec
+    return (SPACES["nb201"] if NB201Space.looks_like(spec) else SPACES["nasnet-a"]).load(spec)

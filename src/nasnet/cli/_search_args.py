@@ -13,12 +13,13 @@ from typing import Any
 
 from ..errors import NasnetError
 from ..options import Setting, settings
-from ..search.choices import CHILDREN, DEFAULT_CHILD_FN, EARLY_STOPS
-from ..search.config import QUICK_DIGITS_CHILD, QUICK_DIGITS_DATA, ChildConfig, SearchConfig, new_run_defaults
+from ..search.choices import EARLY_STOPS, NB201_CHILD_FN
+from ..search.config import (NB201_SPACE, QUICK_DIGITS_DATA, SearchConfig, is_quick_digits, new_run_base, new_run_child,
+                             new_run_defaults)
 from ._parse import add_data_flag, add_setting, number_or, parse_value, whole_numbers
 
 # The help's groups, in order: the group a field declares -> its title.
-GROUPS = {"search": "search", "controller": "controller (paper values by default)",
+GROUPS = {"search": "search", "controller": "controller (PPO, REINFORCE)",
           "evolution": "regularized evolution (--strategy evolution)", "asha": "early stopping (ASHA)",
           "objective": "objective (MnasNet): reward = accuracy x (cost / target) ^ weight", "top-k": "top-k stage",
           "children": "children", "execution": "execution"}
@@ -45,6 +46,9 @@ def add_search_arguments(p: argparse.ArgumentParser, compare: bool = False) -> N
                 add_data_flag(group, s.help_text())
             else:
                 add_setting(group, s, **own)
+        if key == "search" and not compare:
+            group.add_argument("--paper", action="store_true", help="start from the paper's settings: PPO (unless "
+                               "--strategy says otherwise), lr 0.00035, entropy weight 1e-5, batches of 20")
         if key == "children":
             group.add_argument("--child-set", action="append", default=[], metavar="KEY=VALUE",
                                help="set a payload field: train.KEY / model.KEY (training / model config), or a "
@@ -66,16 +70,36 @@ def flag_value(s: Setting, text: Any) -> Any:
 
 
 def fresh_config(args: argparse.Namespace):
-    """The base config of a new run: the defaults, with the quick digits child for the digits search."""
-    if quick_digits(args):
-        return SearchConfig(child=ChildConfig(data=QUICK_DIGITS_DATA, model=dict(QUICK_DIGITS_CHILD["model"]),
-                                              train=dict(QUICK_DIGITS_CHILD["train"])))
-    return SearchConfig()
+    """The base config of a new run (`new_run_base`); `nasnet compare`, which has no --paper, starts from the
+    paper's settings."""
+    return new_run_base(getattr(args, "child", None), getattr(args, "space", None), getattr(args, "data", None),
+                        getattr(args, "paper", True), getattr(args, "strategy", None))
 
 
 def quick_digits(args: argparse.Namespace) -> bool:
-    fn = CHILDREN.get(args.child, args.child) if getattr(args, "child", None) else DEFAULT_CHILD_FN
-    return fn == DEFAULT_CHILD_FN and (getattr(args, "data", None) or "digits") == "digits"
+    return is_quick_digits(getattr(args, "child", None), getattr(args, "space", None), getattr(args, "data", None))
+
+
+def apply_child_flag(changes: dict[str, Any], child: str | None, new_run: bool, executor_given: bool) -> None:
+    """Add to `changes` (SearchConfig.replace keywords, --space and --data among them when given) what --child
+    says: an alias, "nb201:DATASET" (the benchmark child on that dataset) or "module:function".
+
+    A new NAS-Bench-201 run also gets what it implies: its space and child imply each other, CIFAR-10 unless
+    a dataset is given, the serial executor unless one is given (a lookup takes microseconds; worker
+    processes would only add overhead, and one process keeps results in the order of the proposals)."""
+    if child:
+        alias, sep, dataset = child.partition(":")
+        if alias == "nb201" and sep and changes.get("child.data", dataset) != dataset:
+            raise NasnetError(f"--child {child} names its dataset; drop --data {changes['child.data']}")
+        changes["child.fn"] = new_run_child(child, None)
+        if alias == "nb201" and sep:
+            changes["child.data"] = dataset
+    if new_run and new_run_child(child, changes.get("space")) == NB201_CHILD_FN:
+        changes["child.fn"] = NB201_CHILD_FN
+        changes.setdefault("space", NB201_SPACE)
+        changes.setdefault("child.data", "cifar10")
+        if not executor_given:
+            changes["executor.name"] = "serial"
 
 
 def changes_from_args(args: argparse.Namespace, base, fresh: bool = False) -> dict[str, Any]:
@@ -85,6 +109,8 @@ def changes_from_args(args: argparse.Namespace, base, fresh: bool = False) -> di
         value = getattr(args, s.dest, None)
         if value is not None and not s.key:
             changes[s.path] = flag_value(s, value)
+    changes.pop("child.fn", None)          # --child: apply_child_flag reads it whole ("nb201:cifar10")
+    apply_child_flag(changes, getattr(args, "child", None), fresh, getattr(args, "executor", None) is not None)
     if changes.get("child.data") == "digits" and base.child.data == QUICK_DIGITS_DATA:
         del changes["child.data"]          # --data digits names the quick digits search's data
     keys = [(s, v) for s in SETTINGS if s.key and (v := getattr(args, s.dest, None)) is not None]

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..arch.space import NASNET_SPACES
 from ..paths import output_folder
 from ..search.run_dir import CONFIG_FILE, check_start, is_run_dir, load_run_config
 from ..text import plural
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     output_folder(run_dir)
     with flag_words(args, stored=(run_dir / CONFIG_FILE).is_file()):
         config = resolve(args, load_run_config(run_dir), run_dir)
-        from ..search.children.train import check_child_settings
+        from ..search.children import check_child_settings
 
         check_child_settings(config)        # the child's settings and its data
         check_start(config, run_dir)
@@ -100,7 +101,7 @@ def _search(args: argparse.Namespace, config, run_dir: Path) -> int:
             "best_trial": summary.best_trial, "stage": summary.stage, "counts": summary.counts,
             "updates": summary.updates, "wall_seconds": summary.wall_seconds, "epochs": summary.epochs,
             "promotions": summary.promotions, "policy_entropy": summary.policy_entropy,
-            "uniform_entropy": summary.uniform_entropy, "pick": summary.pick,
+            "uniform_entropy": summary.uniform_entropy, "pick": summary.pick, "test_accuracy": summary.test_accuracy,
         }, indent=2))
         return 0
     c = summary.counts
@@ -119,9 +120,12 @@ def _search(args: argparse.Namespace, config, run_dir: Path) -> int:
         p = summary.pick
         spread = f" +- {p['std']:.4f}" if p.get("std") is not None else ""
         print(f"pick: trial {p['trial']} retrained with {len(p['rewards'])} more seed(s): mean {p['mean']:.4f}{spread}")
+    if summary.test_accuracy is not None:
+        print(f"its test accuracy: {summary.test_accuracy:.4f} (reported only; no selection used it)")
     print(f"genotype: {summary.best_genotype}")
     best = run_dir / "best.json"
     print(f"next: nasnet show {best}   (draw the cells)")
     print(f"      nasnet report {run_dir}   (plots and one HTML page)")
-    print(f"      nasnet train --genotype {best} --data {config.child.data}   (train it for real, the data's recipe)")
+    if config.space in NASNET_SPACES:
+        print(f"      nasnet train --genotype {best} --data {config.child.data}   (train it for real, the data's recipe)")
     return 0

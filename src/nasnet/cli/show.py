@@ -1,10 +1,12 @@
-"""`nasnet show GENOTYPE`: both cells of a genotype as readable tables."""
+"""`nasnet show GENOTYPE`: both cells of a genotype (or a NAS-Bench-201 cell's edges) as readable tables."""
 
 from __future__ import annotations
 
 import argparse
 
-from ..arch.genotype import NAMED_GENOTYPES, Genotype
+from ..arch.genotype import NAMED_GENOTYPES
+from ..arch.nb201 import NB201Cell
+from ..arch.space import load_architecture
 from ._table import format_table
 
 COMMAND = "show"
@@ -13,8 +15,8 @@ ORDER = 20
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("genotype", help=f"a name ({', '.join(NAMED_GENOTYPES)}), a genotype text, or a file holding one "
-                   "(text or JSON)")
+    p.add_argument("genotype", help=f"a name ({', '.join(NAMED_GENOTYPES)}), a genotype text, a NAS-Bench-201 cell "
+                   "string, or a file holding one (text or JSON, such as a search's best.json)")
     p.add_argument("--json", action="store_true", help="print the genotype's JSON form")
     p.add_argument("--out", metavar="FILE",
                    help="also draw both cells to FILE (.svg, .png or .pdf: the suffix chooses), like Figure 4")
@@ -33,8 +35,15 @@ def cell_table(name: str, cell) -> str:
     return f"{head}\n{table}\n{verb}: states {', '.join(str(s) for s in cell.concat)}"
 
 
+def nb201_table(cell: NB201Cell) -> str:
+    rows = [[f"{i} -> {j}", op] for i, j, op in cell.edges()]
+    note = "" if cell.connected() else "\nthe output cannot be reached from the input: this cell outputs zeros"
+    return (f"NAS-Bench-201 cell: node 0 = the cell's input, node 3 = its output; each node sums its incoming "
+            f"edges\n{format_table(['edge', 'op'], rows)}{note}\n")
+
+
 def run(args: argparse.Namespace) -> int:
-    g = Genotype.load(args.genotype)
+    g = load_architecture(args.genotype)
     if args.out:
         from ..report.drawing import check_figure_path
 
@@ -42,14 +51,17 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(g.to_json())
         return 0
-    k = g.normal.num_inputs
-    print(f"states: 0 = previous cell, 1 = two cells back, ..., {k} + b = output of block b\n")
-    for name, cell in g.cells:
-        print(cell_table(name, cell))
-        print()
+    if isinstance(g, NB201Cell):
+        print(nb201_table(g))
+    else:
+        k = g.normal.num_inputs
+        print(f"states: 0 = previous cell, 1 = two cells back, ..., {k} + b = output of block b\n")
+        for name, cell in g.cells:
+            print(cell_table(name, cell))
+            print()
     print(f"text form: {g}")
     if args.out:
         from ..report.drawing import draw_genotype
 
-        print(f"drawn to {draw_genotype(g, args.out, title=g.name)}")
+        print(f"drawn to {draw_genotype(g, args.out, title=getattr(g, 'name', None))}")
     return 0

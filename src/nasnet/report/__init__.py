@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..arch.genotype import Genotype
+from ..arch.space import load_architecture
 from ..atomic import make_folder, write_bytes
 from ..errors import NasnetError
 from ..paths import check_writable_dir, output_folder
@@ -97,7 +97,7 @@ def _draw_cells(runs: list[RunData], out_dir: Path, k: int):
             name = "cell-" + hashlib.sha1(f"{text}\n{title}".encode()).hexdigest()[:12] + ".svg"
             path = out_dir / name
             if not path.is_file():
-                draw_genotype(Genotype.load(text), path, title=title)
+                draw_genotype(load_architecture(text), path, title=title)
             images.append(Image(name, title, "image/svg+xml", path.read_bytes(), name, caption, text))
     return images
 

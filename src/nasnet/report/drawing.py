@@ -9,8 +9,12 @@ in a reduction cell carry "stride 2". Inputs no block or output uses are drawn d
 
 Rows come from the data-flow depth of each state, so any valid genotype is laid out without
 overlaps. Rendering uses matplotlib (Agg); SVG output keeps text as text so labels are searchable,
-and PNG output records the genotype's text form (hence every op label) in its "Description"
+and PNG output records the architecture's text form (hence every op label) in its "Description"
 metadata.
+
+A NAS-Bench-201 cell (arch/nb201.py) is drawn as its graph: nodes 0 (input) to 3 (output) left to
+right, each edge labelled with its op; "none" edges, which carry nothing, are dashed and grey, and a
+cell whose output cannot be reached from its input says so.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..arch.genotype import Cell, Genotype
+from ..arch.nb201 import NB201_NODES, NB201Cell
 from ..atomic import replacing
 from ..errors import NasnetError
 from ..paths import output_file
@@ -123,13 +128,54 @@ def _draw_cell(ax, cell: Cell, title: str, reduction: bool) -> None:
     ax.axis("off")
 
 
-def figure_for(genotype: Genotype, title: str | None = None):
-    """A matplotlib Figure with both cells, the Normal Cell above the Reduction Cell."""
+def _nb201_figure(cell: NB201Cell, title: str | None):
+    """A NAS-Bench-201 cell as its graph (see the module doc)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    fig, ax = plt.subplots(figsize=(9.0, 4.2))
+    xs = [3.2 * n for n in range(NB201_NODES)]
+    for i, j, op in cell.edges():
+        span = j - i
+        rad = 0.0 if span == 1 else (-0.45 if span == 2 else 0.42)      # span 2 above, span 3 below
+        (x0, x1), muted = (xs[i], xs[j]), op == "none"
+        ax.add_patch(FancyArrowPatch((x0 + 0.45, 0), (x1 - 0.45, 0), connectionstyle=f"arc3,rad={rad}",
+                                     arrowstyle="-|>", mutation_scale=10, lw=0.9, zorder=1,
+                                     color="#9ca3af" if muted else COLORS["edge"], ls="--" if muted else "-"))
+        lx, ly = (x0 + x1) / 2, -0.5 * rad * (x1 - x0 - 0.9)              # the arc's midpoint
+        ax.add_patch(FancyBboxPatch((lx - BOX_W / 2, ly - BOX_H / 2), BOX_W, BOX_H, zorder=2, lw=0.9,
+                                    boxstyle="round,pad=0.02,rounding_size=0.12", ls="--" if muted else "-",
+                                    fc="#f3f4f6" if muted else COLORS["op"], ec="#9ca3af" if muted else "#374151"))
+        ax.text(lx, ly, op, ha="center", va="center", fontsize=8, zorder=3, color="#6b7280" if muted else "#111827")
+    for n, x in enumerate(xs):
+        kind = "input" if n == 0 else ("output" if n == NB201_NODES - 1 else "combine")
+        ax.add_patch(FancyBboxPatch((x - 0.45, -0.3), 0.9, 0.6, boxstyle="round,pad=0.02,rounding_size=0.2",
+                                    fc=COLORS[kind], ec="#374151", lw=0.9, zorder=2))
+        sub = {0: "input", NB201_NODES - 1: "output"}.get(n, "sum")
+        ax.text(x, 0.06, str(n), ha="center", va="center", fontsize=9, zorder=3)
+        ax.text(x, -0.17, sub, ha="center", va="center", fontsize=6, zorder=3, color="#374151")
+    note = "" if cell.connected() else "  (disconnected: no path from the input to the output)"
+    ax.set_title("NAS-Bench-201 cell" + note, fontsize=10)
+    ax.set_xlim(xs[0] - 1.2, xs[-1] + 1.2)
+    ax.set_ylim(-2.3, 2.3)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def figure_for(genotype: Genotype | NB201Cell, title: str | None = None):
+    """A matplotlib Figure of an architecture: a genotype's two cells, the Normal Cell above the Reduction
+    Cell, or a NAS-Bench-201 cell's graph."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
+    if isinstance(genotype, NB201Cell):
+        return _nb201_figure(genotype, title)
     sizes = []
     for _, cell in genotype.cells:
         nodes, _ = layout_cell(cell, False)
@@ -148,8 +194,10 @@ def figure_for(genotype: Genotype, title: str | None = None):
     return fig
 
 
-def op_labels(genotype: Genotype) -> list[str]:
+def op_labels(genotype: Genotype | NB201Cell) -> list[str]:
     """Every op name the drawing shows, in order of appearance."""
+    if isinstance(genotype, NB201Cell):
+        return list(genotype.ops)
     return [op for _, cell in genotype.cells for blk in cell.blocks for op in blk.ops]
 
 
@@ -176,15 +224,16 @@ def save_figure(fig, path: str | Path, **kwargs) -> Path:
     return path
 
 
-def draw_genotype(genotype: Genotype, path: str | Path, title: str | None = None) -> Path:
-    """Draw both cells to `path` (.svg, .png or .pdf). Returns the path written."""
+def draw_genotype(genotype: Genotype | NB201Cell, path: str | Path, title: str | None = None) -> Path:
+    """Draw an architecture (both cells of a genotype, or a NAS-Bench-201 cell) to `path` (.svg, .png or
+    .pdf). Returns the path written."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
 
     path = check_figure_path(path)
     fig = figure_for(genotype, title)
-    meta = {"Title": title or "NASNet cells"}
+    meta = {"Title": title or ("NAS-Bench-201 cell" if isinstance(genotype, NB201Cell) else "NASNet cells")}
     if path.suffix.lower() == ".png":
         meta["Description"] = f"{genotype}"
     return save_figure(fig, path, dpi=150, metadata=meta)

@@ -23,6 +23,8 @@ STRATEGIES.register("random", "nasnet.search.strategies:RandomSearch", help="uni
                     reads=("batch_size", "baseline_decay"))
 STRATEGIES.register("evolution", "nasnet.search.strategies:Evolution", help="regularized evolution (Real et al.)",
                     reads=("population", "sample_size"))
+STRATEGIES.register("local", "nasnet.search.strategies:LocalSearch",
+                    help="first-improvement local search with random restarts (White et al. 2020)", reads=())
 
 EARLY_STOPS = Registry("early stopping", ["none", "asha"])
 
@@ -38,12 +40,15 @@ COSTS = Registry("cost", ["mult_adds", "params"])
 FAILURE_RULES = Registry("failure rule")
 FAILURE_RULES.register("worst", "worst", help="the lowest reward of any finished child so far")
 
-# The training child and the analytic one (no training; see nasnet.search.children), by alias.
+# The training child, the analytic one (no training) and NAS-Bench-201's (lookups; see
+# nasnet.search.children), by alias.
 DEFAULT_CHILD_FN = "nasnet.search.children.train:train_child"
 ANALYTIC_CHILD_FN = "nasnet.search.children.analytic:analytic_child"
+NB201_CHILD_FN = "nasnet.search.children.nb201:nb201_child"
 CHILDREN = Registry("child")
 CHILDREN.register("train", DEFAULT_CHILD_FN, help="the paper's child: train the network")
 CHILDREN.register("analytic", ANALYTIC_CHILD_FN, help="rewards computed from the cells alone")
+CHILDREN.register("nb201", NB201_CHILD_FN, help="NAS-Bench-201's published results, looked up (nb201:DATASET)")
 
 # The controller's optimizer (StrategyConfig.optimizer).
 CONTROLLER_OPTIMIZERS = Registry("optimizer", {"adam": "torch.optim:Adam", "sgd": "torch.optim:SGD"}, lazy=True)

@@ -20,15 +20,20 @@ from typing import Any, ClassVar, Iterable
 
 from ..arch.space import SPACES
 from ..errors import NasnetError
+from ..registry import unknown
 from ..options import Option, replace_fields, setting, settings
 from .choices import (ANALYTIC_CHILD_FN, ASHA_TELLS, CHILDREN, CONTROLLER_OPTIMIZERS, COSTS, DEFAULT_CHILD_FN,
-                      EARLY_STOPS, FAILURE_RULES, STRATEGIES)
+                      EARLY_STOPS, FAILURE_RULES, NB201_CHILD_FN, STRATEGIES)
 from .executors import EXECUTORS
 from .rules import UNUSED_WITHOUT, flatten, no_effect, shown, strategy_reads
 from .rules import quoted as _f
 
 __all__ = ["ANALYTIC_CHILD_FN", "DEFAULT_CHILD_FN", "ChildConfig", "CostConfig", "EarlyStopConfig", "ExecutorConfig",
            "SearchConfig", "StrategyConfig", "new_run_defaults"]
+
+NB201_SPACE = "nb201"
+NB201_DATASETS = ("cifar10", "cifar100", "imagenet16-120")
+NB201_REWARDS = ("single", "mean")     # one training run's validation accuracy, or the seed mean
 
 # `nasnet search` with no arguments: a digits search that finishes within minutes on 2 CPU cores.
 # These overrides apply to the training child on digits when a new run is started from the command
@@ -41,6 +46,49 @@ QUICK_DIGITS_DATA = "digits,val=500"
 # ... and it ends with a small top-k stage: the 3 best retrained with a fresh seed for
 # `epochs_factor` times the search child's epochs (the paper's top 250 trained to convergence, A.3).
 QUICK_DIGITS_FINAL = {"top_k": 3, "epochs_factor": 2}
+
+# The strategy of a new `nasnet search` run and each learner's settings, chosen by measurement against
+# NAS-Bench-201's ground truth, on CIFAR-10 with seeds never reported (bench/nb201.py; docs/nb201.md):
+# evolution and local search tie there, and on the default digits search local search stalled where
+# evolution's later children beat random search's. StrategyConfig's own defaults stay the paper's (PPO,
+# lr 0.00035, entropy weight 1e-5, minibatches of 20; §3, A.3): `nasnet search --paper` starts from them,
+# and so does `nasnet compare`.
+SEARCH_STRATEGY = "evolution"
+TUNED_SETTINGS = {"ppo": {"learning_rate": 0.005, "batch_size": 5, "entropy_weight": 0.003},
+                  "reinforce": {"learning_rate": 0.01, "batch_size": 5, "entropy_weight": 0.01},
+                  "evolution": {"population": 10, "sample_size": 5}}
+
+
+def _tuned(key: str) -> str:
+    """The help's default of a setting TUNED_SETTINGS overrides: "ppo 0.005, reinforce 0.01; the paper's ..."."""
+    tuned = ", ".join(f"{name} {values[key]:g}" for name, values in TUNED_SETTINGS.items() if key in values)
+    return f"{tuned}; {{default}} with --paper and in nasnet compare"
+
+
+def is_quick_digits(child: str | None, space: str | None, data: str | None) -> bool:
+    """Whether a new run's flags name the quick digits search (the training child on digits)."""
+    return new_run_child(child, space) == DEFAULT_CHILD_FN and (data or "digits") == "digits"
+
+
+def new_run_base(child: str | None, space: str | None, data: str | None, paper: bool,
+                 strategy: str | None = None) -> "SearchConfig":
+    """The config a new run's flags start from: the quick digits child for the digits search, and the strategy
+    (`strategy`, else SEARCH_STRATEGY) with its measured settings (TUNED_SETTINGS), or with `paper` the paper's
+    settings (StrategyConfig's defaults: PPO unless another strategy is named)."""
+    name = strategy or ("ppo" if paper else SEARCH_STRATEGY)
+    strategy = StrategyConfig(name=name, **({} if paper else TUNED_SETTINGS.get(name, {})))
+    if is_quick_digits(child, space, data):
+        return SearchConfig(strategy=strategy, child=ChildConfig(
+            data=QUICK_DIGITS_DATA, model=dict(QUICK_DIGITS_CHILD["model"]), train=dict(QUICK_DIGITS_CHILD["train"])))
+    return SearchConfig(strategy=strategy)
+
+
+def new_run_child(child: str | None, space: str | None) -> str:
+    """The child function of a new run: --child's, else NAS-Bench-201's for --space nb201, else the training child."""
+    if child:
+        alias, sep, _ = child.partition(":")
+        return NB201_CHILD_FN if alias == "nb201" else CHILDREN.get(child, child)
+    return NB201_CHILD_FN if (space or "").lower() == NB201_SPACE else DEFAULT_CHILD_FN
 
 
 def _number(x: Any) -> bool:
@@ -66,11 +114,15 @@ class StrategyConfig:
 
     GROUP: ClassVar[str] = "controller"
 
-    name: str = setting("ppo", "--strategy", "search strategy", names=STRATEGIES, choices=True, group="search")
-    learning_rate: float = setting(0.00035, "--lr", "learning rate")                          # paper
-    entropy_weight: float = setting(1e-5, "--entropy-weight", "entropy penalty weight")       # paper
+    name: str = setting("ppo", "--strategy", "search strategy", names=STRATEGIES, choices=True, group="search",
+                        default_text=f"{SEARCH_STRATEGY}, chosen on NAS-Bench-201, docs/nb201.md; {{default}} with "
+                                     "--paper")
+    learning_rate: float = setting(0.00035, "--lr", "learning rate", default_text=_tuned("learning_rate"))  # paper
+    entropy_weight: float = setting(1e-5, "--entropy-weight", "entropy penalty weight",
+                                    default_text=_tuned("entropy_weight"))                    # paper
     baseline_decay: float = setting(0.95, "--baseline-decay", "EMA weight of the reward baseline")  # paper
-    batch_size: int = setting(20, "--batch-size", "children per controller update", low=1)  # paper: minibatches of 20
+    batch_size: int = setting(20, "--batch-size", "children per controller update", low=1,
+                              default_text=_tuned("batch_size"))                           # paper: minibatches of 20
     clip: float = setting(0.2, "--clip", "PPO clipping epsilon")                              # Schulman et al. 2017
     ppo_epochs: int = setting(4, "--ppo-epochs", "PPO passes over each minibatch", low=1)     # not in the paper
     hidden_size: int = setting(100, "--hidden-size", "LSTM units", low=1)                     # paper: one layer, 100
@@ -79,9 +131,9 @@ class StrategyConfig:
     max_grad_norm: float | None = None
     # evolution: P and S (Real et al.: 100 for 20,000 models, S = 25; small budgets need less)
     population: int = setting(20, "--population", "population P; the first P children are uniform samples", low=2,
-                              group="evolution")
+                              group="evolution", default_text=_tuned("population"))
     sample_size: int = setting(5, "--sample-size", "tournament size S: the best of S members is mutated", low=1,
-                               group="evolution")
+                               group="evolution", default_text=_tuned("sample_size"))
 
 
 @dataclass(frozen=True)
@@ -157,7 +209,8 @@ class ChildConfig:
     GROUP: ClassVar[str] = "children"
 
     data: str = setting("digits", "--data", "the children's data")
-    fn: str = setting(DEFAULT_CHILD_FN, "--child", "child function 'module:function', or {names}", names=CHILDREN,
+    fn: str = setting(DEFAULT_CHILD_FN, "--child", "child function 'module:function', or {names} (nb201:DATASET: "
+                      "NAS-Bench-201's results on cifar10, cifar100 or imagenet16-120)", names=CHILDREN,
                       aliases=True)
     # TrainConfig overrides on the child preset
     train: dict = setting(default_factory=dict, keys={"epochs": Option("--epochs", "child training epochs", low=1,
@@ -279,6 +332,7 @@ class SearchConfig:
         self._validate_early_stop()
         self._validate_cost()
         self._validate_budget()
+        self._validate_nb201()
         for name, value in (("early_stop.rungs", self.early_stop.rungs), ("cost.target", self.cost.target)):
             reason = self.unused(name) if value else None      # nobody would set these without their switch
             if reason:
@@ -317,6 +371,29 @@ class SearchConfig:
             return (f"with {_f('strategy.name')} ({self.strategy.name}): only {' and '.join(readers)} "
                     f"read{'s' if len(readers) == 1 else ''} it")
         return None
+
+    def _validate_nb201(self) -> None:
+        """NAS-Bench-201's cells are no NASNet genotypes, and its child trains nothing: refuse what cannot apply."""
+        c, nb201_space = self.child, self.space.lower() == NB201_SPACE
+        if nb201_space and c.fn in (DEFAULT_CHILD_FN, ANALYTIC_CHILD_FN):
+            raise NasnetError(f"{_f('space')} nb201: its cells are NAS-Bench-201's, which the training and analytic "
+                              f"children cannot build; use the nb201 child ({_f('child.fn')} nb201:cifar10, cifar100 "
+                              "or imagenet16-120)")
+        if c.fn != NB201_CHILD_FN:
+            return
+        unused = [name for name, given in (("child.model, child.train", c.model or c.train),
+                                           ("early_stop.name", self.early_stop.active), ("cost.target", self.cost.active),
+                                           ("epoch_budget", self.epoch_budget),
+                                           ("top_k, pick_seeds", self.top_k or self.pick_seeds)) if given]
+        checks = [(nb201_space, f"the nb201 child looks up cells of {_f('space')} nb201, not of {self.space}"),
+                  (c.data in NB201_DATASETS, f"{_f('child.data')}: {unknown('NAS-Bench-201 dataset', c.data, NB201_DATASETS)}"),
+                  (c.options.get("reward", "single") in NB201_REWARDS,
+                   f"the nb201 child's reward: {unknown('reward', c.options.get('reward'), NB201_REWARDS)}"),
+                  (not unused, f"{', '.join(_f(u) for n in unused for u in n.split(', '))}: the nb201 child looks "
+                               f"results up and trains nothing (give the budget as {_f('children')})")]
+        for ok, message in checks:
+            if not ok:
+                raise NasnetError(message)
 
     def _validate_failure_reward(self) -> None:
         f = self.failure_reward

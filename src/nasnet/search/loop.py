@@ -54,6 +54,7 @@ class SearchSummary:
     epochs: int = 0                         # child-epochs trained by the search stage
     promotions: int = 0                     # ASHA promotions made
     pick: dict | None = None                # the pick retrained with further seeds (best.json's "pick")
+    test_accuracy: float | None = None      # the best's test accuracy, when its child reports one (never selected on)
 
     def controller_note(self) -> str:
         """One line: whether the strategy learned (the policy's entropy against the uniform policy's)."""
@@ -61,6 +62,8 @@ class SearchSummary:
             return "strategy: random search (every decision uniform)"
         if self.strategy == "evolution":
             return "strategy: regularized evolution (tournaments and mutations; no policy to learn)"
+        if self.strategy == "local":
+            return "strategy: local search (first-improvement climbs over one-decision neighbours, random restarts)"
         if self.policy_entropy is None or not self.uniform_entropy:
             return f"controller: {self.updates} updates"
         drop = (self.uniform_entropy - self.policy_entropy) / self.uniform_entropy
@@ -281,7 +284,8 @@ def _summary(session: Session, best: dict | None, final: list[FinalTrial], secon
         stage=best.get("stage", "search"), final=final, strategy=config.strategy.name,
         policy_entropy=sum(recent) / len(recent) if recent else None,
         uniform_entropy=sum(math.log(n) for n in session.space.decision_sizes()),
-        epochs=sum(t.epochs or 0 for t in trials), promotions=len(store.promotions()), pick=best.get("pick"))
+        epochs=sum(t.epochs or 0 for t in trials), promotions=len(store.promotions()), pick=best.get("pick"),
+        test_accuracy=(best.get("metrics") or {}).get("test_accuracy"))
 
 
 def run_search(config: SearchConfig, run_dir: str | Path, progress: bool | SearchProgress = False,

@@ -1,5 +1,5 @@
-"""Search strategies behind one ask/tell interface: PPO, REINFORCE, random search (paper §3, §4.4) and
-regularized evolution (Real et al., AAAI 2019).
+"""Search strategies behind one ask/tell interface: PPO, REINFORCE, random search (paper §3, §4.4),
+regularized evolution (Real et al., AAAI 2019) and local search (White et al., 2020).
 
     proposal = strategy.ask()                  # decisions, their log-prob at sampling time, policy version
     update = strategy.tell(proposal, reward)   # an update record when a minibatch completed, else None
@@ -46,6 +46,17 @@ tournament runs on the population as it stands (fewer than S members: all of the
 has arrived yet when the initial P have been proposed (more workers than P), `ask` samples
 uniformly again. Failed children are told the failure reward and join like any other result.
 
+Local search (White, Nolen, Ravi & Savani, "Local Search is State of the Art for Neural Architecture
+Search Benchmarks", 2020): start from a uniformly random architecture; try its neighbours (every
+architecture that differs in exactly one decision) in a random order and move to the first whose
+reward is higher; at a local optimum (every neighbour evaluated, none better) restart from a new
+random architecture. Every result is remembered, so no architecture is proposed twice while an
+untried one is available, and a neighbour already known to be better is moved to without a query.
+Its state after each result is a function of the results told so far (the order of a cell's
+neighbours is keyed by the number of moves made), so replaying the told results rebuilds it. With
+several workers, a proposal may be needed while every untried neighbour is still being evaluated:
+it is then a uniform sample, which the climb uses if it turns out to be a better neighbour.
+
 Every random draw is a pure function of (seed, number of proposals made so far) and the strategy's
 state, so a resumed run never re-draws a sample the interrupted run already made, and a run is
 reproducible from its seed. The paper does not give the number of PPO epochs per minibatch, the
@@ -62,7 +73,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from ..seeding import CONTROLLER_SAMPLE, EVOLUTION, derive_seed
+from ..seeding import CONTROLLER_SAMPLE, EVOLUTION, LOCAL_SEARCH, derive_seed
 from .choices import CONTROLLER_OPTIMIZERS, STRATEGIES
 from .config import StrategyConfig
 
@@ -359,6 +370,77 @@ class Evolution(Strategy):
     def load_state_dict(self, state):
         super().load_state_dict(state)
         self.population = [(tuple(int(x) for x in d), float(r)) for d, r in state["population"]]
+
+
+class LocalSearch(Strategy):
+    """First-improvement local search with random restarts; see the module doc for the rules."""
+
+    name = "local"
+    RESTART_TRIES = 100     # a restart redraws a cell already evaluated (or in flight) up to this often
+
+    def __init__(self, sizes, config, seed=0, roles=None):
+        super().__init__(sizes, config, seed, roles)
+        self.known: dict[tuple[int, ...], float] = {}           # every result told (the first, for a repeat)
+        self.current: tuple[tuple[int, ...], float] | None = None  # where the climb stands; None: restart
+        self.moves = 0                                           # keys the order of the current's neighbours
+        self.pending: list[tuple[int, ...]] = []                 # proposed, not told yet
+
+    def neighbours(self, decisions: Sequence[int]) -> list[tuple[int, ...]]:
+        """Every decision list that differs from `decisions` in exactly one decision, in a random order."""
+        d = tuple(decisions)
+        out = [d[:i] + (v,) + d[i + 1:] for i, n in enumerate(self.sizes) for v in range(n) if v != d[i]]
+        random.Random(derive_seed(self.seed, self.moves, LOCAL_SEARCH, "order")).shuffle(out)
+        return out
+
+    def ask(self) -> Proposal:
+        rng = random.Random(derive_seed(self.seed, self.asked, LOCAL_SEARCH))
+        self.asked += 1
+        busy = set(self.pending)
+        choice = None
+        if self.current is not None:
+            choice = next((d for d in self.neighbours(self.current[0]) if d not in self.known and d not in busy), None)
+        if choice is None:       # a restart (or every untried neighbour is in flight): a uniform sample
+            for _ in range(self.RESTART_TRIES):
+                choice = _uniform(self.sizes, rng)
+                if choice not in self.known and choice not in busy:
+                    break
+        self.pending.append(choice)
+        return Proposal(choice, None, self.version, None)
+
+    def _observe(self, item):
+        decisions, _, reward = item
+        if decisions in self.pending:
+            self.pending.remove(decisions)
+        self.known.setdefault(decisions, reward)
+        if self.current is None:
+            self._move(decisions, reward)
+        while self.current is not None:
+            order = self.neighbours(self.current[0])
+            better = next((d for d in order if d in self.known and self.known[d] > self.current[1]), None)
+            if better is not None:
+                self._move(better, self.known[better])
+            else:
+                if all(d in self.known for d in order):
+                    self.current = None          # a local optimum: the next proposal restarts
+                break
+        return None
+
+    def _move(self, decisions: tuple[int, ...], reward: float) -> None:
+        self.current = (decisions, reward)
+        self.moves += 1
+
+    def state_dict(self):
+        return {**super().state_dict(), "known": [[list(d), r] for d, r in self.known.items()],
+                "current": None if self.current is None else [list(self.current[0]), self.current[1]],
+                "moves": self.moves, "pending": [list(d) for d in self.pending]}
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        self.known = {tuple(int(x) for x in d): float(r) for d, r in state["known"]}
+        current = state["current"]
+        self.current = None if current is None else (tuple(int(x) for x in current[0]), float(current[1]))
+        self.moves = int(state["moves"])
+        self.pending = [tuple(int(x) for x in d) for d in state["pending"]]
 
 
 def make_strategy(sizes: Sequence[int], config: StrategyConfig, seed: int = 0,

@@ -12,6 +12,8 @@ Payload (a dict of JSON values)::
     data      str     a --data spec (default "digits"); see nasnet.data
     seed      int     model initialisation, data order and augmentation (default 0)
     device    str     "auto" (CUDA when available) | "cpu" | "cuda" (default "auto")
+    test      bool    also score the trained child on the data's test split (default false): reported as
+                      test_accuracy, which no search selection reads; a benchmark's held-out measure
     fn        str     ignored here (the executor uses it to find this function); other keys are ignored
 
 An ASHA rung adds two keys (the learning-rate schedule still spans train.epochs, the last rung)::
@@ -35,6 +37,7 @@ Result::
     reward             validation top-1 accuracy in [0, 1]; null when diverged
     val_accuracy       the same (null when diverged)
     val_loss           validation cross-entropy (null when diverged)
+    test_accuracy      top-1 on the test split, with payload "test" (else null; null when diverged)
     loss_curve         mean training loss of every completed epoch
     params             trainable parameters (auxiliary head excluded)
     mult_adds          multiply-accumulates per image at the data's image size
@@ -89,11 +92,15 @@ def child_setup(payload: dict[str, Any]):
     if not isinstance(data, str):
         raise NasnetError("child payload: 'data' must be a data spec string such as 'digits'")
     device = payload.get("device", "auto")
+    if not isinstance(payload.get("test", False), bool):
+        raise NasnetError(f"child payload: 'test' must be true or false, got {payload['test']!r}")
 
     if "genotype" in model_over:
         raise NasnetError("child payload: give the genotype as payload['genotype'], not in 'model'")
     dataset = load_dataset(data)
     dataset.split("val")  # the reward needs a validation split: fail early, with the data named
+    if payload.get("test"):
+        dataset.split("test")  # the same for the test accuracy asked for
     run = resolve(dataset, "child", {"seed": seed, "device": device, **train_over},
                   ModelConfig(genotype=genotype, **CHILD_MODEL_DEFAULTS), model_over, "child")
     return run.model, run.train, run.dataset
@@ -179,11 +186,13 @@ def train_child(payload: dict[str, Any]) -> dict[str, Any]:
     train_seconds = sum(r["epoch_seconds"] for r in trained)
     trained_images = sum(r["images"] for r in trained)
     done = status == "done"
+    test = trainer.evaluate("test")["top1"] if done and payload.get("test") else None
     return {
         "status": status,
         "reward": last.get("val_top1") if done else None,
         "val_accuracy": last.get("val_top1") if done else None,
         "val_loss": last.get("val_loss") if done else None,
+        "test_accuracy": test,
         "loss_curve": [r["train_loss"] for r in history],
         "params": counts.params,
         "mult_adds": counts.mult_adds,

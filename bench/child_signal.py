@@ -6,11 +6,18 @@ with the search's own child function (`train_child`), in worker processes of one
 search runs them, and prints:
 
 - per architecture: the mean reward over seeds and its spread;
-- the across-architecture standard deviation of those means (the signal) against the mean
-  within-architecture standard deviation over seeds (the noise), and their ratio;
+- the signal against the noise of one child, as a search sees it (one seed per architecture):
+  noise = the root mean square over architectures of the seed standard deviation (sqrt of the mean
+  within-architecture variance, ddof 1); signal = the standard deviation of the architectures' true
+  rewards, sqrt(var(means over S seeds) - noise^2 / S), since the variance of S-seed means still holds
+  noise^2 / S; ratio = signal / noise. (The standard deviation of the S-seed means against the mean
+  seed standard deviation, which this reported before, overstates the ratio on both counts.)
 - the mean Kendall tau between the rankings of the architectures by two different seeds (all
   pairs of seeds), with a bootstrap interval over architectures: 1 = every seed ranks alike,
   0 = rankings unrelated;
+- the same within the top half of the architectures (by mean reward): whether the reward also tells
+  good from best, which is what a search needs once it samples good cells (chosen on the same
+  rewards, so it is a slightly optimistic look at the best half);
 - the cost of a child: process CPU seconds (the worker's own time, which the other load on a
   shared machine does not inflate) and wall seconds, with the pool's total wall time.
 
@@ -19,7 +26,9 @@ its data), or a JSON override of the same shape, inline or in a file:
 {"model": {...}, "train": {...}, "data": "digits,val=360"}.
 
 Usage: PYTHONPATH=src python bench/child_signal.py [CONFIG] [--archs 12] [--seeds 3] [--workers 2]
-Writes bench/results/child_signal_<name>.json (or --out).
+       PYTHONPATH=src python bench/child_signal.py --recompute FILE   (the statistics again, from the
+                                                                      rewards a result file holds)
+Writes bench/results/child_signal_<name>.json (or --out; --recompute rewrites FILE's statistics).
 """
 
 from __future__ import annotations
@@ -88,14 +97,22 @@ def kendall_tau(a, b) -> float:
 
 
 def signal_stats(table: list[list[float]], boot: int = 1000, rng_seed: int = 0) -> dict:
-    """Signal and noise of a K x S table of rewards (architectures x seeds)."""
+    """Signal and noise of a K x S table of rewards (architectures x seeds), for all architectures and for
+    the top half by mean reward (see the module docstring for the definitions)."""
     import numpy as np
 
     x = np.asarray(table, dtype=float)
+    top = np.argsort(-x.mean(axis=1), kind="stable")[: len(x) // 2]
+    return {**_signal(x, boot, rng_seed), "top_half": _signal(x[np.sort(top)], boot, rng_seed)}
+
+
+def _signal(x, boot: int, rng_seed: int) -> dict:
+    import numpy as np
+
     k, s = x.shape
     means = x.mean(axis=1)
-    across = float(means.std(ddof=1))
-    within = float(x.std(axis=1, ddof=1).mean())
+    noise_var = float(x.var(axis=1, ddof=1).mean())
+    signal_var = max(0.0, float(means.var(ddof=1)) - noise_var / s)
     pairs = list(itertools.combinations(range(s), 2))
 
     def tau(rows):
@@ -104,10 +121,35 @@ def signal_stats(table: list[list[float]], boot: int = 1000, rng_seed: int = 0) 
     rng = np.random.default_rng(rng_seed)
     taus = [tau(rng.integers(0, k, k)) for _ in range(boot)]
     taus = [t for t in taus if np.isfinite(t)]
-    return {"archs": k, "seeds": s, "across_std": across, "within_std": within,
-            "ratio": across / within if within > 0 else float("inf"), "tau": tau(np.arange(k)),
-            "tau_ci90": [float(np.percentile(taus, 5)), float(np.percentile(taus, 95))],
+    ci = [float(np.percentile(taus, 5)), float(np.percentile(taus, 95))] if taus else [None, None]
+    noise, signal = noise_var ** 0.5, signal_var ** 0.5
+    return {"archs": k, "seeds": s, "signal_std": signal, "noise_std": noise,
+            "ratio": signal / noise if noise > 0 else float("inf"), "across_std": float(means.std(ddof=1)),
+            "tau": tau(np.arange(k)), "tau_ci90": ci,
             "arch_means": means.tolist(), "min": float(x.min()), "max": float(x.max())}
+
+
+def print_stats(stats: dict) -> None:
+    for what, st in (("all", stats), ("top half", stats["top_half"])):
+        print(f"{what} ({st['archs']} architectures): signal {100 * st['signal_std']:.2f} points, seed noise "
+              f"{100 * st['noise_std']:.2f} points, ratio {st['ratio']:.2f} (one seed); Kendall tau between seeds' "
+              f"rankings {st['tau']:.3f} (90% bootstrap over architectures {st['tau_ci90'][0]:.2f}.."
+              f"{st['tau_ci90'][1]:.2f})")
+
+
+def recompute(path: Path) -> int:
+    """Rewrite a result file's statistics from the rewards table it holds (no training)."""
+    from common import write_json  # noqa: E402  (bench/common.py, beside this file)
+
+    data = json.loads(path.read_text())
+    for key in ("ratio", "within_std", "tau", "tau_ci90", "top_half"):
+        data.pop(key, None)
+    stats = signal_stats(data["rewards"])
+    print_stats(stats)
+    write_json(path, {**data, **stats, "recomputed_with": f"PYTHONPATH=src python bench/child_signal.py "
+                                                          f"--recompute {path.relative_to(ROOT)}"})
+    print(f"rewrote {path}", file=sys.stderr)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,7 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--arch-seed", type=int, default=0, help="seed of the architecture sample (default 0)")
     p.add_argument("--space", default="nasnet-a")
     p.add_argument("--out", help="JSON output (default bench/results/child_signal_<name>.json)")
+    p.add_argument("--recompute", metavar="FILE", help="recompute FILE's statistics from its rewards; no training")
     args = p.parse_args(argv)
+    if args.recompute:
+        return recompute(Path(args.recompute).resolve())
     if args.archs < 3 or args.seeds < 2 or args.workers < 1:
         raise SystemExit("child_signal: needs --archs >= 3, --seeds >= 2, --workers >= 1")
 
@@ -151,10 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     wall = statistics.fmean(r["wall_seconds"] for r in results)
     for a, row in enumerate(table):
         print(f"  arch {a:2d}: mean {statistics.fmean(row):.3f}  seeds " + " ".join(f"{v:.3f}" for v in row))
-    print(f"across-architecture std {100 * stats['across_std']:.2f} points, seed std {100 * stats['within_std']:.2f} "
-          f"points, ratio {stats['ratio']:.2f}")
-    print(f"Kendall tau between seeds' rankings {stats['tau']:.3f} "
-          f"(90% bootstrap over architectures {stats['tau_ci90'][0]:.2f}..{stats['tau_ci90'][1]:.2f})")
+    print_stats(stats)
     print(f"per child: {cpu:.2f} s CPU, {wall:.2f} s wall in a worker; pool {pool_wall:.1f} s wall for "
           f"{len(jobs)} children = {pool_wall / len(jobs):.2f} s each with {args.workers} workers "
           f"(load average {start_load:.1f} at the start)")

@@ -5,6 +5,8 @@ import json
 import sqlite3
 from contextlib import closing
 
+import pytest
+
 from conftest import checksums, one_error_line, run_cli_batch
 
 ANALYTIC = "analytic"
@@ -26,7 +28,17 @@ def test_rl_beats_random_search_on_an_analytic_reward(tmp_path, cli):
     best = {s: float(final[s]["best"]) for s in final}
     top5 = {s: float(final[s]["top5_mean"]) for s in final}
     top25 = {s: float(final[s]["top25_mean"]) for s in final}
-    # random search on this reward: expectation 0.225 per sample, best of 200 about 0.4
+    # random search on this reward: expectation 0.247 per sample (random_expectation: the mean over the 50
+    # decisions of 1 / the vocabulary size), best of 200 about 0.4
+    from nasnet.arch import get_space
+    from nasnet.arch.genotype import NASNET_A
+    from nasnet.search.children.analytic import random_expectation
+
+    expected = random_expectation(get_space("nasnet-a"), NASNET_A)
+    assert expected == pytest.approx(0.2468, abs=1e-4)
+    with closing(sqlite3.connect(tmp_path / "random-seed0" / "trials.db")) as db:
+        rewards = [r for (r,) in db.execute("SELECT reward FROM trials")]
+    assert len(rewards) == 200 and abs(sum(rewards) / 200 - expected) < 0.02    # its std over 200: 0.004
     assert 0.3 < best["random"] < 0.5
     for rl in ("ppo", "reinforce"):
         assert best[rl] >= best["random"] + 0.08, (rl, best)

@@ -251,9 +251,10 @@ def test_bf16_is_fp32_on_cpu_unless_asked_for(small):
 def test_train_child_contract_and_determinism(tiny_child):
     r1 = train_child(dict(tiny_child, seed=5))
     assert json.loads(json.dumps(r1)) == r1
-    assert set(r1) == {"status", "reward", "val_accuracy", "val_loss", "loss_curve", "params", "mult_adds",
-                       "wall_seconds", "images_per_second", "epochs_completed", "resumed_from_epoch", "error",
-                       "device"}
+    assert set(r1) == {"status", "reward", "val_accuracy", "val_loss", "test_accuracy", "loss_curve", "params",
+                       "mult_adds", "wall_seconds", "images_per_second", "epochs_completed", "resumed_from_epoch",
+                       "error", "device"}
+    assert r1["test_accuracy"] is None                      # only asked for with "test"
     assert r1["status"] == "done" and r1["error"] is None and r1["epochs_completed"] == 2
     assert r1["resumed_from_epoch"] == 0
     assert 0.0 <= r1["reward"] <= 1.0 and r1["reward"] == r1["val_accuracy"]
@@ -263,6 +264,28 @@ def test_train_child_contract_and_determinism(tiny_child):
     assert (r2["reward"], r2["loss_curve"]) == (r1["reward"], r1["loss_curve"])
     r3 = train_child(dict(tiny_child, seed=6))
     assert r3["loss_curve"] != r1["loss_curve"]
+
+
+def test_child_scores_the_test_split_when_asked_without_changing_its_reward(tiny_child, tmp_path):
+    import numpy as np
+
+    with np.load(tiny_child["data"].removeprefix("npz:")) as z:
+        arrays = dict(z)
+    arrays["x_test"], arrays["y_test"] = arrays["x_val"], arrays["y_val"]     # test = the validation images
+    same = tmp_path / "same.npz"
+    np.savez(same, **arrays)
+    r = train_child(dict(tiny_child, data=f"npz:{same}", seed=5, test=True))
+    assert r["test_accuracy"] == r["val_accuracy"] == r["reward"]
+    r_data = train_child(dict(tiny_child, seed=5, test=True))
+    assert r_data["reward"] == train_child(dict(tiny_child, seed=5))["reward"]   # the reward is untouched
+    assert r_data["test_accuracy"] is not None and (64 * r_data["test_accuracy"]).is_integer()   # 64 images
+    del arrays["x_test"], arrays["y_test"]
+    no_test = tmp_path / "no_test.npz"
+    np.savez(no_test, **arrays)
+    with pytest.raises(NasnetError, match="no test split"):
+        train_child(dict(tiny_child, data=f"npz:{no_test},test=0", test=True))
+    with pytest.raises(NasnetError, match="'test' must be true or false"):
+        train_child(dict(tiny_child, test="yes"))
 
 
 def test_child_that_diverges_reports_instead_of_raising(tiny_child):

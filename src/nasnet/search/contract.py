@@ -46,6 +46,7 @@ class ChildPayload(TypedDict, total=False):
     data: str                  # a --data spec
     seed: int                  # initialisation, data order, augmentation
     device: str                # "auto" | "cpu" | "cuda"
+    test: bool                 # also score on the data's test split (test_accuracy); no selection reads it
     rung_epochs: int           # ASHA: train to this epoch of the schedule (which spans train.epochs), report
     checkpoint: str            # ASHA: continue from this file if it exists; write it, atomically, when done
 
@@ -58,6 +59,7 @@ class ChildResult(TypedDict, total=False):
     reward: float | None       # what the search maximises (validation accuracy); None unless done
     val_accuracy: float | None
     val_loss: float | None
+    test_accuracy: float | None  # on the test split, when the payload asked (reported, never selected on)
     loss_curve: list[float]    # mean training loss of every completed epoch
     params: int                # trainable parameters
     mult_adds: int             # multiply-accumulates per image
@@ -73,7 +75,7 @@ RESULT_STATUSES = (Status.DONE, Status.DIVERGED, Status.FAILED)
 
 _PAYLOAD_TYPES: dict[str, tuple[type, ...]] = {"fn": (str,), "genotype": (str, dict), "model": (dict,),
                                                "train": (dict,), "data": (str,), "seed": (int,), "device": (str,),
-                                               "rung_epochs": (int,), "checkpoint": (str,)}
+                                               "test": (bool,), "rung_epochs": (int,), "checkpoint": (str,)}
 
 
 def _kind(value: Any) -> str:
@@ -88,8 +90,9 @@ def check_payload(payload: Any) -> ChildPayload:
         raise NasnetError("child payload: 'fn' is required")
     for key, types in _PAYLOAD_TYPES.items():
         value = payload.get(key)
-        if key in payload and (not isinstance(value, types) or isinstance(value, bool)):
-            names = " or ".join("an integer" if t is int else f"a {t.__name__}" for t in types)
+        if key in payload and (not isinstance(value, types) or (isinstance(value, bool) and bool not in types)):
+            names = " or ".join("an integer" if t is int else "true or false" if t is bool else f"a {t.__name__}"
+                                for t in types)
             raise NasnetError(f"child payload: {key!r} must be {names}, got {_kind(value)} {value!r:.60}")
     return payload  # type: ignore[return-value]
 

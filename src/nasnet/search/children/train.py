@@ -7,7 +7,9 @@ takes a genotype's text form, its JSON object or a name ("nasnet-a"); `data` def
 recipe (docs/training.md, "Recipes"). With ASHA's `rung_epochs` and `checkpoint` it trains to that
 epoch of a schedule spanning train.epochs, continuing from the checkpoint when it holds this same
 child (at an epoch no later than rung_epochs) and writing it atomically when done; a rung already
-trained is reported again without training. It fills every result key; reward = val_accuracy.
+trained is reported again without training. It fills every result key; reward = val_accuracy. With
+`test` true it also scores the trained child on the data's test split (test_accuracy), which no
+selection reads: a benchmark's held-out measure.
 
 The child network: the CIFAR skeleton, N = 2 normal cells per stage, F0 = 32, stem multiplier 3, no
 auxiliary head, no ScheduledDropPath, no dropout; classes, channels and image size come from the
@@ -58,11 +60,15 @@ def child_setup(payload: dict[str, Any]):
     if not isinstance(data, str):
         raise NasnetError("child payload: 'data' must be a data spec string such as 'digits'")
     device = payload.get("device", "auto")
+    if not isinstance(payload.get("test", False), bool):
+        raise NasnetError(f"child payload: 'test' must be true or false, got {payload['test']!r}")
 
     if "genotype" in model_over:
         raise NasnetError("child payload: give the genotype as payload['genotype'], not in 'model'")
     dataset = load_dataset(data)
     dataset.split("val")  # the reward needs a validation split: fail early, with the data named
+    if payload.get("test"):
+        dataset.split("test")  # the same for the test accuracy asked for
     run = resolve(dataset, "child", {"seed": seed, "device": device, **train_over},
                   ModelConfig(genotype=genotype, **CHILD_MODEL_DEFAULTS), model_over, "child")
     return run.model, run.train, run.dataset
@@ -170,11 +176,13 @@ def train_child(payload: ChildPayload) -> ChildResult:
     train_seconds = sum(r["epoch_seconds"] for r in trained)
     trained_images = sum(r["images"] for r in trained)
     done = status == "done"
+    test = trainer.evaluate("test")["top1"] if done and payload.get("test") else None
     return {
         "status": status,
         "reward": last.get("val_top1") if done else None,
         "val_accuracy": last.get("val_top1") if done else None,
         "val_loss": last.get("val_loss") if done else None,
+        "test_accuracy": test,
         "loss_curve": [r["train_loss"] for r in history],
         "params": counts.params,
         "mult_adds": counts.mult_adds,

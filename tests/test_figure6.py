@@ -17,18 +17,6 @@ sys.path.insert(0, str(ROOT / "bench"))
 import figure6  # noqa: E402
 
 
-def test_mann_whitney_matches_the_exact_distribution():
-    # complete separation of 3 against 3: U = 0; of the C(6,3) = 20 equally likely rankings, one gives
-    # U = 0 and one U = 9, so the two-sided exact p is 2/20
-    assert figure6.mann_whitney([1.0, 2.0, 3.0], [4.0, 5.0, 6.0]) == pytest.approx(0.1)
-    # 5 against 5 completely separated: 2 / C(10,5) = 2/252
-    assert figure6.mann_whitney([0.1, 0.2, 0.3, 0.4, 0.5], [0.6, 0.7, 0.8, 0.9, 1.0]) == pytest.approx(2 / 252)
-    # U = 1 of 9 for 3 against 3: P(U <= 1) = 2/20, two-sided 4/20
-    assert figure6.mann_whitney([1.0, 2.0, 4.0], [3.0, 5.0, 6.0]) == pytest.approx(0.2)
-    assert figure6.mann_whitney([0.5], [0.1, 0.2]) is None           # too few to test
-    assert figure6.mann_whitney([0.5, 0.5], [0.5, 0.5]) is None      # all tied
-
-
 def test_curves_on_a_grid_and_epochs_to_reach():
     curve = [{"epochs": 3, "best": 0.2, "top5_mean": None, "last20_mean": 0.2},
              {"epochs": 6, "best": 0.5, "top5_mean": None, "last20_mean": 0.35},
@@ -43,12 +31,13 @@ def test_curves_on_a_grid_and_epochs_to_reach():
 
 
 def test_summary_against_random_search():
-    def run(config, seed, top1, pick):
+    def run(config, seed, top1, pick, test):
         return {"config": config, "run": config, "strategy": config.split("-")[0], "early_stop": "none",
-                "seed": seed, "top1": top1, "top5": top1, "last20": top1, "children": 10, "pick_mean": pick}
+                "seed": seed, "top1": top1, "top5": top1, "last20": top1, "children": 10, "pick_mean": pick,
+                "pick_test": test}
 
-    runs = [run("random", s, b, p) for s, b, p in ((0, 0.5, 0.4), (1, 0.6, 0.5), (2, 0.7, 0.45))]
-    runs += [run("ppo", s, b, p) for s, b, p in ((0, 0.8, 0.6), (1, 0.9, 0.7), (2, 0.75, 0.65))]
+    runs = [run("random", s, b, p, t) for s, b, p, t in ((0, 0.5, 0.4, 0.5), (1, 0.6, 0.5, 0.6), (2, 0.7, 0.45, 0.7))]
+    runs += [run("ppo", s, b, p, t) for s, b, p, t in ((0, 0.8, 0.6, 0.6), (1, 0.9, 0.7, 0.7), (2, 0.75, 0.65, 0.8))]
     # random's median final best is 0.6: ppo seeds reach it at 4, 2 and 9 child-epochs; random seed 0 never
     curves = {("random", 0): [{"epochs": 30, "best": 0.5}], ("random", 1): [{"epochs": 27, "best": 0.6}],
               ("random", 2): [{"epochs": 10, "best": 0.55}, {"epochs": 20, "best": 0.7}],
@@ -59,10 +48,23 @@ def test_summary_against_random_search():
     assert s["ppo"]["epochs_to_random_median"] == [4, 2, 9] and s["ppo"]["epochs_to_random_median_median"] == 4
     assert s["random"]["epochs_to_random_median"] == [None, 27, 20]
     assert s["random"]["epochs_to_random_median_median"] == 27   # median of (20, 27, never)
-    assert s["ppo"]["best_p_vs_random"] == pytest.approx(0.1) and s["ppo"]["pick_p_vs_random"] == pytest.approx(0.1)
+    # best and pick completely separated, 3 against 3: 2/20; one comparison, so Holm changes nothing
+    assert s["ppo"]["best_p"] == pytest.approx(0.1) and s["ppo"]["pick_p_holm"] == pytest.approx(0.1)
+    # on test, {0.6, 0.7, 0.8} against {0.5, 0.6, 0.7}: of the 20 splits of the six values, 5 give a
+    # 3-sum >= 2.1 (0.8 with 0.6 + 0.7 four ways, or with 0.7 + 0.7) and 5 mirror them (<= 1.8): p = 10/20
+    assert s["ppo"]["pick_test_p"] == pytest.approx(0.5) and s["random"]["pick_test_p"] is None
     assert s["ppo"]["pick_mean"] == pytest.approx(0.65) and s["ppo"]["pick_std"] == pytest.approx(0.05)
-    assert s["ppo"]["goal_pick"] and s["ppo"]["goal_third"]
+    assert s["ppo"]["pick_test_mean"] == pytest.approx(0.7)
+    lo, hi = s["ppo"]["pick_test_ci95"]
+    assert 0.6 - 1e-9 <= lo < 0.7 < hi <= 0.8 + 1e-9     # the means of resamples lie within the range
+    assert s["ppo"]["goal_pick"] and s["ppo"]["goal_third"]      # goal_pick: on test, the primary measure
     assert s["random"]["goal_pick"] and not s["random"]["goal_third"]
+    pw = figure6.power(s, {"test_mean": 0.75})
+    # 3 seeds against 3: p >= 2/20 = 0.1 > 0.05, so no difference is detectable; both groups' std is 0.1
+    assert pw["measure"] == "pick_test" and pw["min_p"] == pytest.approx(0.1) and pw["detectable"] == math.inf
+    assert pw["pooled_sd"] == pytest.approx(0.1) and pw["headroom"] == pytest.approx(0.15)
+    # n = 2 ((z_0.975 + z_0.8) sd / headroom)^2 = 2 (2.8016 x 0.1 / 0.15)^2 = 6.98 -> 7 seeds a configuration
+    assert pw["seeds_for_headroom"] == 7
 
 
 def test_smoke_run_writes_what_it_says(tmp_path):
@@ -80,6 +82,9 @@ def test_smoke_run_writes_what_it_says(tmp_path):
         mine = [r for r in compared if r["run"] == config]
         assert s["best"] == [r["top1"] for r in mine] and s["seeds"] == [0, 1]
         assert s["pick"] == [r["pick_mean"] for r in mine] and all(p is not None for p in s["pick"])
+        assert "pick_test" not in s and s["pick_genotypes"] == [r["pick_genotype"] for r in part["runs"]
+                                                                if r["config"] == config]
+        assert (s["pick_p"] is None) == (config == "random")
     assert all(r["epochs"] <= 60 for r in compared)                # the budget in child-epochs holds
     with open(out / "curves.csv", newline="") as f:
         rows = list(csv.DictReader(f))

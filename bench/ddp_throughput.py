@@ -1,4 +1,4 @@
-"""Data-parallel training throughput: plain training vs DistributedDataParallel, 1 vs K processes (issue 7).
+"""Data-parallel training throughput: plain training vs DistributedDataParallel, 1 vs K processes.
 
     python bench/ddp_throughput.py                  # CPU (gloo): digits child and CIFAR-shaped child
     python bench/ddp_throughput.py --shapes cifar --repeats 3

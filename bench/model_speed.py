@@ -1,4 +1,4 @@
-"""Model speed: our NASNet-A Large / Mobile against the reference implementation, and our variants (issue 5).
+"""Model speed: our NASNet-A Large / Mobile against the reference implementation, and our variants.
 
 For each model it measures, in one process on the same inputs:
 

@@ -1,4 +1,4 @@
-"""Child-training throughput: eager baseline vs the optimised path, measured in one run (issue 3).
+"""Child-training throughput: eager baseline vs the optimised path, measured in one run.
 
     python bench/train_throughput.py                 # CPU: digits child + CIFAR-shaped search child
     python bench/train_throughput.py --concurrent 2  # also K children training at once, 1 thread each

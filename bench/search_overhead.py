@@ -140,25 +140,30 @@ def main() -> int:
           f"(overhead vs serial {(p_noop - s_noop) * 1e3:.2f} ms, ratio {p_noop / s_noop:.0f}x); "
           f"{p_sleep:.3f} s per {args.sleep} s child -> speed-up over serial {s_sleep / p_sleep:.2f}x")
     if not args.no_ray:
-        try:
-            from nasnet.search.executors.ray import RayExecutor
-        except ImportError:
-            print("   ray: not installed")
-        else:
-            t = time.perf_counter()
-            ray_ex = RayExecutor(workers=2, cpus_per_child=1)
-            startup = time.perf_counter() - t
-            executor_per_child(ray_ex, 4, 0.0)             # warm the workers up
-            r_noop = executor_per_child(ray_ex, args.tasks, 0.0)
-            r_sleep = executor_per_child(ray_ex, max(10, args.tasks // 10), args.sleep)
-            ray_ex.close()
-            out.update(ray_startup_s=startup, ray_noop_s=r_noop, ray_sleep_s=r_sleep)
-            print(f"   ray (local, 2 workers): start-up {startup:.1f} s; {r_noop * 1e3:8.2f} ms per no-op child "
-                  f"(overhead vs serial {(r_noop - s_noop) * 1e3:.2f} ms per child, ratio {r_noop / s_noop:.0f}x); "
-                  f"{r_sleep:.3f} s per {args.sleep} s child -> speed-up over serial {s_sleep / r_sleep:.2f}x "
-                  "(2 workers: ideal 2x)")
+        ray_overhead(args, out, s_noop, s_sleep)
     print("\n" + json.dumps(out))
     return 0
+
+
+def ray_overhead(args: argparse.Namespace, out: dict, s_noop: float, s_sleep: float) -> None:
+    """Step 3 for a local Ray instance with 2 workers, against the serial executor's `s_noop` and `s_sleep`."""
+    try:
+        from nasnet.search.executors.ray import RayExecutor
+    except ImportError:
+        print("   ray: not installed")
+        return
+    t = time.perf_counter()
+    ray_ex = RayExecutor(workers=2, cpus_per_child=1)
+    startup = time.perf_counter() - t
+    executor_per_child(ray_ex, 4, 0.0)             # warm the workers up
+    r_noop = executor_per_child(ray_ex, args.tasks, 0.0)
+    r_sleep = executor_per_child(ray_ex, max(10, args.tasks // 10), args.sleep)
+    ray_ex.close()
+    out.update(ray_startup_s=startup, ray_noop_s=r_noop, ray_sleep_s=r_sleep)
+    print(f"   ray (local, 2 workers): start-up {startup:.1f} s; {r_noop * 1e3:8.2f} ms per no-op child "
+          f"(overhead vs serial {(r_noop - s_noop) * 1e3:.2f} ms per child, ratio {r_noop / s_noop:.0f}x); "
+          f"{r_sleep:.3f} s per {args.sleep} s child -> speed-up over serial {s_sleep / r_sleep:.2f}x "
+          "(2 workers: ideal 2x)")
 
 
 if __name__ == "__main__":

@@ -220,3 +220,12 @@ def test_documents_referred_to_exist():
     # The name is spelt with a character class so that a plain grep of src, tests and the README finds nothing.
     cited = [p.name for p, t in texts + [(f, f.read_text()) for f in TESTS.glob("*.py")] if re.search(r"\bS[P]EC\b", t)]
     assert not cited, "a reference to a document outside the repo"
+
+
+def test_no_comment_cites_a_tracker():
+    """Comments and docstrings say what and why, never which tracker issue asked for it: the tracker is not in
+    the repository. (The word is spelt with a character class so that this file does not cite one itself.)"""
+    files = [f for folder in ("src", "tests", "bench", "tools") for f in (ROOT / folder).rglob("*.py")]
+    cited = [f"{f.relative_to(ROOT)}:{n}" for f in files for n, line in enumerate(f.read_text().splitlines(), 1)
+             if re.search(r"\b[i]ssue\s+#?[0-9]+", line, re.IGNORECASE)]
+    assert cited == []

@@ -1,4 +1,4 @@
-"""Make tests/fixtures/reference_nasnet.pt: the reference NASNet-A key layouts and logits (issue 5).
+"""Make tests/fixtures/reference_nasnet.pt: the reference NASNet-A key layouts and logits.
 
 The exactness tests (tests/test_pretrained.py) must run without the reference implementations
 installed, so this script is run once, in a separate environment that has them, and its output is

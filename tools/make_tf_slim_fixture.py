@@ -1,4 +1,4 @@
-"""Make tests/fixtures/tf_slim/<case>/: real TF-Slim NASNet-A checkpoints with TensorFlow's logits (issue 12).
+"""Make tests/fixtures/tf_slim/<case>/: real TF-Slim NASNet-A checkpoints with TensorFlow's logits.
 
 For each case below this builds NASNet-A with TF-Slim's own builder (``build_nasnet_mobile`` /
 ``build_nasnet_large`` of ``research/slim/nets/nasnet`` in TensorFlow's model garden) at a reduced

@@ -6,8 +6,9 @@ resources). Defaults are the paper's where it gives a value (§3 and A.3: PPO, l
 0.00035, entropy weight 1e-5, baseline decay 0.95, minibatches of 20; A.3: the top-k retraining
 stage); PPO's clipping 0.2 is Schulman et al.'s; regularized evolution's population and tournament
 follow Real et al. (AAAI 2019), shrunk for small budgets; ASHA's rungs (r, r*eta, r*eta^2, ...)
-follow Li et al. (MLSys 2020); the cost-aware reward is MnasNet's (Tan et al., CVPR 2019). Importing this module
-does not import torch.
+follow Li et al. (MLSys 2020); the cost-aware reward is MnasNet's (Tan et al., CVPR 2019). What a new
+`nasnet search` starts from where it departs from the paper is in nasnet.search.defaults; `new_run_base`
+builds that config. Importing this module does not import torch.
 """
 
 from __future__ import annotations
@@ -26,13 +27,15 @@ from .choices import (ANALYTIC_CHILD_FN, ASHA_TELLS, CHILDREN, CONTROLLER_OPTIMI
                       EARLY_STOPS, FAILURE_RULES, NB201_CHILD_FN, NB201_DATASETS, NB201_REWARDS, NB201_SPACE,
                       STRATEGIES)
 from .defaults import (QUICK_DIGITS_CHILD, QUICK_DIGITS_DATA, QUICK_DIGITS_FINAL, SEARCH_STRATEGY, TUNED_SETTINGS,
-                       is_quick_digits, tuned_help)
+                       default_rungs, is_quick_digits, new_run_child, new_run_defaults, tuned_help)
 from .executors import EXECUTORS
 from .rules import UNUSED_WITHOUT, flatten, is_int, is_number, no_effect, shown, strategy_reads
 from .rules import quoted as _f
 
+# The new-run helpers live in nasnet.search.defaults; names re-exported here keep older imports working.
 __all__ = ["ANALYTIC_CHILD_FN", "DEFAULT_CHILD_FN", "ChildConfig", "CostConfig", "EarlyStopConfig", "ExecutorConfig",
-           "SearchConfig", "StrategyConfig", "new_run_base"]
+           "SearchConfig", "StrategyConfig", "new_run_base", "default_rungs", "is_quick_digits", "new_run_child",
+           "new_run_defaults"]
 
 @dataclass(frozen=True)
 class StrategyConfig:
@@ -308,11 +311,13 @@ class SearchConfig:
         if c.fn != NB201_CHILD_FN:
             return
         unused = [name for name, given in (("child.model, child.train", c.model or c.train),
-                                           ("early_stop.name", self.early_stop.active), ("cost.target", self.cost.active),
+                                           ("early_stop.name", self.early_stop.active),
+                                           ("cost.target", self.cost.active),
                                            ("epoch_budget", self.epoch_budget),
                                            ("top_k, pick_seeds", self.top_k or self.pick_seeds)) if given]
         checks = [(nb201_space, f"the nb201 child looks up cells of {_f('space')} nb201, not of {self.space}"),
-                  (c.data in NB201_DATASETS, f"{_f('child.data')}: {unknown('NAS-Bench-201 dataset', c.data, NB201_DATASETS)}"),
+                  (c.data in NB201_DATASETS,
+                   f"{_f('child.data')}: {unknown('NAS-Bench-201 dataset', c.data, NB201_DATASETS)}"),
                   (c.options.get("reward", "single") in NB201_REWARDS,
                    f"the nb201 child's reward: {unknown('reward', c.options.get('reward'), NB201_REWARDS)}"),
                   (not unused, f"{', '.join(_f(u) for n in unused for u in n.split(', '))}: the nb201 child looks "

@@ -52,7 +52,7 @@ NAMED = {"quick-digits"}
 
 def child_config(text: str) -> tuple[str, dict]:
     """(a short name, {"model", "train", "data"}) for a CONFIG argument."""
-    from nasnet.search.config import QUICK_DIGITS_CHILD, QUICK_DIGITS_DATA
+    from nasnet.search.defaults import QUICK_DIGITS_CHILD, QUICK_DIGITS_DATA
 
     if text == "quick-digits":
         return text, {"model": dict(QUICK_DIGITS_CHILD["model"]), "train": dict(QUICK_DIGITS_CHILD["train"]),
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("child_signal: needs --archs >= 3, --seeds >= 2, --workers >= 1")
 
     from nasnet.arch.space import get_space
-    from nasnet.search.config import DEFAULT_CHILD_FN
+    from nasnet.search.choices import DEFAULT_CHILD_FN
 
     name, child = child_config(args.config)
     space = get_space(args.space)

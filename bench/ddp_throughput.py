@@ -1,4 +1,4 @@
-"""Data-parallel training throughput: plain training vs DistributedDataParallel, 1 vs K processes (issue 7).
+"""Data-parallel training throughput: plain training vs DistributedDataParallel, 1 vs K processes.
 
     python bench/ddp_throughput.py                  # CPU (gloo): digits child and CIFAR-shaped child
     python bench/ddp_throughput.py --shapes cifar --repeats 3
@@ -98,7 +98,8 @@ def run_config(shape: str, mode: str, nproc: int, threads: int, args) -> dict:
         return json.loads(out.read_text())
 
 
-def main() -> None:
+def _parser() -> argparse.ArgumentParser:
+    """The benchmark's flags, and the hidden ones its worker processes are started with."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--shapes", nargs="+", default=["digits", "cifar"])
     p.add_argument("--nproc", type=int, default=2, help="processes of the data-parallel run (default 2)")
@@ -115,7 +116,11 @@ def main() -> None:
     p.add_argument("--mode", help=argparse.SUPPRESS)
     p.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
-    args = p.parse_args()
+    return p
+
+
+def main() -> None:
+    args = _parser().parse_args()
     if args.worker:
         worker(args)
         return

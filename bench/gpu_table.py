@@ -125,9 +125,9 @@ def _not_measured(row: dict) -> str:
     return f"skipped: {row['skipped']}"[:80] if row.get("skipped") else f"ERROR {row.get('error', '?')}"[:80]
 
 
-def print_table(report: dict) -> None:
+def _check_rows(parts: dict) -> list[tuple[str, str, str, str, str]]:
+    """The bf16 peak, and every correctness check (and the search's) with its error, tolerance and verdict."""
     rows: list[tuple[str, str, str, str, str]] = []
-    parts = report["parts"]
     peak = parts.get("peak", {})
     if "bf16_matmul_tflops" in peak:
         rows.append(("peak", f"bf16 matmul {peak['n']}^3", f"{peak['bf16_matmul_tflops']:.3g} TFLOP/s", "-",
@@ -154,6 +154,12 @@ def print_table(report: dict) -> None:
             check("search" if name == "search" else "correct", c)
         if "error" in parts.get(name, {}):
             rows.append((name, name, "-", "-", "ERROR " + parts[name]["error"][:60]))
+    return rows
+
+
+def _throughput_rows(parts: dict) -> list[tuple[str, str, str, str, str]]:
+    """The child's training throughput per variant (ratios to the first measured), and children packed on one GPU."""
+    rows = []
     child = parts.get("child_cost", {}).get("rows", []) + [
         r for r in parts.get("compiled", {}).get("rows", []) if r.get("variant")]
     base = next((r["images_per_second"] for r in child if "images_per_second" in r), None)
@@ -173,6 +179,13 @@ def print_table(report: dict) -> None:
                          f"{_fmt(r['children_per_hour'])} children/GPU-h, {_fmt(r['gpu_seconds_per_child'])} s each"))
         else:
             rows.append(("packing", f"{r['children']} at once", "-", "-", _not_measured(r)))
+    return rows
+
+
+def _speed_rows(report: dict) -> list[tuple[str, str, str, str, str]]:
+    """The models' speed per mode and precision, the compiled rows skipped, the best ratios of the targets."""
+    parts = report["parts"]
+    rows = []
     speed = parts.get("model_speed", {}).get("rows", []) + [
         r for r in parts.get("compiled", {}).get("rows", []) if r.get("model")]
     for r in speed:
@@ -188,6 +201,13 @@ def print_table(report: dict) -> None:
     for item, ratio in (report.get("targets", {}).get("model_speed_summary", {}).get("best", {})).items():
         if isinstance(ratio, float):
             rows.append(("speed", item, f"x{ratio:.2f}", "-", ""))
+    return rows
+
+
+def print_table(report: dict) -> None:
+    """The report as one table: part, item, value, ratio or tolerance, note."""
+    parts = report["parts"]
+    rows = _check_rows(parts) + _throughput_rows(parts) + _speed_rows(report)
     widths = [max(len(r[i]) for r in rows + [("part", "item", "value", "vs", "")]) for i in range(4)]
     print()
     for r in [("part", "item", "value", "vs / tol", "")] + rows:

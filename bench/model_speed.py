@@ -1,4 +1,4 @@
-"""Model speed: our NASNet-A Large / Mobile against the reference implementation, and our variants (issue 5).
+"""Model speed: our NASNet-A Large / Mobile against the reference implementation, and our variants.
 
 For each model it measures, in one process on the same inputs:
 
@@ -161,51 +161,59 @@ def main() -> int:
 
     results = []
     for name in args.models.split(","):
-        size = args.image_size or reference_config(name).image_size
-        batch = args.batch or DEFAULT_BATCH.get(name, 8)
-        shapes = reference_shapes(reference_config(name))
-        ref_state = seeded_state_dict(shapes, seed=0)
-        config, ours, _ = convert_reference(ref_state, name)
-        state = {"ours": ours, "reference": ref_state}
-        models = {v: build(name, v, state, ref_classes) for v in variants}
-        assert to_reference_state_dict(models["ours"]).keys() == ref_state.keys()
-        x = seeded_input((batch, 3, size, size), seed=1)
-        diffs = check_outputs(models, seeded_input((1, 3, size, size), seed=2))
-        print(f"{name} @ {size}x{size}, batch {batch}: max |logit diff| vs ours: "
-              + ", ".join(f"{k} {v:.2e}" for k, v in diffs.items()))
-        for mode in args.modes.split(","):
-            runners = [Runner(name, v, mode, models[v], x) for v in variants]
-            if mode == "forward" and "compile" in variants:  # the compiled model computes the same logits
-                with torch.no_grad():
-                    compiled = next(r for r in runners if r.variant == "compile").model(x)
-                    diffs["compile"] = (compiled - models["ours"].eval()(x)).abs().max().item()
-                print(f"  compile: max |logit diff| vs ours {diffs['compile']:.2e}")
-            for r in runners:
-                for _ in range(args.warmup):
-                    r.step()
-            times = {r.variant: [] for r in runners}
-            for _ in range(args.repeats):
-                for r in runners:  # interleaved
-                    t = time.perf_counter()
-                    r.step()
-                    times[r.variant].append(time.perf_counter() - t)
-            base = statistics.median(times["ours"])
-            for r in runners:
-                med = statistics.median(times[r.variant])
-                row = {"model": name, "image_size": size, "batch": batch, "mode": mode, "variant": r.variant,
-                       "precision": "bfloat16 autocast" if r.variant == "bf16" else "float32",
-                       "median_s": med, "images_per_s": batch / med, "ratio_vs_ours": base / med,
-                       "times_s": times[r.variant], "setup_s": r.setup_s,
-                       "max_abs_logit_diff_vs_ours": diffs.get(r.variant, 0.0)}
-                results.append(row)
-                extra = f"  (compile {r.setup_s:.0f}s)" if r.variant == "compile" else ""
-                print(f"  {mode:17s} {r.variant:14s} {row['images_per_s']:8.2f} img/s  {med * 1e3:9.1f} ms/batch  "
-                      f"throughput x{row['ratio_vs_ours']:.2f} of ours{extra}", flush=True)
-        print()
+        results += measure(name, args, variants, ref_classes)
         write_json(args.out, {"machine": info, "reference": ref_note, "repeats": args.repeats,
                          "warmup": args.warmup, "results": results})  # after every model: partial runs count
     print(f"wrote {args.out}")
     return 0
+
+
+def measure(name: str, args: argparse.Namespace, variants: list[str], ref_classes) -> list[dict]:
+    """One model's rows: every variant in every mode, timed interleaved, with its ratio to ours and its
+    largest logit difference from ours."""
+    results = []
+    size = args.image_size or reference_config(name).image_size
+    batch = args.batch or DEFAULT_BATCH.get(name, 8)
+    shapes = reference_shapes(reference_config(name))
+    ref_state = seeded_state_dict(shapes, seed=0)
+    config, ours, _ = convert_reference(ref_state, name)
+    state = {"ours": ours, "reference": ref_state}
+    models = {v: build(name, v, state, ref_classes) for v in variants}
+    assert to_reference_state_dict(models["ours"]).keys() == ref_state.keys()
+    x = seeded_input((batch, 3, size, size), seed=1)
+    diffs = check_outputs(models, seeded_input((1, 3, size, size), seed=2))
+    print(f"{name} @ {size}x{size}, batch {batch}: max |logit diff| vs ours: "
+          + ", ".join(f"{k} {v:.2e}" for k, v in diffs.items()))
+    for mode in args.modes.split(","):
+        runners = [Runner(name, v, mode, models[v], x) for v in variants]
+        if mode == "forward" and "compile" in variants:  # the compiled model computes the same logits
+            with torch.no_grad():
+                compiled = next(r for r in runners if r.variant == "compile").model(x)
+                diffs["compile"] = (compiled - models["ours"].eval()(x)).abs().max().item()
+            print(f"  compile: max |logit diff| vs ours {diffs['compile']:.2e}")
+        for r in runners:
+            for _ in range(args.warmup):
+                r.step()
+        times = {r.variant: [] for r in runners}
+        for _ in range(args.repeats):
+            for r in runners:  # interleaved
+                t = time.perf_counter()
+                r.step()
+                times[r.variant].append(time.perf_counter() - t)
+        base = statistics.median(times["ours"])
+        for r in runners:
+            med = statistics.median(times[r.variant])
+            row = {"model": name, "image_size": size, "batch": batch, "mode": mode, "variant": r.variant,
+                   "precision": "bfloat16 autocast" if r.variant == "bf16" else "float32",
+                   "median_s": med, "images_per_s": batch / med, "ratio_vs_ours": base / med,
+                   "times_s": times[r.variant], "setup_s": r.setup_s,
+                   "max_abs_logit_diff_vs_ours": diffs.get(r.variant, 0.0)}
+            results.append(row)
+            extra = f"  (compile {r.setup_s:.0f}s)" if r.variant == "compile" else ""
+            print(f"  {mode:17s} {r.variant:14s} {row['images_per_s']:8.2f} img/s  {med * 1e3:9.1f} ms/batch  "
+                  f"throughput x{row['ratio_vs_ours']:.2f} of ours{extra}", flush=True)
+    print()
+    return results
 
 
 if __name__ == "__main__":

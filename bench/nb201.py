@@ -52,7 +52,7 @@ from nasnet.search.strategies import make_strategy  # noqa: E402
 
 # The configurations compared. The settings of ppo, reinforce and evolution, and the recommendation, were
 # chosen on CIFAR-10 with seeds 1000-1099 (bench/results/nb201/tuning.md), never on the seeds (0-199) or the
-# datasets reported; they are nasnet.search.config.TUNED_SETTINGS and SEARCH_STRATEGY, which a test checks.
+# datasets reported; they are nasnet.search.defaults.TUNED_SETTINGS and SEARCH_STRATEGY, which a test checks.
 CONFIGS = {
     "random": "random",
     "ppo-paper": "ppo:lr=0.00035:batch-size=20:entropy-weight=0.00001",

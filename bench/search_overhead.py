@@ -93,6 +93,22 @@ def executor_per_child(executor, n: int, sleep: float) -> float:
     return (time.perf_counter() - t) / n
 
 
+def executor_overhead(make, args: argparse.Namespace, warm_in_startup: bool) -> tuple[float, float, float]:
+    """An executor's start-up seconds, and its seconds per no-op child and per child that sleeps `args.sleep`.
+    Four no-op children warm it up first; with `warm_in_startup` they count in the start-up (the process
+    executor's workers start with its first children), else the start-up is the constructor alone (Ray's)."""
+    t = time.perf_counter()
+    executor = make()
+    startup = time.perf_counter() - t
+    executor_per_child(executor, 4, 0.0)
+    if warm_in_startup:
+        startup = time.perf_counter() - t
+    noop = executor_per_child(executor, args.tasks, 0.0)
+    sleep = executor_per_child(executor, max(10, args.tasks // 10), args.sleep)
+    executor.close()
+    return startup, noop, sleep
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--children", type=int, default=200, help="children for the driver measurement")
@@ -128,37 +144,31 @@ def main() -> int:
     out["serial_noop_s"], out["serial_sleep_s"] = s_noop, s_sleep
     print(f"\n3. executors, {args.tasks} no-op children:")
     print(f"   serial: {s_noop * 1e3:8.2f} ms per no-op child; {s_sleep:.3f} s per {args.sleep} s child")
-    t = time.perf_counter()
-    proc_ex = ProcessExecutor(workers=2)
-    executor_per_child(proc_ex, 4, 0.0)                 # start the workers
-    p_start = time.perf_counter() - t
-    p_noop = executor_per_child(proc_ex, args.tasks, 0.0)
-    p_sleep = executor_per_child(proc_ex, max(10, args.tasks // 10), args.sleep)
-    proc_ex.close()
+    p_start, p_noop, p_sleep = executor_overhead(lambda: ProcessExecutor(workers=2), args, warm_in_startup=True)
     out.update(process_startup_s=p_start, process_noop_s=p_noop, process_sleep_s=p_sleep)
     print(f"   process (2 workers): start-up {p_start:.1f} s; {p_noop * 1e3:8.2f} ms per no-op child "
           f"(overhead vs serial {(p_noop - s_noop) * 1e3:.2f} ms, ratio {p_noop / s_noop:.0f}x); "
           f"{p_sleep:.3f} s per {args.sleep} s child -> speed-up over serial {s_sleep / p_sleep:.2f}x")
     if not args.no_ray:
-        try:
-            from nasnet.search.executors.ray import RayExecutor
-        except ImportError:
-            print("   ray: not installed")
-        else:
-            t = time.perf_counter()
-            ray_ex = RayExecutor(workers=2, cpus_per_child=1)
-            startup = time.perf_counter() - t
-            executor_per_child(ray_ex, 4, 0.0)             # warm the workers up
-            r_noop = executor_per_child(ray_ex, args.tasks, 0.0)
-            r_sleep = executor_per_child(ray_ex, max(10, args.tasks // 10), args.sleep)
-            ray_ex.close()
-            out.update(ray_startup_s=startup, ray_noop_s=r_noop, ray_sleep_s=r_sleep)
-            print(f"   ray (local, 2 workers): start-up {startup:.1f} s; {r_noop * 1e3:8.2f} ms per no-op child "
-                  f"(overhead vs serial {(r_noop - s_noop) * 1e3:.2f} ms per child, ratio {r_noop / s_noop:.0f}x); "
-                  f"{r_sleep:.3f} s per {args.sleep} s child -> speed-up over serial {s_sleep / r_sleep:.2f}x "
-                  "(2 workers: ideal 2x)")
+        ray_overhead(args, out, s_noop, s_sleep)
     print("\n" + json.dumps(out))
     return 0
+
+
+def ray_overhead(args: argparse.Namespace, out: dict, s_noop: float, s_sleep: float) -> None:
+    """Step 3 for a local Ray instance with 2 workers, against the serial executor's `s_noop` and `s_sleep`."""
+    try:
+        from nasnet.search.executors.ray import RayExecutor
+    except ImportError:
+        print("   ray: not installed")
+        return
+    startup, r_noop, r_sleep = executor_overhead(lambda: RayExecutor(workers=2, cpus_per_child=1), args,
+                                                 warm_in_startup=False)
+    out.update(ray_startup_s=startup, ray_noop_s=r_noop, ray_sleep_s=r_sleep)
+    print(f"   ray (local, 2 workers): start-up {startup:.1f} s; {r_noop * 1e3:8.2f} ms per no-op child "
+          f"(overhead vs serial {(r_noop - s_noop) * 1e3:.2f} ms per child, ratio {r_noop / s_noop:.0f}x); "
+          f"{r_sleep:.3f} s per {args.sleep} s child -> speed-up over serial {s_sleep / r_sleep:.2f}x "
+          "(2 workers: ideal 2x)")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Child-training throughput: eager baseline vs the optimised path, measured in one run (issue 3).
+"""Child-training throughput: eager baseline vs the optimised path, measured in one run.
 
     python bench/train_throughput.py                 # CPU: digits child + CIFAR-shaped search child
     python bench/train_throughput.py --concurrent 2  # also K children training at once, 1 thread each
@@ -113,7 +113,37 @@ def profile_digits(args) -> None:
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12, max_name_column_width=40))
 
 
-def main() -> None:
+def digits_child(device: str) -> dict:
+    """The whole digits search child (N=2, F0=16, 10 epochs) through train_child, timed after a warm-up epoch."""
+    from nasnet.search.children.train import train_child
+
+    payload = {"genotype": "nasnet-a", "model": {"filters": 16}, "train": {"epochs": 10}, "data": "digits",
+               "device": device}
+    train_child({**payload, "train": {"epochs": 1}})  # load the data and warm up outside the timing
+    t = time.perf_counter()
+    r = train_child(payload)
+    wall = time.perf_counter() - t
+    print(f"digits search child (N=2, F0=16, 10 epochs) via train_child: {wall:.1f} s (target 10 s, "
+          f"x{wall / 10:.1f}); reward {r['reward']:.3f}, {r['images_per_second']:.0f} training images/s")
+    return {"digits_child_seconds": wall, "digits_child_reward": r["reward"]}
+
+
+def cifar_child_seconds(rows: dict, eval_ips_500: float, concurrent: int) -> dict:
+    """A 20-epoch CIFAR search child's GPU seconds at the measured rates: alone, and with `concurrent` children
+    sharing the GPU (20 epochs of 45,000 images, then one validation pass of 5,000)."""
+    per_child = 20 * 45_000 / rows["optimised"] + 5_000 / eval_ips_500
+    print(f"  20-epoch CIFAR search child in bf16: {per_child:.0f} s alone (target 30 s)")
+    out = {}
+    if concurrent:
+        shared = 20 * 45_000 / rows[f"{concurrent} concurrent"] + 5_000 / eval_ips_500
+        print(f"  with {concurrent} children sharing the GPU: {shared:.0f} s of GPU time per child")
+        out["cifar_child_seconds_shared"] = shared
+    out["cifar_child_seconds"] = per_child
+    return out
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The benchmark's flags, and the hidden one its concurrent workers are started with."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's)")
@@ -126,7 +156,11 @@ def main() -> None:
     p.add_argument("--profile", action="store_true", help="profile one epoch of the optimised digits child")
     p.add_argument("--json", default=None, help="write the numbers to this JSON file")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
-    args = p.parse_args()
+    return p
+
+
+def main() -> None:
+    args = _parser().parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.worker:
@@ -171,30 +205,13 @@ def main() -> None:
             rows[f"{k} concurrent"] = total
         results[shape] = rows
         if shape == "cifar" and cuda:
-            per_child = 20 * 45_000 / rows["optimised"] + 5_000 / e500  # 20 epochs, then one validation pass
-            print(f"  20-epoch CIFAR search child in bf16: {per_child:.0f} s alone (target 30 s)")
-            if args.concurrent:
-                shared = 20 * 45_000 / rows[f"{args.concurrent} concurrent"] + 5_000 / e500
-                print(f"  with {args.concurrent} children sharing the GPU: {shared:.0f} s of GPU time per child")
-                results["cifar_child_seconds_shared"] = shared
-            results["cifar_child_seconds"] = per_child
+            results.update(cifar_child_seconds(rows, e500, args.concurrent))
         print()
 
     if args.profile:
         profile_digits(args)
     if not args.skip_child:
-        from nasnet.search.children.train import train_child
-
-        payload = {"genotype": "nasnet-a", "model": {"filters": 16}, "train": {"epochs": 10}, "data": "digits",
-                   "device": args.device}
-        train_child({**payload, "train": {"epochs": 1}})  # load the data and warm up outside the timing
-        t = time.perf_counter()
-        r = train_child(payload)
-        wall = time.perf_counter() - t
-        print(f"digits search child (N=2, F0=16, 10 epochs) via train_child: {wall:.1f} s (target 10 s, "
-              f"x{wall / 10:.1f}); reward {r['reward']:.3f}, {r['images_per_second']:.0f} training images/s")
-        results["digits_child_seconds"] = wall
-        results["digits_child_reward"] = r["reward"]
+        results.update(digits_child(args.device))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
 

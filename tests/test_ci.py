@@ -1,4 +1,4 @@
-"""The README's test command on a fresh machine (issue 13, item 19): the browser test skips, saying why,
+"""The README's test command on a fresh machine: the browser test skips, saying why,
 where there is no Chromium, and fails instead where CI says Chromium must be there."""
 
 import os

@@ -1,4 +1,4 @@
-"""`nasnet zoo` and `nasnet show` (issue 2, items 6-7) and the error contract of the command line."""
+"""`nasnet zoo` and `nasnet show` and the error contract of the command line."""
 
 import json
 

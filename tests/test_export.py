@@ -1,4 +1,4 @@
-"""Export (issue 5, item 3): ONNX (opset >= 17, dynamic batch) run in onnxruntime, and TorchScript."""
+"""Export: ONNX (opset >= 17, dynamic batch) run in onnxruntime, and TorchScript."""
 
 import json
 

@@ -1,4 +1,4 @@
-"""Genotype value semantics, text/JSON forms and error messages (issue 2, item 1)."""
+"""Genotype value semantics, text/JSON forms and error messages."""
 
 import json
 import random

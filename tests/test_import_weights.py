@@ -1,4 +1,4 @@
-"""One importer behind one command (issue 12): `nasnet import-weights` for every format, the files it
+"""One importer behind one command: `nasnet import-weights` for every format, the files it
 writes and refuses to write, `nasnet export --safetensors`, and plain state dicts in `nasnet export`,
 `nasnet eval` and `create_model(checkpoint=...)`.
 

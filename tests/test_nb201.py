@@ -197,7 +197,7 @@ def test_the_defaults_of_nasnet_search_are_the_measured_ones_and_the_papers_one_
 
     from nasnet.cli import build_parser
     from nasnet.cli._search_args import resolve_config
-    from nasnet.search.config import SEARCH_STRATEGY, TUNED_SETTINGS
+    from nasnet.search.defaults import SEARCH_STRATEGY, TUNED_SETTINGS
 
     assert bench.RECOMMENDED == SEARCH_STRATEGY and bench.strategy_config("ppo-paper") == StrategyConfig()
     for name, settings in TUNED_SETTINGS.items():

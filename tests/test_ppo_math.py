@@ -1,4 +1,4 @@
-"""PPO and REINFORCE updates against a hand-written policy and loss (paper §3, A.3; issue 15, item 3).
+"""PPO and REINFORCE updates against a hand-written policy and loss (paper §3, A.3).
 
 The reference here re-implements the controller's policy on a tiny space (two decisions of 2 and 3
 choices, 6 LSTM units) with plain torch: one LSTM step per decision (PyTorch's gate order i, f, g,

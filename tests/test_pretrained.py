@@ -1,4 +1,4 @@
-"""Published weights (issue 5, items 1-2): the reference layout, exact logits, strict loading, safe reading.
+"""Published weights: the reference layout, exact logits, strict loading, safe reading.
 
 The fixture tests/fixtures/reference_nasnet.pt was made by tools/make_reference_fixture.py with the
 reference implementations (pretrainedmodels 0.7.4, timm 1.0.31) installed in a separate

@@ -1,5 +1,5 @@
-"""report.html in headless Chromium (issue 6 acceptance): plots decode, the table renders and sorts, no errors,
-and at 1400 px nothing scrolls sideways (issue 13).
+"""report.html in headless Chromium: plots decode, the table renders and sorts, no errors,
+and at 1400 px nothing scrolls sideways.
 
 Uses Debian's `chromium` package (NASNET_CHROMIUM may name another binary), driven by the
 `playwright` Python package without its own browser download. Without a browser the test is
@@ -135,7 +135,7 @@ def test_report_renders_in_headless_chromium(tmp_path):
                 page.evaluate("window.scrollTo(0, 0)")
 
                 page.screenshot(path=str(ARTIFACTS / f"report-{name}.png"))   # the first screen; 1400 px: whole page
-                # at 1400 px wide no table makes the page or its box scroll sideways (issue 13)
+                # at 1400 px wide no table makes the page or its box scroll sideways
                 page.set_viewport_size({"width": 1400, "height": 900})
                 wide = page.evaluate("""() => Array.from(document.querySelectorAll('body, .scroll-x'))
                     .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.className || e.tagName)""")

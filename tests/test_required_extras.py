@@ -1,4 +1,4 @@
-"""Tests that cannot vanish quietly (issue 15, item 7): where the full suite must run (CI sets
+"""Tests that cannot vanish quietly: where the full suite must run (CI sets
 NASNET_CI=1, see .ci/run), a package of the test extra that is missing fails the suite instead of
 skipping the tests that need it (importorskip would pass with exit 0); elsewhere such tests skip and
 say why. Tests that need CUDA carry the `gpu` marker, so they skip visibly without it."""

@@ -1,4 +1,4 @@
-"""The search space: vocabularies, size, encode/decode, sampling (issue 2, item 2)."""
+"""The search space: vocabularies, size, encode/decode, sampling."""
 
 import itertools
 import random

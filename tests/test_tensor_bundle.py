@@ -1,4 +1,4 @@
-"""Our reader of TensorFlow's checkpoint format (issue 12) against TensorFlow's own reader.
+"""Our reader of TensorFlow's checkpoint format against TensorFlow's own reader.
 
 The checkpoints in tests/fixtures/tf_slim/ were written by TensorFlow (tf.compat.v1.train.Saver) from
 TF-Slim's NASNet builder; meta.json records, for every variable, what tf.train.load_checkpoint read:

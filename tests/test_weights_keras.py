@@ -1,4 +1,4 @@
-"""Keras Applications NASNet .h5 files (issue 12): exact against Keras's own forward pass.
+"""Keras Applications NASNet .h5 files: exact against Keras's own forward pass.
 
 tests/fixtures/keras/ was made by tools/make_keras_fixture.py with tf_keras's NASNet constructor at a
 reduced size (mobile: NASNetMobile's settings, penultimate 192, one block a stage, with the top;

@@ -1,4 +1,4 @@
-"""safetensors weights (issue 12): timm's hub files, hub cache folders, our own files, plain state dicts.
+"""safetensors weights: timm's hub files, hub cache folders, our own files, plain state dicts.
 
 The NASNet-A Large file on the hub (timm/nasnetalarge.tf_in1k) is 355 MB, so the test makes an
 equivalent one from a seed: tools/make_timm_safetensors_fixture.py, run once with timm installed,

@@ -1,4 +1,4 @@
-"""TF-Slim NASNet-A checkpoints (issue 12): our logits on checkpoints TensorFlow wrote equal TensorFlow's.
+"""TF-Slim NASNet-A checkpoints: our logits on checkpoints TensorFlow wrote equal TensorFlow's.
 
 tests/fixtures/tf_slim/{mobile,large} were made by tools/make_tf_slim_fixture.py: TF-Slim's own
 NASNet builder at a reduced size (mobile: N = 1, F0 = 8, 1001 classes; large: stem x 3,

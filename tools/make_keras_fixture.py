@@ -1,4 +1,4 @@
-"""Make tests/fixtures/keras/: Keras-written NASNet .h5 weight files with Keras's outputs (issue 12).
+"""Make tests/fixtures/keras/: Keras-written NASNet .h5 weight files with Keras's outputs.
 
 Keras Applications ship NASNet-A as ``NASNet-mobile.h5``, ``NASNet-mobile-no-top.h5``,
 ``NASNet-large.h5`` and ``NASNet-large-no-top.h5``: ``save_weights`` files in the legacy HDF5 layout.

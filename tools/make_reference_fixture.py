@@ -1,4 +1,4 @@
-"""Make tests/fixtures/reference_nasnet.pt: the reference NASNet-A key layouts and logits (issue 5).
+"""Make tests/fixtures/reference_nasnet.pt: the reference NASNet-A key layouts and logits.
 
 The exactness tests (tests/test_pretrained.py) must run without the reference implementations
 installed, so this script is run once, in a separate environment that has them, and its output is
@@ -132,6 +132,22 @@ def run_case(model: torch.nn.Module, shape: tuple[int, ...]) -> tuple[torch.Tens
     return logits, lay, time.time() - t
 
 
+def keep_layout(layouts: dict, name: str, model_name: str, classes: int, lay: dict) -> None:
+    """One stored layout per model (1000 classes; the 1001 layout differs only in last_linear): the first
+    case's is kept, and every later case of the model must have it."""
+    base = {k: list(v) for k, v in lay.items()}
+    if classes == 1001:
+        base["last_linear.weight"][0] = 1000
+        base["last_linear.bias"][0] = 1000
+    if model_name in layouts:
+        stored = layouts[model_name]
+        strip = lambda d: {k: v for k, v in d.items() if not k.endswith("num_batches_tracked")}  # noqa: E731
+        if strip(stored) != strip(base):
+            raise SystemExit(f"{name}: its key layout differs from the other {model_name} reference")
+    else:
+        layouts[model_name] = base
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("-o", "--output", default=str(ROOT / "tests" / "fixtures" / "reference_nasnet.pt"))
@@ -171,19 +187,7 @@ def main() -> int:
     for name, source, build, model_name, classes, shape in cases:
         torch.manual_seed(0)
         logits, lay, secs = run_case(build(), shape)
-        # one stored layout per model (1000 classes); the 1001 layout differs only in last_linear
-        key = model_name
-        base = {k: list(v) for k, v in lay.items()}
-        if classes == 1001:
-            base["last_linear.weight"][0] = 1000
-            base["last_linear.bias"][0] = 1000
-        if key in out["layouts"]:
-            stored = out["layouts"][key]
-            strip = lambda d: {k: v for k, v in d.items() if not k.endswith("num_batches_tracked")}  # noqa: E731
-            if strip(stored) != strip(base):
-                raise SystemExit(f"{name}: its key layout differs from the other {model_name} reference")
-        else:
-            out["layouts"][key] = base
+        keep_layout(out["layouts"], name, model_name, classes, lay)
         out["cases"].append({"name": name, "source": source, "model": model_name, "classes": classes,
                              "input_shape": list(shape), "exact": name not in inexact,
                              "logits": logits.float().clone()})

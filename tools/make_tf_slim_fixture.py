@@ -1,4 +1,4 @@
-"""Make tests/fixtures/tf_slim/<case>/: real TF-Slim NASNet-A checkpoints with TensorFlow's logits (issue 12).
+"""Make tests/fixtures/tf_slim/<case>/: real TF-Slim NASNet-A checkpoints with TensorFlow's logits.
 
 For each case below this builds NASNet-A with TF-Slim's own builder (``build_nasnet_mobile`` /
 ``build_nasnet_large`` of ``research/slim/nets/nasnet`` in TensorFlow's model garden) at a reduced
@@ -178,6 +178,27 @@ def perturbed_value(name: str, shape: tuple[int, ...], dtype, rng: np.random.Gen
     return np.asarray(v, dtype=dtype)
 
 
+def read_back(tf, checkpoint: Path) -> dict:
+    """What TensorFlow's own reader reads of every variable of `checkpoint`: dtype, shape, sum, first values."""
+    reader = tf.train.load_checkpoint(str(checkpoint))
+    dtypes = reader.get_variable_to_dtype_map()
+    recorded = {}
+    for var, var_shape in sorted(reader.get_variable_to_shape_map().items()):
+        value = reader.get_tensor(var)
+        flat = np.asarray(value).ravel()
+        recorded[var] = {"dtype": dtypes[var].name, "shape": list(var_shape),
+                         "sum": float(np.sum(flat, dtype=np.float64)),
+                         "head": [v.item() for v in flat[:4]]}
+    return recorded
+
+
+def write_meta(path: Path, meta: dict) -> None:
+    """meta.json, indented, with one line per variable under "tf_reader" (the last key)."""
+    text = json.dumps({k: v for k, v in meta.items() if k != "tf_reader"}, indent=1)
+    rows = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in meta["tf_reader"].items())
+    path.write_text(text[:-2] + ',\n "tf_reader": {\n' + rows + "\n }\n}\n")
+
+
 def make_case(name: str, spec: dict, out_dir: Path, reference) -> dict:
     tf, slim, nasnet = reference
     graph = tf.Graph()
@@ -218,15 +239,7 @@ def make_case(name: str, spec: dict, out_dir: Path, reference) -> dict:
                 old.unlink()
             saver = tf.train.Saver(var_list=variables, write_version=tf.train.SaverDef.V2)
             saver.save(sess, str(out_dir / "model.ckpt"), write_meta_graph=False, write_state=False)
-    reader = tf.train.load_checkpoint(str(out_dir / "model.ckpt"))
-    dtypes = reader.get_variable_to_dtype_map()
-    recorded = {}
-    for var, var_shape in sorted(reader.get_variable_to_shape_map().items()):
-        value = reader.get_tensor(var)
-        flat = np.asarray(value).ravel()
-        recorded[var] = {"dtype": dtypes[var].name, "shape": list(var_shape),
-                         "sum": float(np.sum(flat, dtype=np.float64)),
-                         "head": [v.item() for v in flat[:4]]}
+    recorded = read_back(tf, out_dir / "model.ckpt")
     np.savez(out_dir / "expected.npz", inputs=inputs, **{k: np.asarray(v, np.float32) for k, v in outputs.items()})
     meta = {
         "made_by": "tools/make_tf_slim_fixture.py",
@@ -241,9 +254,7 @@ def make_case(name: str, spec: dict, out_dir: Path, reference) -> dict:
         "input_seed": INPUT_SEED,
         "tf_reader": recorded,
     }
-    text = json.dumps({k: v for k, v in meta.items() if k != "tf_reader"}, indent=1)
-    rows = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in recorded.items())
-    (out_dir / "meta.json").write_text(text[:-2] + ',\n "tf_reader": {\n' + rows + "\n }\n}\n")
+    write_meta(out_dir / "meta.json", meta)
     sizes = {p.name: p.stat().st_size for p in sorted(out_dir.iterdir())}
     print(f"{name}: {len(recorded)} variables, logits {outputs['logits'].shape}, "
           f"files {sizes} ({sum(sizes.values()) / 1024:.0f} KiB)")

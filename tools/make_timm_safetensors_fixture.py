@@ -1,4 +1,4 @@
-"""Make tests/fixtures/timm_nasnetalarge_safetensors.json: what timm writes for the hub, and timm's logits (issue 12).
+"""Make tests/fixtures/timm_nasnetalarge_safetensors.json: what timm writes for the hub, and timm's logits.
 
 timm 1.x downloads NASNet-A Large from the Hugging Face hub (``timm/nasnetalarge.tf_in1k``) as
 ``model.safetensors`` beside a ``config.json``. The real file is 355 MB (88.9M parameters), far too

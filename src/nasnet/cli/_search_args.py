@@ -13,9 +13,9 @@ from typing import Any
 
 from ..errors import NasnetError
 from ..options import Setting, settings
-from ..search.choices import EARLY_STOPS, NB201_CHILD_FN
-from ..search.config import (NB201_SPACE, QUICK_DIGITS_DATA, SearchConfig, is_quick_digits, new_run_base, new_run_child,
-                             new_run_defaults)
+from ..search.choices import EARLY_STOPS, NB201_CHILD_FN, NB201_SPACE
+from ..search.config import SearchConfig, new_run_base
+from ..search.defaults import QUICK_DIGITS_DATA, is_quick_digits, new_run_child, new_run_defaults
 from ._parse import add_data_flag, add_setting, number_or, parse_value, whole_numbers
 
 # The help's groups, in order: the group a field declares -> its title.

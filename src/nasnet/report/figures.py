@@ -129,45 +129,82 @@ def entropy_figure(runs):
     the share of it), so a short run's drift reads as the small thing it is.
     """
     plt = _pyplot()
-    fig, ((ax, ax2), (ax3, ax4)) = plt.subplots(2, 2, figsize=(11, 8))
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
+    (ax, ax2), (ax3, ax4) = axes
     spaces, lasts = {}, []
     for i, r in enumerate(runs):
-        by_version: dict[int, list[float]] = {}
-        for t in r.trials:
-            if t.entropy is not None and t.policy_version is not None:
-                by_version.setdefault(t.policy_version, []).append(t.entropy)
-        if by_version:
-            xs = sorted(by_version)
-            ax.plot(xs, [mean(by_version[v]) for v in xs], color=f"C{i}", marker="o", ms=3, lw=1.5)
-            lasts.append(mean(by_version[xs[-1]]))
+        last = _controller_curves(axes, r, f"C{i}")
+        if last is not None:
+            lasts.append(last)
         space = (r.config or {}).get("space")
         if space:
             spaces.setdefault(space, _uniform_entropy(space))
-        ups = [u for u in r.updates if u["mean_reward"] is not None]
-        if ups:
-            xs = [u["version"] for u in ups]
-            ax2.plot(xs, [u["mean_reward"] for u in ups], color=f"C{i}", marker="o", ms=3, lw=1.5)
-            ax2.plot(xs, [u["baseline"] for u in ups], color=f"C{i}", ls="--", lw=1.2)
-        for a, key in ((ax3, "kl"), (ax4, "clip_fraction")):
-            pts = [(u["version"], u[key]) for u in r.updates if u.get(key) is not None]
-            if pts:
-                a.plot(*zip(*pts), color=f"C{i}", marker="o", ms=3, lw=1.5)
+    _uniform_reference(ax, spaces, lasts[0] if len(runs) == 1 and lasts else None)
+    _controller_notes(axes, runs)
+    _controller_labels(axes, runs)
+    # below the panels, not in the entropy panel: run names as long as `nasnet compare` writes them would
+    # cover the curves (where a collapse shows) and the right axis
+    keys = _run_keys(runs) + ax.get_legend_handles_labels()[0]
+    ax2.legend(handles=[_key("mean reward", "-", "o", ms=3), _key("baseline (moving average)", "--")],
+               fontsize=8, loc="best")
+    if keys:
+        ncol = min(3, len(keys))
+        fig.legend(handles=keys, fontsize=8, loc="lower center", ncol=ncol, frameon=False)
+        fig.tight_layout(rect=(0, 0.015 + 0.028 * math.ceil(len(keys) / ncol), 1, 1))
+    else:
+        fig.tight_layout()
+    return fig
+
+
+def _controller_curves(axes, run, color: str) -> float | None:
+    """One run's curves on the four panels of `entropy_figure`; returns its last mean entropy (None without)."""
+    (ax, ax2), (ax3, ax4) = axes
+    by_version: dict[int, list[float]] = {}
+    for t in run.trials:
+        if t.entropy is not None and t.policy_version is not None:
+            by_version.setdefault(t.policy_version, []).append(t.entropy)
+    last = None
+    if by_version:
+        xs = sorted(by_version)
+        ax.plot(xs, [mean(by_version[v]) for v in xs], color=color, marker="o", ms=3, lw=1.5)
+        last = mean(by_version[xs[-1]])
+    ups = [u for u in run.updates if u["mean_reward"] is not None]
+    if ups:
+        xs = [u["version"] for u in ups]
+        ax2.plot(xs, [u["mean_reward"] for u in ups], color=color, marker="o", ms=3, lw=1.5)
+        ax2.plot(xs, [u["baseline"] for u in ups], color=color, ls="--", lw=1.2)
+    for a, key in ((ax3, "kl"), (ax4, "clip_fraction")):
+        pts = [(u["version"], u[key]) for u in run.updates if u.get(key) is not None]
+        if pts:
+            a.plot(*zip(*pts), color=color, marker="o", ms=3, lw=1.5)
+    return last
+
+
+def _uniform_reference(ax, spaces: dict[str, float | None], last: float | None) -> None:
+    """The uniform policy's entropy of each space on the entropy panel, the y-axis from 0 to it, and with
+    one space its share on the right axis (and a single run's `last` entropy as a share of it)."""
     uniform = [h for h in spaces.values() if h is not None]
     for space, h in spaces.items():
         if h is not None:
             ax.axhline(h, color="#9ca3af", ls=":", lw=1.2,
                        label=f"uniform policy{f' ({space})' if len(spaces) > 1 else ''}: {h:.1f} nats")
-    if uniform:
-        # the whole range a policy's entropy can take, 0 to the uniform policy's: a drift of a few
-        # hundredths of a nat over a short run is noise beside it, and a collapse is plain to see
-        top = max(uniform + [y for line in ax.get_lines() for y in line.get_ydata()])
-        ax.set_ylim(0, top * 1.06)
-        if len(uniform) == 1:
-            u = uniform[0]
-            share = ax.secondary_yaxis("right", functions=(lambda h: 100 * h / u, lambda p: p * u / 100))
-            share.set_ylabel("% of the uniform policy's entropy")
-            if len(runs) == 1 and lasts:
-                ax.plot([], [], ls="", label=f"last: {lasts[0]:.2f} nats ({100 * lasts[0] / u:.1f}% of uniform)")
+    if not uniform:
+        return
+    # the whole range a policy's entropy can take, 0 to the uniform policy's: a drift of a few
+    # hundredths of a nat over a short run is noise beside it, and a collapse is plain to see
+    top = max(uniform + [y for line in ax.get_lines() for y in line.get_ydata()])
+    ax.set_ylim(0, top * 1.06)
+    if len(uniform) == 1:
+        u = uniform[0]
+        share = ax.secondary_yaxis("right", functions=(lambda h: 100 * h / u, lambda p: p * u / 100))
+        share.set_ylabel("% of the uniform policy's entropy")
+        if last is not None:
+            ax.plot([], [], ls="", label=f"last: {last:.2f} nats ({100 * last / u:.1f}% of uniform)")
+
+
+def _controller_notes(axes, runs) -> None:
+    """Say on each panel of `entropy_figure` what it lacks; KL on a log scale when it has both panels' data."""
+    (ax, ax2), (ax3, ax4) = axes
     if not any(r.trials for r in runs):
         _note(ax, "no trials yet")
     if not any(r.updates for r in runs):
@@ -178,6 +215,11 @@ def entropy_figure(runs):
         _note(ax4, "no PPO update recorded")
     elif any(u.get("kl") for r in runs for u in r.updates):
         ax3.set_yscale("log")
+
+
+def _controller_labels(axes, runs) -> None:
+    """Titles, axis labels and grids of `entropy_figure`'s four panels."""
+    (ax, ax2), (ax3, ax4) = axes
     ax3.set_xlabel("controller update")
     ax3.set_ylabel("KL(before || after), nats")
     ax3.set_title("how far each update moved the policy")
@@ -194,18 +236,6 @@ def entropy_figure(runs):
     _whole(ax.xaxis, ax2.xaxis, ax3.xaxis, ax4.xaxis)
     for a in (ax, ax2, ax3, ax4):
         a.grid(True, alpha=0.3)
-    # below the panels, not in the entropy panel: run names as long as `nasnet compare` writes them would
-    # cover the curves (where a collapse shows) and the right axis
-    keys = _run_keys(runs) + ax.get_legend_handles_labels()[0]
-    ax2.legend(handles=[_key("mean reward", "-", "o", ms=3), _key("baseline (moving average)", "--")],
-               fontsize=8, loc="best")
-    if keys:
-        ncol = min(3, len(keys))
-        fig.legend(handles=keys, fontsize=8, loc="lower center", ncol=ncol, frameon=False)
-        fig.tight_layout(rect=(0, 0.015 + 0.028 * math.ceil(len(keys) / ncol), 1, 1))
-    else:
-        fig.tight_layout()
-    return fig
 
 
 def failures_figure(runs):

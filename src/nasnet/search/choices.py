@@ -50,5 +50,11 @@ CHILDREN.register("train", DEFAULT_CHILD_FN, help="the paper's child: train the 
 CHILDREN.register("analytic", ANALYTIC_CHILD_FN, help="rewards computed from the cells alone")
 CHILDREN.register("nb201", NB201_CHILD_FN, help="NAS-Bench-201's published results, looked up (nb201:DATASET)")
 
+# NAS-Bench-201: its space's name, the datasets its child looks up, and the child's reward (one training run's
+# validation accuracy, or the mean over its seeds).
+NB201_SPACE = "nb201"
+NB201_DATASETS = ("cifar10", "cifar100", "imagenet16-120")
+NB201_REWARDS = ("single", "mean")
+
 # The controller's optimizer (StrategyConfig.optimizer).
 CONTROLLER_OPTIMIZERS = Registry("optimizer", {"adam": "torch.optim:Adam", "sgd": "torch.optim:SGD"}, lazy=True)

@@ -6,8 +6,9 @@ resources). Defaults are the paper's where it gives a value (§3 and A.3: PPO, l
 0.00035, entropy weight 1e-5, baseline decay 0.95, minibatches of 20; A.3: the top-k retraining
 stage); PPO's clipping 0.2 is Schulman et al.'s; regularized evolution's population and tournament
 follow Real et al. (AAAI 2019), shrunk for small budgets; ASHA's rungs (r, r*eta, r*eta^2, ...)
-follow Li et al. (MLSys 2020); the cost-aware reward is MnasNet's (Tan et al., CVPR 2019). Importing this module
-does not import torch.
+follow Li et al. (MLSys 2020); the cost-aware reward is MnasNet's (Tan et al., CVPR 2019). What a new
+`nasnet search` starts from where it departs from the paper is in nasnet.search.defaults; `new_run_base`
+builds that config. Importing this module does not import torch.
 """
 
 from __future__ import annotations
@@ -23,90 +24,18 @@ from ..errors import NasnetError
 from ..registry import unknown
 from ..options import Option, replace_fields, setting, settings
 from .choices import (ANALYTIC_CHILD_FN, ASHA_TELLS, CHILDREN, CONTROLLER_OPTIMIZERS, COSTS, DEFAULT_CHILD_FN,
-                      EARLY_STOPS, FAILURE_RULES, NB201_CHILD_FN, STRATEGIES)
+                      EARLY_STOPS, FAILURE_RULES, NB201_CHILD_FN, NB201_DATASETS, NB201_REWARDS, NB201_SPACE,
+                      STRATEGIES)
+from .defaults import (QUICK_DIGITS_CHILD, QUICK_DIGITS_DATA, QUICK_DIGITS_FINAL, SEARCH_STRATEGY, TUNED_SETTINGS,
+                       default_rungs, is_quick_digits, new_run_child, new_run_defaults, tuned_help)
 from .executors import EXECUTORS
-from .rules import UNUSED_WITHOUT, flatten, no_effect, shown, strategy_reads
+from .rules import UNUSED_WITHOUT, flatten, is_int, is_number, no_effect, shown, strategy_reads
 from .rules import quoted as _f
 
+# The new-run helpers live in nasnet.search.defaults; names re-exported here keep older imports working.
 __all__ = ["ANALYTIC_CHILD_FN", "DEFAULT_CHILD_FN", "ChildConfig", "CostConfig", "EarlyStopConfig", "ExecutorConfig",
-           "SearchConfig", "StrategyConfig", "new_run_defaults"]
-
-NB201_SPACE = "nb201"
-NB201_DATASETS = ("cifar10", "cifar100", "imagenet16-120")
-NB201_REWARDS = ("single", "mean")     # one training run's validation accuracy, or the seed mean
-
-# `nasnet search` with no arguments: a digits search that finishes within minutes on 2 CPU cores.
-# These overrides apply to the training child on digits when a new run is started from the command
-# line; other data get the paper's child (N = 2, F0 = 32, 20 epochs: nasnet.child's preset).
-# Chosen by measurement (bench/child_signal.py; docs/search.md, "The default digits child"): 3 epochs
-# of batches of 64 (45 SGD steps), scored on 500 held-out images instead of the default 180, so that
-# two seeds rank architectures alike (Kendall tau >= 0.5) at about 2 CPU seconds a child.
-QUICK_DIGITS_CHILD = {"model": {"normal_cells": 1, "filters": 8}, "train": {"epochs": 3, "batch_size": 64}}
-QUICK_DIGITS_DATA = "digits,val=500"
-# ... and it ends with a small top-k stage: the 3 best retrained with a fresh seed for
-# `epochs_factor` times the search child's epochs (the paper's top 250 trained to convergence, A.3).
-QUICK_DIGITS_FINAL = {"top_k": 3, "epochs_factor": 2}
-
-# The strategy of a new `nasnet search` run and each learner's settings, chosen by measurement against
-# NAS-Bench-201's ground truth, on CIFAR-10 with seeds never reported (bench/nb201.py; docs/nb201.md):
-# evolution and local search tie there, and on the default digits search local search stalled where
-# evolution's later children beat random search's. StrategyConfig's own defaults stay the paper's (PPO,
-# lr 0.00035, entropy weight 1e-5, minibatches of 20; §3, A.3): `nasnet search --paper` starts from them,
-# and so does `nasnet compare`.
-SEARCH_STRATEGY = "evolution"
-TUNED_SETTINGS = {"ppo": {"learning_rate": 0.005, "batch_size": 5, "entropy_weight": 0.003},
-                  "reinforce": {"learning_rate": 0.01, "batch_size": 5, "entropy_weight": 0.01},
-                  "evolution": {"population": 10, "sample_size": 5}}
-
-
-def _tuned(key: str) -> str:
-    """The help's default of a setting TUNED_SETTINGS overrides: "ppo 0.005, reinforce 0.01; the paper's ..."."""
-    tuned = ", ".join(f"{name} {values[key]:g}" for name, values in TUNED_SETTINGS.items() if key in values)
-    return f"{tuned}; {{default}} with --paper and in nasnet compare"
-
-
-def is_quick_digits(child: str | None, space: str | None, data: str | None) -> bool:
-    """Whether a new run's flags name the quick digits search (the training child on digits)."""
-    return new_run_child(child, space) == DEFAULT_CHILD_FN and (data or "digits") == "digits"
-
-
-def new_run_base(child: str | None, space: str | None, data: str | None, paper: bool,
-                 strategy: str | None = None) -> "SearchConfig":
-    """The config a new run's flags start from: the quick digits child for the digits search, and the strategy
-    (`strategy`, else SEARCH_STRATEGY) with its measured settings (TUNED_SETTINGS), or with `paper` the paper's
-    settings (StrategyConfig's defaults: PPO unless another strategy is named)."""
-    name = strategy or ("ppo" if paper else SEARCH_STRATEGY)
-    strategy = StrategyConfig(name=name, **({} if paper else TUNED_SETTINGS.get(name, {})))
-    if is_quick_digits(child, space, data):
-        return SearchConfig(strategy=strategy, child=ChildConfig(
-            data=QUICK_DIGITS_DATA, model=dict(QUICK_DIGITS_CHILD["model"]), train=dict(QUICK_DIGITS_CHILD["train"])))
-    return SearchConfig(strategy=strategy)
-
-
-def new_run_child(child: str | None, space: str | None) -> str:
-    """The child function of a new run: --child's, else NAS-Bench-201's for --space nb201, else the training child."""
-    if child:
-        alias, sep, _ = child.partition(":")
-        return NB201_CHILD_FN if alias == "nb201" else CHILDREN.get(child, child)
-    return NB201_CHILD_FN if (space or "").lower() == NB201_SPACE else DEFAULT_CHILD_FN
-
-
-def _number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
-
-
-def _int(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
-def default_rungs(epochs: int, eta: int) -> tuple[int, ...]:
-    """ASHA rungs for a child of `epochs` epochs: epochs / eta^k rounded, from 1 epoch up to `epochs`."""
-    rungs, r = {int(epochs)}, float(epochs)
-    while r > 1:
-        r /= eta
-        rungs.add(max(1, round(r)))
-    return tuple(sorted(rungs))
-
+           "SearchConfig", "StrategyConfig", "new_run_base", "default_rungs", "is_quick_digits", "new_run_child",
+           "new_run_defaults"]
 
 @dataclass(frozen=True)
 class StrategyConfig:
@@ -117,12 +46,12 @@ class StrategyConfig:
     name: str = setting("ppo", "--strategy", "search strategy", names=STRATEGIES, choices=True, group="search",
                         default_text=f"{SEARCH_STRATEGY}, chosen on NAS-Bench-201, docs/nb201.md; {{default}} with "
                                      "--paper")
-    learning_rate: float = setting(0.00035, "--lr", "learning rate", default_text=_tuned("learning_rate"))  # paper
+    learning_rate: float = setting(0.00035, "--lr", "learning rate", default_text=tuned_help("learning_rate"))  # paper
     entropy_weight: float = setting(1e-5, "--entropy-weight", "entropy penalty weight",
-                                    default_text=_tuned("entropy_weight"))                    # paper
+                                    default_text=tuned_help("entropy_weight"))                # paper
     baseline_decay: float = setting(0.95, "--baseline-decay", "EMA weight of the reward baseline")  # paper
     batch_size: int = setting(20, "--batch-size", "children per controller update", low=1,
-                              default_text=_tuned("batch_size"))                           # paper: minibatches of 20
+                              default_text=tuned_help("batch_size"))                       # paper: minibatches of 20
     clip: float = setting(0.2, "--clip", "PPO clipping epsilon")                              # Schulman et al. 2017
     ppo_epochs: int = setting(4, "--ppo-epochs", "PPO passes over each minibatch", low=1)     # not in the paper
     hidden_size: int = setting(100, "--hidden-size", "LSTM units", low=1)                     # paper: one layer, 100
@@ -131,9 +60,9 @@ class StrategyConfig:
     max_grad_norm: float | None = None
     # evolution: P and S (Real et al.: 100 for 20,000 models, S = 25; small budgets need less)
     population: int = setting(20, "--population", "population P; the first P children are uniform samples", low=2,
-                              group="evolution", default_text=_tuned("population"))
+                              group="evolution", default_text=tuned_help("population"))
     sample_size: int = setting(5, "--sample-size", "tournament size S: the best of S members is mutated", low=1,
-                               group="evolution", default_text=_tuned("sample_size"))
+                               group="evolution", default_text=tuned_help("sample_size"))
 
 
 @dataclass(frozen=True)
@@ -269,7 +198,7 @@ class SearchConfig:
         if self.early_stop.active:
             return self.early_stop.rungs[-1]
         epochs = self.child.train.get("epochs")
-        return epochs if _int(epochs) else None
+        return epochs if is_int(epochs) else None
 
     @property
     def first_job_epochs(self) -> int | None:
@@ -349,12 +278,12 @@ class SearchConfig:
                 continue
             many = item.kind == "counts"
             for v in value if many else [value]:
-                if not _int(v) or not low <= v <= high:
-                    bound = f"of at most {high:,}" if _int(v) and v > high else f"of at least {low:,}{note}"
+                if not is_int(v) or not low <= v <= high:
+                    bound = f"of at most {high:,}" if is_int(v) and v > high else f"of at least {low:,}{note}"
                     raise NasnetError(f"{_f(name)} must be {'whole numbers' if many else 'a whole number'} {bound}, "
                                       f"got {shown(value)}")
         for name, value in flat.items():
-            if _int(value) and not -2**63 <= value < 2**63:
+            if is_int(value) and not -2**63 <= value < 2**63:
                 raise NasnetError(f"{_f(name)} = {shown(value)} is beyond the 64-bit integers a run's store holds")
 
     def unused(self, name: str) -> str | None:
@@ -382,11 +311,13 @@ class SearchConfig:
         if c.fn != NB201_CHILD_FN:
             return
         unused = [name for name, given in (("child.model, child.train", c.model or c.train),
-                                           ("early_stop.name", self.early_stop.active), ("cost.target", self.cost.active),
+                                           ("early_stop.name", self.early_stop.active),
+                                           ("cost.target", self.cost.active),
                                            ("epoch_budget", self.epoch_budget),
                                            ("top_k, pick_seeds", self.top_k or self.pick_seeds)) if given]
         checks = [(nb201_space, f"the nb201 child looks up cells of {_f('space')} nb201, not of {self.space}"),
-                  (c.data in NB201_DATASETS, f"{_f('child.data')}: {unknown('NAS-Bench-201 dataset', c.data, NB201_DATASETS)}"),
+                  (c.data in NB201_DATASETS,
+                   f"{_f('child.data')}: {unknown('NAS-Bench-201 dataset', c.data, NB201_DATASETS)}"),
                   (c.options.get("reward", "single") in NB201_REWARDS,
                    f"the nb201 child's reward: {unknown('reward', c.options.get('reward'), NB201_REWARDS)}"),
                   (not unused, f"{', '.join(_f(u) for n in unused for u in n.split(', '))}: the nb201 child looks "
@@ -399,7 +330,7 @@ class SearchConfig:
         f = self.failure_reward
         if isinstance(f, str) and f in FAILURE_RULES:
             return
-        if isinstance(f, str) or not _number(f) or not math.isfinite(f):
+        if isinstance(f, str) or not is_number(f) or not math.isfinite(f):
             raise NasnetError(f"{_f('failure_reward')} must be a finite number or "
                               f"{' or '.join(map(repr, FAILURE_RULES))}, got {f!r}")
 
@@ -427,10 +358,10 @@ class SearchConfig:
         if not c.active:
             return
         COSTS.check(c.name)
-        if c.target is None or not _number(c.target) or not math.isfinite(c.target) or c.target <= 0:
+        if c.target is None or not is_number(c.target) or not math.isfinite(c.target) or c.target <= 0:
             raise NasnetError(f"{_f('cost.name')} {c.name} needs a positive {_f('cost.target')}, the cost at which "
                               f"the reward is the accuracy; got {c.target}")
-        if not _number(c.weight) or not math.isfinite(c.weight) or c.weight > 0:
+        if not is_number(c.weight) or not math.isfinite(c.weight) or c.weight > 0:
             raise NasnetError(f"{_f('cost.weight')} must be a finite number <= 0 (negative penalises a cost above "
                               f"the target; MnasNet uses -0.07), got {c.weight}")
 
@@ -480,44 +411,17 @@ class SearchConfig:
 COUNTS = [s for s in settings(SearchConfig) if s.bounded and not s.key]
 
 
-def new_run_defaults(base: SearchConfig, changes: dict[str, Any], given: set[str], quick_digits: bool
-                     ) -> dict[str, Any]:
-    """What the settings of a new run imply, added to `changes` (SearchConfig.replace keywords on `base`).
-
-    `given` names what the user set explicitly, of "epochs", "children", "top_k", "final_epochs".
-    With ASHA: rungs derived from the child's epochs when not given (`default_rungs`), and the child's
-    epochs set to the last rung. With an epoch budget: as many children as it holds at the first job's
-    epochs. The quick digits search (`quick_digits`): its small top-k stage (QUICK_DIGITS_FINAL)."""
-    changes = dict(changes)
-    train = dict(changes.get("child.train", base.child.train))
-
-    def get(key):
-        part, _, name = key.partition(".")
-        return changes[key] if key in changes else getattr(getattr(base, part), name)
-
-    rungs = None
-    if get("early_stop.name") == "asha":
-        rungs = changes.get("early_stop.rungs") or base.early_stop.rungs
-        if not rungs:
-            eta = get("early_stop.eta")
-            if not _int(train.get("epochs")):
-                raise NasnetError(f"{_f('early_stop.name')} asha needs {_f('early_stop.rungs')} E1,E2,... (or the "
-                                  f"child's {_f('child.train.epochs')} to derive them)")
-            rungs = changes["early_stop.rungs"] = default_rungs(train["epochs"], eta if _int(eta) and eta >= 2 else 3)
-        if "epochs" not in given:
-            train["epochs"] = rungs[-1]
-    if train != base.child.train:
-        changes["child.train"] = train
-    epochs = rungs[-1] if rungs else train.get("epochs")
-    first = rungs[0] if rungs else epochs
-    budget = changes.get("epoch_budget")
-    if _int(budget) and "children" not in given and _int(first) and 1 <= first <= budget:
-        changes["children"] = budget // first
-    if quick_digits and "top_k" not in given:
-        changes["top_k"] = QUICK_DIGITS_FINAL["top_k"]
-        if "final_epochs" not in given and _int(epochs) and epochs >= 1:   # else the child's check says why
-            changes["final_epochs"] = QUICK_DIGITS_FINAL["epochs_factor"] * epochs
-    return changes
+def new_run_base(child: str | None, space: str | None, data: str | None, paper: bool,
+                 strategy: str | None = None) -> "SearchConfig":
+    """The config a new run's flags start from: the quick digits child for the digits search, and the strategy
+    (`strategy`, else SEARCH_STRATEGY) with its measured settings (TUNED_SETTINGS), or with `paper` the paper's
+    settings (StrategyConfig's defaults: PPO unless another strategy is named)."""
+    name = strategy or ("ppo" if paper else SEARCH_STRATEGY)
+    strategy = StrategyConfig(name=name, **({} if paper else TUNED_SETTINGS.get(name, {})))
+    if is_quick_digits(child, space, data):
+        return SearchConfig(strategy=strategy, child=ChildConfig(
+            data=QUICK_DIGITS_DATA, model=dict(QUICK_DIGITS_CHILD["model"]), train=dict(QUICK_DIGITS_CHILD["train"])))
+    return SearchConfig(strategy=strategy)
 
 
 # Fields that define the search itself: a resumed run must keep them. Everything else (the budget,

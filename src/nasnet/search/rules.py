@@ -58,3 +58,13 @@ def shown(value: Any) -> str:
     """A value for a one-line message: lists as 1,3,9; long ones cut."""
     text = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def is_int(x: Any) -> bool:
+    """A whole number as JSON holds it (an int, not a bool)."""
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def is_number(x: Any) -> bool:
+    """A number as JSON holds it (an int or a float, not a bool)."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool)

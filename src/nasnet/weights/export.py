@@ -1,4 +1,4 @@
-"""Deployment: export a NASNet to ONNX and TorchScript, and check the exported file against PyTorch (issue 5);
+"""Deployment: export a NASNet to ONNX and TorchScript, and check the exported file against PyTorch;
 `reloaded_parity` checks a weights file written for sharing (safetensors: weights/safetensors_io.py).
 
 Both exports trace the model in eval mode at a fixed image size (TF "SAME" padding is resolved

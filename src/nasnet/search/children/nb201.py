@@ -36,9 +36,9 @@ from typing import Any, Sequence
 from ...arch.nb201 import NB201_EDGES, NB201_OPS, NB201Cell, NB201Space
 from ...errors import NasnetError
 from ...registry import unknown
-from ..config import NB201_CHILD_FN
-from ..config import NB201_DATASETS as DATASETS
-from ..config import NB201_REWARDS as REWARDS
+from ..choices import NB201_CHILD_FN
+from ..choices import NB201_DATASETS as DATASETS
+from ..choices import NB201_REWARDS as REWARDS
 
 COLUMNS: tuple[str, ...] = ("val_single", "val_mean", "test_mean")
 TABLE_DIR = Path(__file__).with_name("nb201_tables")

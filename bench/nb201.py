@@ -21,8 +21,8 @@ quartiles over seeds) as a CSV and a figure.
     python bench/nb201.py --dataset cifar10 --budgets 50,100,150,300 --seeds 200 --json bench/results/nb201/cifar10.json
     python bench/nb201.py --dataset cifar100 --budgets 150 --seeds 200 --strategies random,recommended --json OUT
 
-Configurations (`--strategies`, comma-separated): the names in CONFIGS, `recommended` (the README's
-recommendation), or a variant as `nasnet compare` writes it ("ppo:lr=0.01:batch-size=5"). One
+Configurations (`--strategies`, comma-separated): the names in CONFIGS, `recommended` (`nasnet search`'s
+default strategy, the recommendation of docs/nb201.md), or a variant as `nasnet compare` writes it ("ppo:lr=0.01:batch-size=5"). One
 process, one torch thread: a 300-query PPO run takes about 2 s on a 2-core machine.
 """
 

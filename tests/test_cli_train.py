@@ -238,7 +238,7 @@ def test_the_library_names_fields_and_the_command_line_names_flags(small):
 
 
 def test_transfer_walkthrough_search_small_train_large(tmp_path):
-    """README "Transfer": a searched cell (best.json) stacked on the ImageNet skeleton at N @ F."""
+    """docs/models.md, "Transfer": a searched cell (best.json) stacked on the ImageNet skeleton at N @ F."""
     from PIL import Image
 
     from nasnet.arch.genotype import Genotype

@@ -100,3 +100,6 @@ def test_detectable_effect_matches_the_t_test_formula():
     assert stats.detectable_effect(5, 5, sd=0.01) == pytest.approx(0.0202, abs=0.0012)
     # with Holm over 9 comparisons the first step needs p <= 0.05/9 = 0.0056 < 2/252: nothing is detectable
     assert stats.detectable_effect(5, 5, sd=1.0, alpha=0.05 / 9) == math.inf
+    # 10 against 10 (C(20, 10) = 184,756 relabellings, sampled): (t_0.975,18 + t_0.8,18) * sqrt(2/10) =
+    # (2.101 + 0.862) * 0.447 = 1.33 standard deviations
+    assert stats.detectable_effect(10, 10, sd=1.0) == pytest.approx(1.33, abs=0.1)

@@ -25,10 +25,12 @@ result, `--asha-tell first`):
 
 - `real`: the default digits child (`nasnet search`'s own: N = 1, F0 = 8, 3 epochs of batch 64,
   500 held-out validation images; every child also scored on the 360 test images), 150
-  child-epochs a run (50 children without ASHA), 5 seeds. TIME-REAL
+  child-epochs a run (50 children without ASHA), 5 seeds. A run takes minutes (median 280 s of wall
+  time on 2 cores shared with other work; summary.json's wall_seconds), the 50 runs about 4 hours.
 - `analytic`: the analytic reward (similarity to NASNet-A's cell) with Gaussian noise of std 0.025,
   emulated training (reward x (1 - exp(-epochs))), 900 child-epochs a run, 10 seeds, and a third
-  run of the learning strategies with `--asha-tell every`. TIME-ANALYTIC Its limits: the reward is
+  run of the learning strategies with `--asha-tell every`. A run takes about a minute (median 48 s
+  of wall time), the 130 runs 2 to 3 hours. Its limits: the reward is
   separable and additive (each of the 50 decisions adds 1/50 when it matches NASNet-A's), which a
   controller with one softmax per decision is built to solve; the learners' lr 0.005 was tuned on
   it; and its signal/noise (0.056 spread of random architectures' similarity against 0.025 of

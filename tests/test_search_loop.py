@@ -1,6 +1,7 @@
 """The work queue, trial store, resume and faults with the serial executor (paper §3, A.3)."""
 
 import csv
+import dataclasses
 import json
 import os
 import signal
@@ -49,6 +50,12 @@ def test_search_fills_the_store_and_outputs(tmp_path):
     assert [t["id"] for t in trials] == list(range(1, 46))
     assert all(t["status"] == "done" and t["attempts"] == 1 for t in trials)
     assert sorted(t["result_seq"] for t in trials) == list(range(1, 46))
+    rewards = [t["reward"] for t in trials]                     # does the strategy sample better cells as it goes?
+    assert summary.samples == pytest.approx({"window": 20, "first": sum(rewards[:20]) / 20, "last": sum(rewards[-20:]) / 20})
+    rise = summary.samples["last"] > summary.samples["first"]
+    assert ("moved to better cells" if rise else "did not learn") in summary.samples_note()
+    flat = dataclasses.replace(summary, samples={"window": 5, "first": 0.9, "last": 0.9})
+    assert flat.samples_note().endswith("(+0.0000): later children were no better, so this run did not learn from its rewards")
     space = get_space("nasnet-a")
     for t in trials:
         g = Genotype.parse(t["genotype"])

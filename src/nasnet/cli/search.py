@@ -102,6 +102,7 @@ def _search(args: argparse.Namespace, config, run_dir: Path) -> int:
             "updates": summary.updates, "wall_seconds": summary.wall_seconds, "epochs": summary.epochs,
             "promotions": summary.promotions, "policy_entropy": summary.policy_entropy,
             "uniform_entropy": summary.uniform_entropy, "pick": summary.pick, "test_accuracy": summary.test_accuracy,
+            "samples": summary.samples,
         }, indent=2))
         return 0
     c = summary.counts
@@ -111,6 +112,8 @@ def _search(args: argparse.Namespace, config, run_dir: Path) -> int:
           f"{plural(summary.epochs, 'child-epoch')}; {plural(summary.updates, 'controller update')}; "
           f"{summary.wall_seconds:.1f} s")
     print(summary.controller_note())
+    if summary.samples_note():
+        print(summary.samples_note())
     if summary.best_genotype is None:
         print("no child finished successfully; see trials.csv for the errors")
         return 1

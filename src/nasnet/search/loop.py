@@ -55,6 +55,7 @@ class SearchSummary:
     promotions: int = 0                     # ASHA promotions made
     pick: dict | None = None                # the pick retrained with further seeds (best.json's "pick")
     test_accuracy: float | None = None      # the best's test accuracy, when its child reports one (never selected on)
+    samples: dict | None = None             # the first and the last children's mean reward (`sample_trend`)
 
     def controller_note(self) -> str:
         """One line: whether the strategy learned (the policy's entropy against the uniform policy's)."""
@@ -73,6 +74,29 @@ class SearchSummary:
             return (head + ": it has not moved from uniform, so this was effectively random search (more children "
                     "or a larger --lr let it learn)")
         return head + f": it learned ({100 * drop:.1f}% less entropy than uniform)"
+
+    def samples_note(self) -> str | None:
+        """One line: whether later children scored better than the first ones (None without `samples`).
+        A rise says the strategy concentrated on better cells, which random search's samples do not on
+        average; it does not say the pick is better (docs/figure6.md measures both)."""
+        s = self.samples
+        if not s:
+            return None
+        diff = s["last"] - s["first"]
+        head = f"samples: the first {s['window']} children averaged {s['first']:.4f}, the last {s['window']} {s['last']:.4f}"
+        if diff > 0:
+            return head + f" ({diff:+.4f}): the strategy moved to better cells"
+        return head + f" ({diff:+.4f}): later children were no better, so this run did not learn from its rewards"
+
+
+def sample_trend(trials: list[Trial], window: int = 20) -> dict | None:
+    """The mean reward of the first and of the last `window` finished children in sampling order (fewer
+    when there are under 2 x window, None under 10): does the strategy sample better cells as it goes?"""
+    rewards = [t.reward for t in trials if t.status == Status.DONE and t.reward is not None]
+    k = min(window, len(rewards) // 2)
+    if k < 5:
+        return None
+    return {"window": k, "first": sum(rewards[:k]) / k, "last": sum(rewards[-k:]) / k}
 
 
 def _epochs_of(metrics: Any, default: int | None) -> int | None:
@@ -285,7 +309,8 @@ def _summary(session: Session, best: dict | None, final: list[FinalTrial], secon
         policy_entropy=sum(recent) / len(recent) if recent else None,
         uniform_entropy=sum(math.log(n) for n in session.space.decision_sizes()),
         epochs=sum(t.epochs or 0 for t in trials), promotions=len(store.promotions()), pick=best.get("pick"),
-        test_accuracy=(best.get("metrics") or {}).get("test_accuracy"))
+        test_accuracy=(best.get("metrics") or {}).get("test_accuracy"),
+        samples=None if config.early_stop.active else sample_trend(trials))
 
 
 def run_search(config: SearchConfig, run_dir: str | Path, progress: bool | SearchProgress = False,

@@ -422,7 +422,7 @@ class RayExecutor(Executor):
             self.close()
             raise NasnetError(f"no Ray node can run a child asking for {cpus:g} CPUs and {gpus:g} GPUs "
                               f"(the largest node has {most_cpu:g} CPUs, {most_gpu:g} GPUs); lower "
-                              "--cpus-per-child / --gpus-per-child")
+                              "`executor.cpus_per_child` / `executor.gpus_per_child`")
 
     def submit(self, key, payload):
         ref = self._remote.remote(json.dumps(payload, allow_nan=False))

@@ -96,7 +96,7 @@ def test_two_node_cluster_with_a_token_and_a_worker_node_killed(ray_cluster, tmp
     prefix = {head_id[:12]: "head", node_id[:12]: "node"}
     run_dir, log = tmp_path / "run", tmp_path / "exec.log"
     args = ["search", "--run-dir", str(run_dir), "--executor", "ray", "--ray-address", ray_cluster.address,
-            "--workers", "2", "--children", "12", "--batch-size", "6", "--no-dedupe", "--child", FAULTY, "--quiet",
+            "--workers", "2", "--children", "12", "--paper", "--batch-size", "6", "--no-dedupe", "--child", FAULTY, "--quiet",
             "--child-set", "sleep=2", "--child-set", f'executions_log="{log}"']
     env = ray_cluster.env()        # RAY_AUTH_MODE unset, the token in ~/.ray
     with open(tmp_path / "stderr", "w") as err:
@@ -200,7 +200,7 @@ def test_ray_two_workers_worker_deaths_and_a_sigkilled_driver(tmp_path, cli, no_
     no_leftovers.append(run_dir)
     log = tmp_path / "exec.log"
     args = ["search", "--run-dir", str(run_dir), "--executor", "ray", "--workers", "2", "--children", "18",
-            "--batch-size", "6", "--child", FAULTY, "--quiet", "--child-set", "sleep=0.25",
+            "--paper", "--batch-size", "6", "--child", FAULTY, "--quiet", "--child-set", "sleep=0.25",
             "--child-set", f'executions_log="{log}"', "--child-set", "fault_kill=0.2",
             "--child-set", f'fault_dir="{tmp_path / "kills"}"']
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}

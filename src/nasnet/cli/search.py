@@ -96,14 +96,7 @@ def _search(args: argparse.Namespace, config, run_dir: Path) -> int:
         reporter()
         print(f"report: {run_dir / 'report' / 'report.html'}", file=sys.stderr)
     if args.json:
-        print(json.dumps({
-            "run_dir": str(summary.run_dir), "best_genotype": summary.best_genotype, "best_reward": summary.best_reward,
-            "best_trial": summary.best_trial, "stage": summary.stage, "counts": summary.counts,
-            "updates": summary.updates, "wall_seconds": summary.wall_seconds, "epochs": summary.epochs,
-            "promotions": summary.promotions, "policy_entropy": summary.policy_entropy,
-            "uniform_entropy": summary.uniform_entropy, "pick": summary.pick, "test_accuracy": summary.test_accuracy,
-            "samples": summary.samples,
-        }, indent=2))
+        print(json.dumps(_summary_json(summary), indent=2))
         return 0
     c = summary.counts
     print(f"run directory: {run_dir}")
@@ -132,3 +125,15 @@ def _search(args: argparse.Namespace, config, run_dir: Path) -> int:
     if config.space in NASNET_SPACES:
         print(f"      nasnet train --genotype {best} --data {config.child.data}   (train it for real, the data's recipe)")
     return 0
+
+
+def _summary_json(summary) -> dict:
+    """What `--json` prints: the summary's fields a script reads."""
+    return {
+        "run_dir": str(summary.run_dir), "best_genotype": summary.best_genotype, "best_reward": summary.best_reward,
+        "best_trial": summary.best_trial, "stage": summary.stage, "counts": summary.counts,
+        "updates": summary.updates, "wall_seconds": summary.wall_seconds, "epochs": summary.epochs,
+        "promotions": summary.promotions, "policy_entropy": summary.policy_entropy,
+        "uniform_entropy": summary.uniform_entropy, "pick": summary.pick, "test_accuracy": summary.test_accuracy,
+        "samples": summary.samples,
+    }

@@ -40,6 +40,7 @@ import os
 import statistics
 import sys
 import time
+import warnings
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -103,7 +104,11 @@ def signal_stats(table: list[list[float]], boot: int = 1000, rng_seed: int = 0) 
 
     x = np.asarray(table, dtype=float)
     top = np.argsort(-x.mean(axis=1), kind="stable")[: len(x) // 2]
-    return {**_signal(x, boot, rng_seed), "top_half": _signal(x[np.sort(top)], boot, rng_seed)}
+    # a bootstrap resample whose rows are all alike has no Kendall tau (NaN, dropped), and a top half of
+    # one architecture no spread (NaN): numbers, not warnings
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return {**_signal(x, boot, rng_seed), "top_half": _signal(x[np.sort(top)], boot, rng_seed)}
 
 
 def _signal(x, boot: int, rng_seed: int) -> dict:

@@ -458,6 +458,11 @@ def _rows(w, run, search):
          ["--torchscript and --safetensors both write"], [new]),
         (["export", w / "model.pt", "--onnx", new / "o.x", "--torchscript", f"{new}/../new/o.x"],
          ["--onnx and --torchscript both write"], [new]),
+        # a file named for another format
+        (["export", w / "model.pt", "--torchscript", new / "o.onnx", "--no-check"],
+         ["--torchscript", "the name says onnx, the file would be torchscript; end it in .pt or .ts"], [new]),
+        (["export", w / "model.pt", "--onnx", new / "o.safetensors", "--no-check"],
+         ["the name says safetensors, the file would be onnx; end it in .onnx"], [new]),
         # malformed JSON genotypes
         (["show", w / "nan.json"], ["invalid JSON (NaN is not a JSON number)"], []),
         (["show", w / "deep.json"], ["invalid JSON (nested too deeply"], []),

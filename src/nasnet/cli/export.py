@@ -24,6 +24,9 @@ DESCRIPTION = (
     "safetensors read back into a model) on two batch sizes and its logits are compared with PyTorch's."
 )
 ORDER = 45
+# suffixes that name one of the formats written here (TorchScript has no suffix of its own: .pt or .ts)
+SUFFIX_FORMATS = {".onnx": "onnx", ".safetensors": "safetensors"}
+OWN_SUFFIX = {"onnx": ".onnx", "torchscript": ".pt or .ts", "safetensors": ".safetensors"}
 INERT = [("opset", lambda a: a.onnx is not None, "without --onnx (it is the ONNX file's opset)"),
          ("tolerance", lambda a: not a.no_check, "with --no-check (it bounds the check's logit difference)")]
 
@@ -51,6 +54,11 @@ def run(args: argparse.Namespace) -> int:
     if not targets:
         raise NasnetError("nothing to do: give --onnx OUT.onnx, --torchscript OUT.pt and/or --safetensors OUT")
     distinct_outputs((f"--{kind}", path) for kind, path in targets)
+    for kind, path in targets:          # a file named for another of these formats would mislead its reader
+        named = SUFFIX_FORMATS.get(path.suffix.lower())
+        if named not in (None, kind):
+            raise NasnetError(f"--{kind} {path}: the name says {named}, the file would be {kind}; end it in "
+                              f"{OWN_SUFFIX[kind]}")
     for _, path in targets:
         output_file(path, args.force)
     input_path(args.checkpoint, "file or folder", missing_ok=True)   # a missing path may be a zoo name

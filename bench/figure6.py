@@ -62,7 +62,7 @@ if str(ROOT / "src") not in sys.path:
     sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from stats import bootstrap_ci, detectable_effect, holm, permutation_test  # noqa: E402
+from stats import bootstrap_ci, detectable_effect, holm, mean_std, permutation_test  # noqa: E402
 
 STRATEGIES = ("random", "ppo", "ppo:lr=0.005:batch-size=10", "reinforce:lr=0.005:batch-size=10",
               "evolution:population=10:sample-size=3")
@@ -188,8 +188,9 @@ def describe(values: list[float | None]) -> dict:
     xs = [v for v in values if v is not None]
     if not xs:
         return {"mean": None, "std": None, "median": None, "ci95": None}
-    return {"mean": statistics.fmean(xs), "std": statistics.stdev(xs) if len(xs) > 1 else 0.0,
-            "median": statistics.median(xs), "ci95": list(bootstrap_ci(xs)) if len(xs) > 1 else None}
+    mean, std = mean_std(xs)
+    return {"mean": mean, "std": std, "median": statistics.median(xs),
+            "ci95": list(bootstrap_ci(xs)) if len(xs) > 1 else None}
 
 
 def tests_against(values: dict[str, list], baseline: str) -> dict[str, tuple[float | None, float | None]]:

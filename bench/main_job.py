@@ -21,12 +21,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, machine_info, write_json
+from common import ROOT, machine_info, subprocess_env, write_json
 
 
 def run_main_job(run_dir: Path) -> dict:
     """`nasnet search --json --quiet` in `run_dir`: its summary, wall seconds and CPU seconds."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))}
+    env = subprocess_env()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     load = os.getloadavg()[0]
     start = time.perf_counter()

@@ -105,8 +105,8 @@ def _search(args: argparse.Namespace, config, run_dir: Path) -> int:
           f"{plural(summary.epochs, 'child-epoch')}; {plural(summary.updates, 'controller update')}; "
           f"{summary.wall_seconds:.1f} s")
     print(summary.controller_note())
-    if summary.samples_note():
-        print(summary.samples_note())
+    if note := summary.samples_note():
+        print(note)
     if summary.best_genotype is None:
         print("no child finished successfully; see trials.csv for the errors")
         return 1

@@ -310,17 +310,18 @@ class SearchConfig:
                               "or imagenet16-120)")
         if c.fn != NB201_CHILD_FN:
             return
-        unused = [name for name, given in (("child.model, child.train", c.model or c.train),
-                                           ("early_stop.name", self.early_stop.active),
-                                           ("cost.target", self.cost.active),
-                                           ("epoch_budget", self.epoch_budget),
-                                           ("top_k, pick_seeds", self.top_k or self.pick_seeds)) if given]
+        unused = [name for names, given in ((("child.model", "child.train"), c.model or c.train),
+                                            (("early_stop.name",), self.early_stop.active),
+                                            (("cost.target",), self.cost.active),
+                                            (("epoch_budget",), self.epoch_budget),
+                                            (("top_k", "pick_seeds"), self.top_k or self.pick_seeds))
+                  if given for name in names]
         checks = [(nb201_space, f"the nb201 child looks up cells of {_f('space')} nb201, not of {self.space}"),
                   (c.data in NB201_DATASETS,
                    f"{_f('child.data')}: {unknown('NAS-Bench-201 dataset', c.data, NB201_DATASETS)}"),
                   (c.options.get("reward", "single") in NB201_REWARDS,
                    f"the nb201 child's reward: {unknown('reward', c.options.get('reward'), NB201_REWARDS)}"),
-                  (not unused, f"{', '.join(_f(u) for n in unused for u in n.split(', '))}: the nb201 child looks "
+                  (not unused, f"{', '.join(map(_f, unused))}: the nb201 child looks "
                                f"results up and trains nothing (give the budget as {_f('children')})")]
         for ok, message in checks:
             if not ok:

@@ -41,6 +41,7 @@ from ..choices import NB201_DATASETS as DATASETS
 from ..choices import NB201_REWARDS as REWARDS
 
 COLUMNS: tuple[str, ...] = ("val_single", "val_mean", "test_mean")
+REWARD_COLUMNS = {"single": "val_single", "mean": "val_mean"}     # reward kind -> the column it reads
 TABLE_DIR = Path(__file__).with_name("nb201_tables")
 MANIFEST = "manifest.json"
 NUM_CELLS = len(NB201_OPS) ** len(NB201_EDGES)
@@ -81,7 +82,8 @@ class Table:
     test_mean: Any
 
     def column(self, reward: str) -> Any:
-        return self.val_single if reward == "single" else self.val_mean
+        """The validation column a reward reads: one training run's ("single") or the seed mean ("mean")."""
+        return getattr(self, REWARD_COLUMNS[reward])
 
     def lookup(self, decisions: Sequence[int]) -> dict[str, float]:
         i = cell_index(decisions)
@@ -148,7 +150,7 @@ def nb201_child(payload: dict[str, Any]) -> dict[str, Any]:
     dataset, reward = options(payload)
     cell = NB201Cell.parse(payload.get("genotype", ""))
     row = load_table(dataset).lookup(NB201Space().encode(cell))
-    val = row["val_single" if reward == "single" else "val_mean"] / 100
+    val = row[REWARD_COLUMNS[reward]] / 100
     return {
         "status": "done", "reward": val, "val_accuracy": val, "test_accuracy": row["test_mean"] / 100,
         "benchmark": f"nb201:{dataset}", "reward_kind": reward, "epochs_completed": 0, "error": None,

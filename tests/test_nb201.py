@@ -49,6 +49,10 @@ def test_the_space_round_trips_every_cell_string():
     ("|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|", "unknown op 'conv'"),
     ("|none~0|+|none~1|none~0|+|none~0|none~1|none~2|", "expected 'op~0'"),
     ("normal[0 identity 0 identity add ; concat 2]", "neither a cell string"),
+    # JSON as strict as a genotype's: a key twice, NaN, nesting too deep
+    ('{"genotype": "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|", "genotype": "x"}', "appears twice"),
+    ('{"edges": NaN}', "NaN is not a JSON number"),
+    ('{"edges": ' + "[" * 50_000 + "]" * 50_000 + "}", "nested too deeply"),
 ])
 def test_bad_cell_strings_are_one_line_errors(text, needle):
     with pytest.raises(NasnetError, match=needle.replace("(", r"\(").replace(")", r"\)")):

@@ -259,7 +259,7 @@ class Genotype:
 
     @classmethod
     def from_json(cls, text: str) -> "Genotype":
-        return cls.from_dict(_json(text))
+        return cls.from_dict(strict_json(text))
 
     @classmethod
     def load(cls, spec: "str | Path | Genotype") -> "Genotype":
@@ -285,7 +285,7 @@ class Genotype:
             except (OSError, UnicodeDecodeError) as err:
                 raise NasnetError(f"genotype: cannot read {path}: {err}") from None
         if text.startswith("{"):
-            data = _json(text)
+            data = strict_json(text)
             if isinstance(data, dict) and "genotype" in data:
                 data = data["genotype"]
                 if isinstance(data, str):
@@ -294,26 +294,27 @@ class Genotype:
         return cls.parse(text)
 
 
-def _json(text: str) -> Any:
-    """Strict JSON: NaN and Infinity (which JSON does not have), a key twice in one object (which would
-    silently keep the last) and nesting too deep to read are refused, each in one line."""
+def strict_json(text: str, what: str = "genotype") -> Any:
+    """Strict JSON for an architecture (`what` begins each message): NaN and Infinity (which JSON does not
+    have), a key twice in one object (which would silently keep the last) and nesting too deep to read are
+    refused, each in one line."""
     def constant(name: str):
-        raise NasnetError(f"genotype: invalid JSON ({name} is not a JSON number)")
+        raise NasnetError(f"{what}: invalid JSON ({name} is not a JSON number)")
 
     def unique(pairs: list) -> dict:
         keys: set = set()
         for key, _ in pairs:
             if key in keys:
-                raise NasnetError(f"genotype: invalid JSON (the key {key!r} appears twice in one object)")
+                raise NasnetError(f"{what}: invalid JSON (the key {key!r} appears twice in one object)")
             keys.add(key)
         return dict(pairs)
 
     try:
         return json.loads(text, parse_constant=constant, object_pairs_hook=unique)
     except json.JSONDecodeError as err:
-        raise NasnetError(f"genotype: invalid JSON ({err.msg} at line {err.lineno})") from None
+        raise NasnetError(f"{what}: invalid JSON ({err.msg} at line {err.lineno})") from None
     except RecursionError:
-        raise NasnetError("genotype: invalid JSON (nested too deeply to be a genotype)") from None
+        raise NasnetError(f"{what}: invalid JSON (nested too deeply to be a {what})") from None
 
 
 def _is_file(path: Path) -> bool:

@@ -28,6 +28,7 @@ from typing import Any, Sequence
 from ..errors import NasnetError
 from ..registry import unknown
 from .base import Space
+from .genotype import strict_json
 
 NB201_OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 NB201_NODES = 4
@@ -179,10 +180,7 @@ class NB201Space(Space):
             return spec
         text = _spec_text(spec)
         if text.startswith("{"):
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as err:
-                raise NasnetError(f"nb201 cell: invalid JSON ({err.msg} at line {err.lineno})") from None
+            data = strict_json(text, "nb201 cell")
             if isinstance(data, dict) and "genotype" in data:
                 data = data["genotype"]
             return NB201Cell.parse(data) if isinstance(data, str) else NB201Cell.from_dict(data)

@@ -195,3 +195,14 @@ def trial_rows(run_dir, sql: str = "SELECT * FROM trials ORDER BY id") -> list[d
         return [dict(r) for r in db.execute(sql)]
     finally:
         db.close()
+
+
+def in_lockstep(a, b, rng, steps: int) -> None:
+    """Drive two strategies for `steps` proposals, telling both the same random reward, and assert that
+    they propose the same every time (a restored state continues exactly as the original)."""
+    for _ in range(steps):
+        pa, pb = a.ask(), b.ask()
+        assert pa == pb
+        r = rng.random()
+        a.tell(pa, r)
+        b.tell(pb, r)

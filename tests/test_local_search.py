@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from conftest import trial_rows
+from conftest import in_lockstep, trial_rows
 from nasnet.arch.space import get_space
 from nasnet.search import ChildConfig, ExecutorConfig, SearchConfig, StrategyConfig, run_search
 from nasnet.search.loop import trial_seed
@@ -79,12 +79,7 @@ def test_several_workers_never_get_the_same_cell_and_state_round_trips():
         r = rng.random()
         s.tell(p, r)
         copy.tell(p, r)
-    for _ in range(20):
-        a, b = s.ask(), copy.ask()
-        assert a == b
-        r = rng.random()
-        s.tell(a, r)
-        copy.tell(b, r)
+    in_lockstep(s, copy, rng, 20)
     assert s.state_dict() == copy.state_dict()
 
 

@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 import torch
 
-from conftest import trial_rows
+from conftest import in_lockstep, trial_rows
 from nasnet.arch.space import get_space
 from nasnet.search import ChildConfig, ExecutorConfig, SearchConfig, StrategyConfig, run_search
 from nasnet.search.loop import SearchSummary, trial_seed
@@ -83,12 +83,7 @@ def test_evolution_state_dict_round_trip():
         a.tell(a.ask(), rng.random())
     b = evolution()
     b.load_state_dict(a.state_dict())
-    for _ in range(6):
-        pa, pb = a.ask(), b.ask()
-        assert pa == pb
-        r = rng.random()
-        a.tell(pa, r)
-        b.tell(pb, r)
+    in_lockstep(a, b, rng, 6)
     assert a.population == b.population
 
 
